@@ -1,0 +1,160 @@
+"""config/params.yml loaded into a typed, validated object.
+
+Unknown keys and values of the wrong type are errors that name the file and the key, so a typo in
+the parameters never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from qualcode.errors import QualcodeInputError
+from qualcode.paths import PARAMS_PATH
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    """How transcripts are read, cleaned and de-identified."""
+
+    disfluencies: tuple[str, ...] = ("um", "umm", "uh", "uhh", "erm", "er", "hmm", "mm", "mhm")
+    drop_repeats: bool = True
+    drop_false_starts: bool = True
+    section_match_threshold: int = 70
+    speaker_merge_threshold: int = 85
+    deid_entities: tuple[str, ...] = ("PERSON", "ORG", "GPE")
+
+
+@dataclass(frozen=True)
+class CodingParams:
+    """How the codebook is applied."""
+
+    unit: Literal["sentence", "turn"] = "sentence"
+    roles: tuple[str, ...] = ("participant",)
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """What the notebooks show."""
+
+    quotes_per_code: int = 3
+    quote_min_chars: int = 40
+    quote_max_chars: int = 400
+    saturation_orders: int = 200
+    seed: int = 20231
+
+
+@dataclass(frozen=True)
+class Params:
+    """All pipeline parameters (config/params.yml)."""
+
+    spacy_model: str = "en_core_web_sm"
+    ingest: IngestParams = field(default_factory=IngestParams)
+    coding: CodingParams = field(default_factory=CodingParams)
+    report: ReportParams = field(default_factory=ReportParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        """RETURNS (dict): the parameters as plain values (lists for tuples)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def digest(self, section: str | None = None) -> str:
+        """RETURNS (str): a short sha256 of all parameters, or of one section."""
+        data = self.to_dict() if section is None else self.to_dict()[section]
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _convert(value: Any, hint: Any, *, where: str, path: Path) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise QualcodeInputError(f"expected a mapping, got {value!r}", path=path, element=where)
+        return _build(hint, value, where=where, path=path)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise QualcodeInputError(
+                f"expected one of {', '.join(map(str, allowed))}, got {value!r}",
+                path=path,
+                element=where,
+            )
+        return value
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise QualcodeInputError(f"expected a list, got {value!r}", path=path, element=where)
+        return tuple(
+            _convert(v, item_type, where=f"{where}[{i}]", path=path) for i, v in enumerate(value)
+        )
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported hint {hint}")
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise QualcodeInputError(f"expected true or false, got {value!r}", path=path, element=where)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise QualcodeInputError(f"expected an integer, got {value!r}", path=path, element=where)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise QualcodeInputError(f"expected a number, got {value!r}", path=path, element=where)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            raise QualcodeInputError(f"expected a text, got {value!r}", path=path, element=where)
+        return value
+    raise TypeError(f"unsupported hint {hint}")
+
+
+def _build(cls: type, data: dict[str, Any], *, where: str, path: Path) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise QualcodeInputError(
+            f"unknown key {prefix}{unknown[0]!s}; expected one of {', '.join(sorted(known))}",
+            path=path,
+        )
+    kwargs = {
+        key: _convert(value, hints[key], where=f"{where}.{key}" if where else key, path=path)
+        for key, value in data.items()
+    }
+    return cls(**kwargs)
+
+
+def load_params(path: Path | str | None = None) -> Params:
+    """Load and validate config/params.yml (defaults for every key that is absent).
+
+    RETURNS (Params): the parameters.
+    """
+    path = Path(path) if path is not None else PARAMS_PATH
+    if not path.exists():
+        raise QualcodeInputError("parameters file not found", path=path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise QualcodeInputError("expected UTF-8 YAML text", path=path) from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise QualcodeInputError(f"expected valid YAML ({err})", path=path, line=line) from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise QualcodeInputError("expected a mapping of parameters at the top level", path=path)
+    params = _build(Params, data, where="", path=path)
+    if params.report.quote_min_chars > params.report.quote_max_chars:
+        raise QualcodeInputError(
+            "quote_min_chars must not exceed quote_max_chars", path=path, element="report"
+        )
+    return params

@@ -1,0 +1,22 @@
+"""Project paths, built once from the package location (never relative to the working directory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJ_ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG_DIR = PROJ_ROOT / "config"
+CODEBOOK_PATH = CONFIG_DIR / "codebook.yml"
+PARAMS_PATH = CONFIG_DIR / "params.yml"
+GUIDE_PATH = CONFIG_DIR / "interview_guide.yml"
+
+DATA_DIR = PROJ_ROOT / "data"
+RAW_DIR = DATA_DIR / "raw"
+PROCESSED_DIR = DATA_DIR / "processed"
+REFERENCE_DIR = DATA_DIR / "reference"
+KEYS_DIR = DATA_DIR / "keys"
+
+NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
+REPORTS_DIR = PROJ_ROOT / "reports"
+BENCHMARKS_DIR = PROJ_ROOT / "benchmarks"
