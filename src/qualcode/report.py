@@ -1,0 +1,366 @@
+"""Execute the ordered notebooks and render them into a shareable HTML report.
+
+`build_report` runs notebooks/NN_*.ipynb in filename order with papermill, injecting parameters,
+stops at the first failing notebook (naming it and the failing cell), renders each executed notebook
+to one self-contained HTML page (code hidden, figures embedded as data URIs, nothing loaded from the
+network), and writes an index page and a single-file study report. Everything is built in a staging
+folder and moved into place at the end, so a failed run leaves the previous report intact.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+from nbconvert import HTMLExporter
+from papermill.exceptions import PapermillExecutionError
+
+from qualcode.tables import write_json
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+INDEX_NAME = "index.html"
+STUDY_REPORT_NAME = "study_report.html"
+MANIFEST_NAME = "manifest.json"
+
+
+class ReportError(Exception):
+    """A notebook failed or could not be read; the message names the notebook and the cell."""
+
+
+@dataclass(frozen=True)
+class NotebookPage:
+    """One executed and rendered notebook."""
+
+    name: str
+    title: str
+    purpose: str
+    html_name: str
+    executed_at: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What `build_report` wrote."""
+
+    out_dir: Path
+    index: Path
+    study_report: Path
+    pages: tuple[NotebookPage, ...]
+    manifest: Path | None
+
+
+def discover_notebooks(notebooks_dir: Path) -> list[Path]:
+    """Find the ordered notebooks (`NN_name.ipynb`) of a folder.
+
+    RETURNS (list[Path]): the notebooks in filename order.
+    """
+    notebooks_dir = Path(notebooks_dir)
+    if not notebooks_dir.is_dir():
+        raise ReportError(f"{notebooks_dir}: notebooks folder not found")
+    found = sorted(notebooks_dir.glob(NOTEBOOK_GLOB))
+    if not found:
+        raise ReportError(f"{notebooks_dir}: expected notebooks named like 01_name.ipynb, found none")
+    return found
+
+
+def notebook_summary(nb: nbformat.NotebookNode, *, fallback: str) -> tuple[str, str]:
+    """Read the title (`# Title`) and the one-line purpose below it from the first Markdown cell.
+
+    RETURNS (tuple[str, str]): title and purpose (empty when the notebook has none).
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = [line.strip() for line in cell.source.splitlines() if line.strip()]
+        title = fallback
+        purpose = ""
+        if lines and lines[0].startswith("# "):
+            title = lines[0][2:].strip()
+            lines = lines[1:]
+        if lines:
+            purpose = lines[0]
+        return title, purpose
+    return fallback, ""
+
+
+def _failing_cell(nb_path: Path) -> str:
+    """Describe the first cell of an executed notebook whose output is an error."""
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except Exception:  # noqa: BLE001 - a best-effort description only
+        return ""
+    code_index = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            continue
+        code_index += 1
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                first_line = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+                return f"code cell {code_index} (`{first_line.strip()[:80]}`)"
+    return ""
+
+
+def execute_notebook(
+    src: Path, dst: Path, *, parameters: Mapping[str, Any], cwd: Path, timeout: int = 1800
+) -> None:
+    """Execute one notebook with papermill into `dst`.
+
+    Raises ReportError naming the notebook and the failing cell when a cell raises.
+    """
+    try:
+        papermill.execute_notebook(
+            str(src),
+            str(dst),
+            parameters=dict(parameters),
+            cwd=str(cwd),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+            execution_timeout=timeout,
+        )
+    except PapermillExecutionError as err:
+        where = _failing_cell(dst) or f"cell {err.exec_count}"
+        raise ReportError(
+            f"{src.name}: {where} failed: {err.ename}: {err.evalue.strip()}"
+        ) from None
+
+
+def _strip_for_html(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Copy of an executed notebook without stderr streams and parameter cells, for readers."""
+    nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        tags = set(cell.metadata.get("tags", []))
+        if tags & {"parameters", "injected-parameters"}:
+            continue
+        if cell.cell_type == "code":
+            cell.outputs = [
+                out
+                for out in cell.outputs
+                if not (out.get("output_type") == "stream" and out.get("name") == "stderr")
+            ]
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def render_html(nb: nbformat.NotebookNode, *, title: str, nav: str = "") -> str:
+    """Render a notebook to one self-contained HTML page (code hidden, nothing from the network).
+
+    RETURNS (str): the HTML.
+    """
+    nb = _strip_for_html(nb)
+    nb.metadata["title"] = title
+    exporter = HTMLExporter(
+        template_name="qualcode",
+        extra_template_basedirs=[str(TEMPLATES_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    body, _resources = exporter.from_notebook_node(nb)
+    if nav:
+        body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + nav, body, count=1)
+    return body
+
+
+def _nav(pages: list[NotebookPage], current: int | None) -> str:
+    links = [f'<a href="{INDEX_NAME}">Index</a>']
+    for i, page in enumerate(pages):
+        label = html.escape(page.title)
+        if i == current:
+            links.append(f"<strong>{label}</strong>")
+        else:
+            links.append(f'<a href="{html.escape(page.html_name)}">{label}</a>')
+    return '<nav class="qualcode-nav">' + " ".join(links) + "</nav>"
+
+
+def _manifest_html(manifest: Mapping[str, Any]) -> str:
+    """Render the run manifest as HTML tables (transcripts apart, the rest as key/value rows)."""
+    parts = ["<h2>Run manifest</h2>"]
+    rows = []
+    for key, value in manifest.items():
+        if key == "transcripts":
+            continue
+        shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, indent=1)
+        rows.append(
+            f"<tr><th>{html.escape(str(key))}</th><td><pre>{html.escape(str(shown))}</pre></td></tr>"
+        )
+    parts.append('<table class="manifest">' + "".join(rows) + "</table>")
+    transcripts = manifest.get("transcripts") or []
+    if transcripts:
+        columns = list(transcripts[0].keys())
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(t.get(c, '')))}</td>" for c in columns) + "</tr>"
+            for t in transcripts
+        )
+        parts.append(
+            f"<h3>Input transcripts ({len(transcripts)})</h3>"
+            f'<table class="manifest"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        )
+    return "\n".join(parts)
+
+
+def render_index(
+    pages: list[NotebookPage],
+    *,
+    generated_at: str,
+    manifest: Mapping[str, Any] | None = None,
+    title: str = "Study report",
+) -> str:
+    """Render the index page: the pages in order with their purpose and run time, and the manifest.
+
+    RETURNS (str): the HTML.
+    """
+    items = "\n".join(
+        f'<li><a href="{html.escape(p.html_name)}">{html.escape(p.title)}</a>'
+        f'<div class="purpose">{html.escape(p.purpose)}</div>'
+        f'<div class="when">run {html.escape(p.executed_at)} ({p.seconds:.1f} s)</div></li>'
+        for p in pages
+    )
+    manifest_html = _manifest_html(manifest) if manifest else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>{html.escape(title)}</title>
+<style>
+  body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2rem auto; padding: 0 1rem;
+         line-height: 1.5; color: #222; }}
+  ol.pages li {{ margin-bottom: 0.9rem; }}
+  ol.pages a {{ font-size: 1.15em; }}
+  .purpose {{ color: #333; }}
+  .when {{ color: #666; font-size: 0.85em; }}
+  table.manifest {{ border-collapse: collapse; font-size: 0.85em; margin-bottom: 1rem; }}
+  table.manifest th, table.manifest td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem;
+         text-align: left; vertical-align: top; }}
+  table.manifest pre {{ margin: 0; white-space: pre-wrap; }}
+</style>
+</head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p>Generated {html.escape(generated_at)}. Read the pages in order, or download
+<a href="{STUDY_REPORT_NAME}">the whole report as one file</a>.</p>
+<ol class="pages">
+{items}
+</ol>
+{manifest_html}
+</body>
+</html>
+"""
+
+
+def _combine(executed: list[tuple[NotebookPage, nbformat.NotebookNode]]) -> nbformat.NotebookNode:
+    """All executed notebooks as one notebook, each introduced by its title."""
+    combined = nbformat.v4.new_notebook()
+    contents = "\n".join(f"{i}. {page.title}" for i, (page, _nb) in enumerate(executed, start=1))
+    combined.cells.append(nbformat.v4.new_markdown_cell(f"## Contents\n\n{contents}"))
+    for _page, nb in executed:
+        combined.cells.extend(copy.deepcopy(nb.cells))
+    if executed:
+        combined.metadata = copy.deepcopy(executed[0][1].metadata)
+    return combined
+
+
+def build_report(
+    *,
+    notebooks_dir: Path,
+    out_dir: Path,
+    parameters: Mapping[str, Any],
+    manifest: Mapping[str, Any] | None = None,
+    title: str = "Study report",
+) -> ReportResult:
+    """Execute the ordered notebooks and write the HTML report into `out_dir`.
+
+    out_dir receives, per notebook, the executed `.ipynb` and its `.html`, plus index.html,
+    study_report.html and (with a manifest) manifest.json. Nothing in out_dir changes unless every
+    notebook ran.
+    RETURNS (ReportResult): the pages and paths written.
+    """
+    notebooks = discover_notebooks(notebooks_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        executed: list[tuple[NotebookPage, nbformat.NotebookNode]] = []
+        for src in notebooks:
+            dst = staging / src.name
+            started = time.monotonic()
+            executed_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            log.info("executing %s", src.name)
+            try:
+                execute_notebook(src, dst, parameters=parameters, cwd=src.parent)
+            except ReportError:
+                if dst.exists():
+                    failed = out_dir / f"{src.stem}.failed.ipynb"
+                    os.replace(dst, failed)
+                raise
+            nb = nbformat.read(dst, as_version=4)
+            title_, purpose = notebook_summary(nb, fallback=src.stem)
+            page = NotebookPage(
+                name=src.name,
+                title=title_,
+                purpose=purpose,
+                html_name=f"{src.stem}.html",
+                executed_at=executed_at,
+                seconds=time.monotonic() - started,
+            )
+            executed.append((page, nb))
+
+        pages = [page for page, _nb in executed]
+        for i, (page, nb) in enumerate(executed):
+            page_html = render_html(nb, title=page.title, nav=_nav(pages, i))
+            (staging / page.html_name).write_text(page_html, encoding="utf-8")
+        (staging / STUDY_REPORT_NAME).write_text(
+            render_html(_combine(executed), title=title), encoding="utf-8"
+        )
+        generated_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        (staging / INDEX_NAME).write_text(
+            render_index(pages, generated_at=generated_at, manifest=manifest, title=title),
+            encoding="utf-8",
+        )
+        if manifest is not None:
+            write_json(staging / MANIFEST_NAME, dict(manifest))
+
+        # Every notebook ran: move the new report into place, file by file.
+        for path in sorted(staging.iterdir()):
+            os.replace(path, out_dir / path.name)
+        for page in pages:
+            stale = out_dir / f"{Path(page.name).stem}.failed.ipynb"
+            if stale.exists():
+                stale.unlink()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    return ReportResult(
+        out_dir=out_dir,
+        index=out_dir / INDEX_NAME,
+        study_report=out_dir / STUDY_REPORT_NAME,
+        pages=tuple(pages),
+        manifest=out_dir / MANIFEST_NAME if manifest is not None else None,
+    )
