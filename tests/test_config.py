@@ -1,0 +1,71 @@
+"""config/params.yml: typed, validated, with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qualcode import paths
+from qualcode.config import Params, load_params
+from qualcode.errors import QualcodeInputError
+
+
+def test_demo_params_load() -> None:
+    params = load_params(paths.PARAMS_PATH)
+    assert isinstance(params, Params)
+    assert params.coding.unit in {"sentence", "turn"}
+    assert params.spacy_model == "en_core_web_sm"
+    assert isinstance(params.ingest.disfluencies, tuple)
+
+
+def test_missing_keys_take_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "params.yml"
+    path.write_text("coding:\n  unit: turn\n", encoding="utf-8")
+    params = load_params(path)
+    assert params.coding.unit == "turn"
+    assert params.report == Params().report
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("spacy_modle: x\n", "unknown key spacy_modle"),
+        ("coding:\n  unti: turn\n", "unknown key coding.unti"),
+        ("coding:\n  unit: paragraph\n", "expected one of sentence, turn"),
+        ("report:\n  seed: many\n", "expected an integer"),
+        ("ingest:\n  drop_repeats: 1\n", "expected true or false"),
+        ("ingest:\n  disfluencies: um\n", "expected a list"),
+        ("- just\n- a list\n", "expected a mapping"),
+        ("coding: [unclosed\n", "line"),
+        ("report:\n  quote_min_chars: 500\n  quote_max_chars: 100\n", "must not exceed"),
+    ],
+)
+def test_bad_params_name_the_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "params.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(QualcodeInputError) as info:
+        load_params(path)
+    assert str(path) in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_binary_params_file(tmp_path: Path) -> None:
+    path = tmp_path / "params.yml"
+    path.write_bytes(b"\xff\xfe\x00\x00binary")
+    with pytest.raises(QualcodeInputError, match="expected UTF-8 YAML"):
+        load_params(path)
+
+
+def test_missing_params_file(tmp_path: Path) -> None:
+    with pytest.raises(QualcodeInputError, match="not found"):
+        load_params(tmp_path / "nope.yml")
+
+
+def test_digest_changes_with_a_value() -> None:
+    import dataclasses
+
+    base = Params()
+    changed = dataclasses.replace(base, coding=dataclasses.replace(base.coding, unit="turn"))
+    assert base.digest("coding") != changed.digest("coding")
+    assert base.digest("ingest") == changed.digest("ingest")
