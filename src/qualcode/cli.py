@@ -96,9 +96,14 @@ def report(
     ] = paths.NOTEBOOKS_DIR,
 ) -> None:
     """Execute the notebooks in order and render them to HTML in --out."""
-    from qualcode.report import ReportError, build_report
+    from qualcode.manifest import build_manifest
+    from qualcode.report import ReportError, build_report, discover_notebooks
 
     try:
+        discover_notebooks(notebooks)
+        manifest = build_manifest(
+            processed_dir=processed, codebook_path=codebook, params_path=params, raw_dir=raw
+        )
         result = build_report(
             notebooks_dir=notebooks,
             out_dir=out,
@@ -107,7 +112,9 @@ def report(
                 "raw_dir": str(raw.resolve()),
                 "codebook_path": str(codebook.resolve()),
                 "params_path": str(params.resolve()),
+                "reference_dir": str(raw.resolve().parent / "reference"),
             },
+            manifest=manifest,
         )
     except ReportError as err:
         typer.echo(f"error: {err}", err=True)
