@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
+from qualcode.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.manifest import build_manifest, file_sha256, model_meta, write_manifest
 from qualcode.tables import CODINGS_COLUMNS, TRANSCRIPTS_COLUMNS, write_table
@@ -64,12 +65,11 @@ def test_manifest_lists_inputs_with_hashes(study):
     assert manifest["transcripts"][0]["sha256"] == "a" * 64
     assert manifest["transcripts"][1]["format"] == "vtt"
     expected = hashlib.sha256(CODEBOOK.encode()).hexdigest()
-    assert manifest["codebook"] == {
-        "path": str(study["codebook"]),
-        "version": 7,
-        "sha256": expected,
-        "n_codes": 1,
-    }
+    assert manifest["codebook"]["path"] == str(study["codebook"])
+    assert manifest["codebook"]["version"] == 7
+    assert manifest["codebook"]["sha256"] == expected
+    assert manifest["codebook"]["content_sha256"] == load_codebook(study["codebook"]).sha256
+    assert manifest["codebook"]["n_codes"] == 1
     assert manifest["params"]["values"]["report"]["seed"] == 5
     assert manifest["params"]["sha256"] == file_sha256(study["params"])
     assert manifest["participants"]["sha256"] == file_sha256(study["raw"] / "participants.csv")
@@ -111,9 +111,9 @@ def test_manifest_needs_transcripts_table(study, tmp_path):
         )
 
 
-def test_manifest_rejects_codebook_without_version(study):
-    study["codebook"].write_text("codes: []\n")
-    with pytest.raises(QualcodeInputError, match="version"):
+def test_manifest_rejects_invalid_codebook(study):
+    study["codebook"].write_text(CODEBOOK + "  - id: NICHE\n    label: Again\n    definition: x\n")
+    with pytest.raises(QualcodeInputError, match="NICHE"):
         build_manifest(
             processed_dir=study["processed"],
             codebook_path=study["codebook"],

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import spacy
-import yaml
 
 from qualcode import __version__
+from qualcode.codebook import load_codebook
 from qualcode.config import load_params
-from qualcode.errors import QualcodeInputError
 from qualcode.nlp import model_candidates
 from qualcode.paths import PROJ_ROOT
 from qualcode.tables import TABLE_FILES, read_table, write_json
@@ -74,20 +73,13 @@ def _show_path(path: Path | str) -> str:
 
 
 def _codebook_entry(codebook_path: Path) -> dict[str, Any]:
-    if not codebook_path.exists():
-        raise QualcodeInputError("codebook not found", path=codebook_path)
-    try:
-        data = yaml.safe_load(codebook_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as err:
-        raise QualcodeInputError(f"expected a YAML codebook ({err})", path=codebook_path) from err
-    if not isinstance(data, dict) or "version" not in data:
-        raise QualcodeInputError("expected a mapping with a `version` key", path=codebook_path)
-    codes = data.get("codes") or []
+    book = load_codebook(codebook_path)
     return {
         "path": _show_path(codebook_path),
-        "version": data["version"],
+        "version": book.version,
         "sha256": file_sha256(codebook_path),
-        "n_codes": len(codes) if isinstance(codes, list) else None,
+        "content_sha256": book.sha256,
+        "n_codes": len(book),
     }
 
 
