@@ -1,0 +1,608 @@
+"""The numbers behind the notebooks, computed on small synthetic tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qualcode import analysis
+from qualcode.analysis import PremiseError
+from qualcode.errors import QualcodeInputError
+from qualcode.tables import (
+    CODINGS_COLUMNS,
+    QUANTITIES_COLUMNS,
+    SENTENCES_COLUMNS,
+    TRANSCRIPTS_COLUMNS,
+    TURNS_COLUMNS,
+    write_table,
+)
+
+CODEBOOK = """version: 2
+codes:
+  - id: FUTURE
+    label: Where they are headed
+    definition: Plans for the future.
+  - id: FUTURE_PRODUCTS
+    label: Build products
+    parent: FUTURE
+    definition: Products and passive income.
+  - id: FUTURE_FULL_TIME
+    label: Go full time
+    parent: FUTURE
+    definition: Back to a full-time role.
+  - id: KEY_TAKEAWAYS
+    label: Key takeaways
+    definition: The four lessons.
+  - id: NICHE
+    label: Find a niche
+    parent: KEY_TAKEAWAYS
+    definition: Specialising.
+  - id: PERSONAL_BRAND
+    label: Build a personal brand
+    parent: KEY_TAKEAWAYS
+    definition: Content and presence.
+"""
+
+
+LONG_TURN = (
+    "Maybe a full-time job, but products too. That is a long sentence nobody coded at all here."
+)
+
+
+def _turns() -> pd.DataFrame:
+    rows = [
+        # transcript, turn, speaker, role, section, text_raw, text
+        (
+            "t1",
+            0,
+            "Interviewer",
+            "interviewer",
+            "past",
+            "So, um, how did you start?",
+            "So, how did you start?",
+        ),
+        (
+            "t1",
+            1,
+            "P01",
+            "participant",
+            "past",
+            "Um, I found a niche. [laughs] Energy only.",
+            "I found a niche. Energy only.",
+        ),
+        ("t1", 2, "Interviewer", "interviewer", "future", "And next?", "And next?"),
+        (
+            "t1",
+            3,
+            "P01",
+            "participant",
+            "future",
+            "I want to build products, uh, courses maybe.",
+            "I want to build products, courses maybe.",
+        ),
+        (
+            "t2",
+            0,
+            "Interviewer",
+            "interviewer",
+            "past",
+            "Tell me more please about it.",
+            "Tell me more please about it.",
+        ),
+        (
+            "t2",
+            1,
+            "P02",
+            "participant",
+            "past",
+            "My brand on LinkedIn matters a lot. I never picked a niche.",
+            "My brand on LinkedIn matters a lot. I never picked a niche.",
+        ),
+        (
+            "t2",
+            2,
+            "P02",
+            "participant",
+            "future",
+            LONG_TURN,
+            LONG_TURN,
+        ),
+        ("t3", 0, "Interviewer", "interviewer", None, "Hello.", "Hello."),
+        ("t3", 1, "P03", "participant", None, "Hi there.", "Hi there."),
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["transcript_id", "turn_id", "speaker", "role", "section", "text_raw", "text"]
+    )
+    frame["start_s"] = np.nan
+    frame["end_s"] = np.nan
+    return frame[TURNS_COLUMNS]
+
+
+def _sentences(turns: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for row in turns.itertuples(index=False):
+        start = 0
+        parts = [p for p in row.text.replace(". ", ".|").split("|") if p]
+        for i, part in enumerate(parts):
+            begin = row.text.index(part, start)
+            rows.append((row.transcript_id, row.turn_id, i, begin, begin + len(part), part))
+            start = begin + len(part)
+    return pd.DataFrame(rows, columns=SENTENCES_COLUMNS)
+
+
+def _coding(turns, sentences, transcript, turn, sentence, code, word, *, negated=False, score=1.0):
+    text = turns.set_index(["transcript_id", "turn_id"]).loc[(transcript, turn), "text"]
+    sent = sentences.set_index(["transcript_id", "turn_id", "sentence_id"]).loc[
+        (transcript, turn, sentence)
+    ]
+    start = text.index(word, int(sent["start_char"]))
+    return {
+        "transcript_id": transcript,
+        "turn_id": turn,
+        "sentence_id": sentence,
+        "code_id": code,
+        "start_char": start,
+        "end_char": start + len(word),
+        "text": word,
+        "coder": "rules",
+        "rule_id": f"{code}:phrase",
+        "score": score,
+        "codebook_version": "2",
+        "negated": negated,
+        "matched": word,
+    }
+
+
+@pytest.fixture()
+def study(tmp_path):
+    turns = _turns()
+    sentences = _sentences(turns)
+    codings = pd.DataFrame(
+        [
+            _coding(turns, sentences, "t1", 1, 0, "NICHE", "niche"),
+            _coding(turns, sentences, "t1", 1, 1, "NICHE", "Energy"),
+            _coding(turns, sentences, "t1", 3, 0, "FUTURE_PRODUCTS", "products"),
+            _coding(turns, sentences, "t1", 3, 0, "FUTURE_PRODUCTS", "courses"),
+            _coding(turns, sentences, "t2", 1, 0, "PERSONAL_BRAND", "brand"),
+            _coding(turns, sentences, "t2", 1, 1, "NICHE", "niche", negated=True),
+            _coding(turns, sentences, "t2", 2, 0, "FUTURE_FULL_TIME", "full-time job"),
+            _coding(turns, sentences, "t2", 2, 0, "FUTURE_PRODUCTS", "products"),
+        ]
+    )
+    transcripts = pd.DataFrame(
+        {
+            "transcript_id": ["t1", "t2", "t3"],
+            "source_path": ["data/raw/t1.txt", "data/raw/t2.vtt", "data/raw/t3.docx"],
+            "source_sha256": ["a" * 64, "b" * 64, "c" * 64],
+            "format": ["txt", "vtt", "docx"],
+            "n_turns": [4, 3, 2],
+            "n_words": [30, 40, 3],
+        }
+    )
+    quantities = pd.DataFrame(
+        [
+            ("t1", 3, 0, "hours_per_week", 10.0, "hours/week", "10 hours"),
+            ("t1", 3, 0, "hours_per_week", 20.0, "hours/week", "20 hours"),
+            ("t2", 1, 0, "hours_per_week", 5.0, "hours/week", "5 hours"),
+            ("t2", 1, 0, "clients", 3.0, "clients", "three clients"),
+        ],
+        columns=QUANTITIES_COLUMNS,
+    )
+    processed = tmp_path / "processed"
+    write_table(transcripts, processed / "transcripts.parquet", columns=TRANSCRIPTS_COLUMNS)
+    write_table(turns, processed / "turns.parquet")
+    write_table(sentences, processed / "sentences.parquet")
+    write_table(codings, processed / "codings.parquet", columns=CODINGS_COLUMNS)
+    write_table(quantities, processed / "quantities.parquet")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "participants.csv").write_text(
+        "transcript_id,pseudonym,participant_label,interviewer_label,background,working_model\n"
+        "t1,P01,Ada Lovelace,Jordan Avery,Physics; MBA,full_time_freelance\n"
+        "t2,P02,Alan Turing,Jordan Avery,Physics,job_plus_freelance\n"
+        "t9,P09,Nobody Here,Jordan Avery,Math,full_time_freelance\n"
+    )
+    codebook = tmp_path / "codebook.yml"
+    codebook.write_text(CODEBOOK)
+    params = tmp_path / "params.yml"
+    params.write_text("report:\n  saturation_orders: 20\n")
+    return analysis.load_study(
+        processed_dir=processed, raw_dir=raw, codebook_path=codebook, params_path=params
+    )
+
+
+# ----------------------------------------------------------------------------------- loading
+
+
+def test_load_study_reads_tables_and_participants_without_names(study):
+    people = study.participants
+    assert list(people["transcript_id"]) == ["t1", "t2", "t3"]
+    assert "participant_label" not in people.columns
+    assert "interviewer_label" not in people.columns
+    assert "Ada Lovelace" not in people.to_string()
+    # t3 is not in participants.csv: it gets its speaker's pseudonym and unknown attributes.
+    t3 = people.set_index("transcript_id").loc["t3"]
+    assert t3["pseudonym"] == "P03"
+    assert t3["background"] == analysis.UNKNOWN
+    assert study.n_participants == 3
+    assert study.codings["negated"].dtype == bool
+    assert study.params.report.saturation_orders == 20
+
+
+def test_codebook_frame_hierarchy(study):
+    book = study.codebook
+    assert book.attrs["version"] == "2"
+    assert analysis.children(book, "KEY_TAKEAWAYS") == ["NICHE", "PERSONAL_BRAND"]
+    assert analysis.descendants(book, "FUTURE") == ["FUTURE", "FUTURE_PRODUCTS", "FUTURE_FULL_TIME"]
+    assert analysis.leaf_codes(book) == [
+        "FUTURE_PRODUCTS",
+        "FUTURE_FULL_TIME",
+        "NICHE",
+        "PERSONAL_BRAND",
+    ]
+    with pytest.raises(PremiseError, match="NOPE"):
+        analysis.children(book, "NOPE")
+    table = analysis.codebook_table(book)
+    assert table.loc[1, "code"] == "\u2003Build products"
+    assert table.loc[0, "parent"] == ""
+
+
+def test_participants_csv_without_pseudonym_is_rejected(tmp_path, study):
+    (tmp_path / "participants.csv").write_text("transcript_id,background\nt1,Physics\n")
+    with pytest.raises(QualcodeInputError, match="pseudonym"):
+        analysis.load_participants(tmp_path, transcripts=study.transcripts)
+
+
+def test_participants_csv_with_duplicate_transcript_is_rejected(tmp_path, study):
+    (tmp_path / "participants.csv").write_text("transcript_id,pseudonym\nt1,P01\nt1,P02\n")
+    with pytest.raises(QualcodeInputError, match="t1 is listed twice"):
+        analysis.load_participants(tmp_path, transcripts=study.transcripts)
+
+
+def test_missing_participants_csv_names_participants_after_speakers(tmp_path, study):
+    people = analysis.load_participants(tmp_path, transcripts=study.transcripts, turns=study.turns)
+    assert list(people["pseudonym"]) == ["P01", "P02", "P03"]
+
+
+# ------------------------------------------------------------------------- 01 transcripts
+
+
+def test_transcript_overview(study):
+    table = analysis.transcript_overview(study.transcripts, study.turns, study.participants)
+    t1 = table.set_index("transcript_id").loc["t1"]
+    assert t1["pseudonym"] == "P01"
+    assert t1["format"] == "txt"
+    assert t1["n_speakers"] == 2
+    assert t1["interviewer_words"] == 8  # "So, um, how did you start?" + "And next?"
+    assert t1["participant_words"] == 16
+    assert t1["interviewer_share"] == pytest.approx(8 / 24)
+
+
+def test_cleaning_summary_counts_what_was_removed(study):
+    table = analysis.cleaning_summary(
+        study.turns, disfluencies=["um", "uh"], pseudonym_pattern=r"\bP0\d\b"
+    ).set_index("transcript_id")
+    assert table.loc["t1", "annotations"] == 1
+    assert table.loc["t1", "disfluencies"] == 3  # um (interviewer), Um, uh
+    assert table.loc["t2", "disfluencies"] == 0
+    assert table.loc["t1", "words_removed"] == 4
+    assert table["pseudonyms"].sum() == 0
+
+
+def test_cleaning_example_is_the_most_cleaned_participant_turn(study):
+    row = analysis.cleaning_example(study.turns)
+    assert (row["transcript_id"], row["turn_id"]) == ("t1", 1)
+    assert row["words_removed"] == 2
+    with pytest.raises(PremiseError):
+        analysis.cleaning_example(study.turns[study.turns["role"] == "interviewer"])
+
+
+# ------------------------------------------------------------------------------ 02 coding
+
+
+def test_code_frequencies_roll_up_to_parents(study):
+    table = analysis.code_frequencies(study.codings, study.codebook, study.participants).set_index(
+        "code_id"
+    )
+    assert table.loc["NICHE", "n_codings"] == 3
+    assert table.loc["NICHE", "n_sentences"] == 3
+    assert table.loc["NICHE", "n_transcripts"] == 2
+    assert table.loc["NICHE", "n_participants"] == 1  # P02's mention is negated
+    assert table.loc["NICHE", "n_negated"] == 1
+    assert table.loc["FUTURE_PRODUCTS", "n_codings"] == 3
+    assert table.loc["FUTURE_PRODUCTS", "n_sentences"] == 2
+    assert table.loc["FUTURE", "n_sentences"] == 2
+    assert table.loc["FUTURE", "n_participants"] == 2
+    assert table.loc["KEY_TAKEAWAYS", "n_codings"] == 4
+
+
+def test_coverage_share_of_participant_sentences(study):
+    table = analysis.coverage(study.sentences, study.turns, study.codings).set_index(
+        "transcript_id"
+    )
+    # t1: 3 participant sentences, all coded; t2: 4, 3 coded; t3: 1, none.
+    assert table.loc["t1", "n_sentences"] == 3
+    assert table.loc["t1", "share"] == 1.0
+    assert table.loc["t2", "n_coded"] == 3
+    assert table.loc["t3", "share"] == 0.0
+    assert table.loc["all", "n_sentences"] == 8
+    assert table.loc["all", "share"] == pytest.approx(6 / 8)
+
+
+def test_uncoded_sentences_longest_first(study):
+    table = analysis.uncoded_sentences(
+        study.sentences, study.turns, study.codings, study.participants, n=5
+    )
+    assert list(table["pseudonym"]) == ["P02", "P03"]
+    assert table.loc[0, "text"].startswith("That is a long sentence")
+    assert table.loc[0, "n_words"] == 10
+
+
+def test_agreement_table_sorted_with_overall_last(study):
+    agreement = pd.DataFrame(
+        {
+            "code_id": ["ALL", "NICHE", "PERSONAL_BRAND"],
+            "kappa": [0.5, 0.4, 0.9],
+            "f1": [0.6, 0.5, 0.95],
+            "coder_a": ["rules"] * 3,
+            "coder_b": ["human:ann"] * 3,
+        }
+    )
+    table = analysis.agreement_table(agreement, study.codebook)
+    assert list(table["code_id"]) == ["PERSONAL_BRAND", "NICHE", "ALL"]
+    assert table.loc[0, "label"] == "Build a personal brand"
+    with pytest.raises(PremiseError, match="alpha"):
+        analysis.agreement_table(agreement, study.codebook, metric="alpha")
+
+
+def test_read_agreement_missing_is_none(tmp_path):
+    assert analysis.read_agreement(tmp_path) is None
+    (tmp_path / "agreement.csv").write_text("code_id,kappa\nNICHE,0.5\n")
+    assert analysis.read_agreement(tmp_path)["kappa"].tolist() == [0.5]
+
+
+# ---------------------------------------------------------------------------- 03 themes
+
+
+def test_code_matrix_counts_and_presence(study):
+    counts = analysis.code_matrix(study.codings, study.participants, study.codebook)
+    assert list(counts.index) == ["P01", "P02", "P03"]
+    assert list(counts.columns) == [
+        "FUTURE_PRODUCTS",
+        "FUTURE_FULL_TIME",
+        "NICHE",
+        "PERSONAL_BRAND",
+    ]
+    assert counts.loc["P01", "NICHE"] == 2
+    assert counts.loc["P02", "NICHE"] == 0  # negated
+    assert counts.loc["P03"].sum() == 0
+    presence = analysis.code_matrix(
+        study.codings, study.participants, study.codebook, presence=True, codes=["NICHE"]
+    )
+    assert presence["NICHE"].tolist() == [1, 0, 0]
+    rolled = analysis.code_matrix(
+        study.codings, study.participants, study.codebook, codes=["FUTURE"], rollup=True
+    )
+    assert rolled["FUTURE"].tolist() == [1, 1, 0]
+
+
+def test_cooccurrence_jaccard(study):
+    codes = ["FUTURE_PRODUCTS", "FUTURE_FULL_TIME", "PERSONAL_BRAND"]
+    turn = analysis.cooccurrence(study.codings, unit="turn", codes=codes)
+    # products: turns t1/3 and t2/2; full-time: t2/2 -> 1/2.
+    assert turn.loc["FUTURE_PRODUCTS", "FUTURE_FULL_TIME"] == pytest.approx(0.5)
+    assert turn.loc["FUTURE_FULL_TIME", "FUTURE_PRODUCTS"] == pytest.approx(0.5)
+    assert turn.loc["PERSONAL_BRAND", "FUTURE_PRODUCTS"] == 0
+    assert turn.loc["PERSONAL_BRAND", "PERSONAL_BRAND"] == 1
+    pairs = analysis.top_pairs(turn)
+    assert pairs.iloc[0][["code_a", "code_b"]].tolist() == ["FUTURE_PRODUCTS", "FUTURE_FULL_TIME"]
+    with pytest.raises(ValueError, match="unit"):
+        analysis.cooccurrence(study.codings, unit="paragraph")
+
+
+def test_codes_by_section_in_interview_order(study):
+    table = analysis.codes_by_section(
+        study.codings, study.turns, codes=["NICHE", "FUTURE_PRODUCTS"]
+    )
+    assert list(table.columns) == ["past", "future", analysis.NO_SECTION]
+    assert table.loc["NICHE", "past"] == 2
+    assert table.loc["FUTURE_PRODUCTS", "future"] == 2
+
+
+def test_codes_by_attribute_splits_multi_valued(study):
+    table = analysis.codes_by_attribute(
+        study.codings,
+        study.participants,
+        attribute="background",
+        codes=["NICHE", "PERSONAL_BRAND"],
+        split=";",
+    )
+    assert list(table.columns) == ["Physics (n=2)", "MBA (n=1)", "unknown (n=1)"]
+    assert table.loc["NICHE", "Physics (n=2)"] == 0.5
+    assert table.loc["PERSONAL_BRAND", "MBA (n=1)"] == 0.0
+    with pytest.raises(PremiseError, match="colour"):
+        analysis.codes_by_attribute(
+            study.codings, study.participants, attribute="colour", codes=["NICHE"]
+        )
+
+
+def test_quantity_values_per_participant(study):
+    table = analysis.quantity_values(study.quantities, study.participants, kind="hours_per_week")
+    assert list(table["pseudonym"]) == ["P02", "P01"]
+    p01 = table.set_index("pseudonym").loc["P01"]
+    assert (p01["value"], p01["low"], p01["high"], p01["n_mentions"]) == (15.0, 10.0, 20.0, 2)
+    stats = analysis.describe_values(table["value"])
+    assert stats["median"] == 10.0 and stats["n"] == 2
+    empty = analysis.describe_values(pd.Series([], dtype=float))
+    assert empty["n"] == 0 and math.isnan(empty["median"])
+
+
+def test_saturation_is_reproducible_and_complete(study):
+    codes = analysis.leaf_codes(study.codebook)
+    first = analysis.saturation(
+        study.codings, study.transcripts["transcript_id"], orders=30, seed=7, codes=codes
+    )
+    again = analysis.saturation(
+        study.codings, study.transcripts["transcript_id"], orders=30, seed=7, codes=codes
+    )
+    pd.testing.assert_frame_equal(first.curves, again.curves)
+    # Voiced leaf codes: NICHE, FUTURE_PRODUCTS (t1); PERSONAL_BRAND, FUTURE_FULL_TIME (t2).
+    assert first.n_codes == 4
+    last = first.summary.iloc[-1]
+    assert last["position"] == 3
+    assert last["cumulative_mean"] == 4 and last["cumulative_low"] == 4
+    assert first.summary["new_mean"].sum() == pytest.approx(4)
+    assert (first.curves.groupby("order")["new_codes"].sum() == 4).all()
+    assert first.points.isna().all()  # three interviews are too few for base 4 + run 2
+
+
+def test_saturation_point_follows_guest_namey_chen():
+    # base of 4 interviews brings 20 codes; runs of 2 then add 3, 1, 0 codes.
+    new = [8, 6, 4, 2, 2, 1, 1, 0, 0, 0]
+    assert analysis._saturation_point(new, 4, 2, 0.05) == 6.0  # run 7-8 adds 1/20 = 5%
+    assert analysis._saturation_point(new, 4, 2, 0.0) == 7.0
+    assert math.isnan(analysis._saturation_point([0, 0, 0, 0, 0, 0], 4, 2, 0.05))
+
+
+# ------------------------------------------------------------------------- 04 takeaways
+
+
+def test_participants_per_code_ranked(study):
+    table = analysis.participants_per_code(
+        study.codings,
+        study.participants,
+        study.codebook,
+        codes=analysis.children(study.codebook, "KEY_TAKEAWAYS"),
+    )
+    assert list(table["code_id"]) == ["NICHE", "PERSONAL_BRAND"]  # tie on 1: more sentences first
+    niche = table.iloc[0]
+    assert niche["n_participants"] == 1
+    assert niche["share"] == pytest.approx(1 / 3)
+    assert niche["n_sentences"] == 2
+    assert niche["strength"] == 2.0
+    assert niche["n_negated"] == 1
+    assert niche["pseudonyms"] == "P01"
+    future = analysis.participants_per_code(
+        study.codings, study.participants, study.codebook, codes=["FUTURE"]
+    )
+    assert future.loc[0, "n_participants"] == 2
+
+
+def test_exemplar_quotes_one_per_participant(study):
+    quotes = analysis.exemplar_quotes(
+        study.codings,
+        study.sentences,
+        study.participants,
+        study.codebook,
+        code_id="FUTURE",
+        n=3,
+        min_chars=10,
+        max_chars=400,
+    )
+    assert list(quotes["pseudonym"]) == ["P01", "P02"]  # P01's sentence has two matches
+    assert quotes.loc[0, "quote"] == "I want to build products, courses maybe."
+    assert quotes.loc[0, "turn_id"] == 3
+    # A short sentence is widened to its neighbours in the same turn.
+    widened = analysis.exemplar_quotes(
+        study.codings,
+        study.sentences,
+        study.participants,
+        study.codebook,
+        code_id="NICHE",
+        min_chars=25,
+        max_chars=60,
+    )
+    assert widened.loc[0, "quote"] == "I found a niche. Energy only."
+    none = analysis.exemplar_quotes(
+        study.codings,
+        study.sentences,
+        study.participants,
+        study.codebook,
+        code_id="KEY_TAKEAWAYS",
+        n=0,
+    )
+    assert none.empty
+
+
+def test_quotes_are_shortened_at_a_word(study):
+    quotes = analysis.exemplar_quotes(
+        study.codings,
+        study.sentences,
+        study.participants,
+        study.codebook,
+        code_id="FUTURE_FULL_TIME",
+        min_chars=5,
+        max_chars=20,
+    )
+    assert quotes.loc[0, "quote"] == "Maybe a full-time\u2026"
+
+
+def test_counter_evidence_negated_and_qualified(study):
+    table = analysis.counter_evidence(
+        study.codings, study.sentences, study.participants, study.codebook, code_id="NICHE"
+    )
+    assert table[["kind", "pseudonym"]].values.tolist() == [["negated", "P02"]]
+    future = analysis.counter_evidence(
+        study.codings, study.sentences, study.participants, study.codebook, code_id="FUTURE"
+    )
+    assert future["kind"].tolist() == ["qualified"]
+    assert "but products" in future.loc[0, "quote"]
+
+
+def test_attribute_counts(study):
+    table = analysis.attribute_counts(study.participants, "background", split=";")
+    assert table.values.tolist()[0] == ["Physics", 2, "P01, P02"]
+    assert set(table["value"]) == {"Physics", "MBA", "unknown"}
+
+
+def test_narrative_helpers():
+    assert analysis.count_phrase(7, 10) == "7 of 10 participants"
+    assert analysis.listing(["a", "b", "c"]) == "a, b and c"
+    assert analysis.listing(["a"]) == "a"
+    assert analysis.listing([]) == ""
+    assert analysis.percent(0.256) == "26%"
+    assert analysis.percent(float("nan")) == "n/a"
+    assert analysis.plural(1, "code") == "1 code"
+    assert analysis.plural(2, "code") == "2 codes"
+    assert analysis.number(10.0) == "10"
+    assert analysis.number(2.5) == "2.5"
+    assert analysis.humanise("full_time_freelance") == "full time freelance"
+
+
+# ------------------------------------------------------------------------------- checks
+
+
+def test_check_offsets_passes_and_fails(study):
+    assert analysis.check_offsets(study.codings, study.turns) == len(study.codings)
+    broken = study.codings.copy()
+    broken.loc[0, "end_char"] = broken.loc[0, "end_char"] + 3
+    with pytest.raises(PremiseError, match="t1 turn 1"):
+        analysis.check_offsets(broken, study.turns)
+
+
+def test_check_codes_and_version(study):
+    analysis.check_codes_in_codebook(study.codings, study.codebook)
+    analysis.check_codebook_version(study.codings, study.codebook)
+    stray = study.codings.assign(code_id="GHOST")
+    with pytest.raises(PremiseError, match="GHOST"):
+        analysis.check_codes_in_codebook(stray, study.codebook)
+    old = study.codings.assign(codebook_version="1")
+    with pytest.raises(PremiseError, match="version"):
+        analysis.check_codebook_version(old, study.codebook)
+
+
+def test_check_participants(study):
+    analysis.check_participants(study.participants, study.transcripts)
+    with pytest.raises(PremiseError, match="no participants"):
+        analysis.check_participants(study.participants.iloc[0:0], study.transcripts)
+    with pytest.raises(PremiseError, match="name columns"):
+        analysis.check_participants(
+            study.participants.assign(participant_label="x"), study.transcripts
+        )
+    with pytest.raises(PremiseError, match="different"):
+        analysis.check_participants(study.participants.iloc[:2], study.transcripts)
+    with pytest.raises(PremiseError, match="because"):
+        analysis.require(False, "because")
