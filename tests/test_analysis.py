@@ -606,3 +606,56 @@ def test_check_participants(study):
         analysis.check_participants(study.participants.iloc[:2], study.transcripts)
     with pytest.raises(PremiseError, match="because"):
         analysis.require(False, "because")
+
+
+def test_check_no_names(study, tmp_path):
+    (tmp_path / "participants.csv").write_text(
+        "transcript_id,pseudonym,participant_label,interviewer_label\n"
+        "t1,P01,Ada Lovelace,Jordan Avery\n"
+    )
+    assert analysis.check_no_names({"turns": study.turns}, tmp_path) == 2
+    leaked = study.turns.copy()
+    leaked.loc[3, "text"] = "I told ada lovelace about it."
+    with pytest.raises(PremiseError, match=r"turns.text \(t1 turn 3\)") as err:
+        analysis.check_no_names({"turns": leaked}, tmp_path)
+    assert "ada" not in str(err.value).lower()
+    assert analysis.check_no_names({"turns": leaked}, tmp_path / "nowhere") == 0
+
+
+def test_cleaning_summary_prefers_ingest_counts(study):
+    turns = study.turns.assign(n_annotations=1, n_disfluencies=2, n_pseudonyms=0)
+    turns.loc[0, "n_pseudonyms"] = 5
+    table = analysis.cleaning_summary(turns).set_index("transcript_id")
+    assert table.loc["t1", "annotations"] == 4
+    assert table.loc["t1", "disfluencies"] == 8
+    assert table.loc["t1", "pseudonyms"] == 5
+    assert table.loc["t2", "pseudonyms"] == 0
+
+
+def test_pseudonym_placeholders_are_not_annotations(study):
+    turns = study.turns.copy()
+    turns.loc[1, "text_raw"] = "[PERSON_1] and [ORG_2] hired me. [laughs]"
+    turns.loc[1, "text"] = "[PERSON_1] and [ORG_2] hired me."
+    table = analysis.cleaning_summary(turns).set_index("transcript_id")
+    assert table.loc["t1", "annotations"] == 1
+    assert table.loc["t1", "pseudonyms"] == 2
+
+
+def test_pseudonyms_by_type():
+    summary = pd.DataFrame(
+        {
+            "transcript_id": ["t1", "t2", "t2", "t1"],
+            "entity_type": ["PERSON", "PERSON", "ORG", "GPE"],
+            "n_replaced": [3, 4, 2, 0],
+            "n_distinct": [1, 2, 1, 0],
+        }
+    )
+    table = analysis.pseudonyms_by_type(summary)
+    assert table.values.tolist() == [["PERSON", 7, 2], ["ORG", 2, 1]]
+    assert analysis.pseudonyms_by_type(None).empty
+
+
+def test_md_escape():
+    assert (
+        analysis.md_escape("I paid $675 for *ten*\n calls_") == r"I paid \$675 for \*ten\* calls\_"
+    )

@@ -29,9 +29,14 @@ log = logging.getLogger(__name__)
 NAME_COLUMNS = ("participant_label", "interviewer_label")
 UNKNOWN = "unknown"
 NO_SECTION = "unassigned"
-# Annotations a transcriber adds: [laughs], (inaudible), [crosstalk 00:12:03] ...
-ANNOTATION_PATTERN = r"\[[^\]\n]{1,60}\]|\((?:inaudible|crosstalk|laughs?|laughter|pause|silence"
-ANNOTATION_PATTERN += r"|coughs?|unintelligible|indistinct)[^)\n]{0,40}\)"
+# Pseudonym placeholders written by de-identification: [PERSON_4], [ORG_1] ...
+PSEUDONYM_PATTERN = r"\[[A-Z][A-Z]*_\d+\]"
+# Annotations a transcriber adds: [laughs], (inaudible), [crosstalk 00:12:03] ... (not pseudonyms)
+ANNOTATION_PATTERN = (
+    r"\[(?![A-Z]+_\d+\])[^\]\n]{1,60}\]"
+    r"|\((?:inaudible|crosstalk|laughs?|laughter|pause|silence|coughs?|unintelligible|indistinct)"
+    r"[^)\n]{0,40}\)"
+)
 # Words that qualify a statement: a coded sentence holding one is possible counter-evidence.
 QUALIFIERS = (
     "but",
@@ -157,6 +162,7 @@ class Study:
     participants: pd.DataFrame
     codebook: pd.DataFrame
     params: Params
+    deid_summary: pd.DataFrame | None = None
 
     @property
     def n_participants(self) -> int:
@@ -201,6 +207,7 @@ def load_study(
         participants=participants,
         codebook=codebook_frame(codebook_path),
         params=load_params(params_path),
+        deid_summary=read_table(processed_dir, "deid_summary", required=False),
     )
 
 
@@ -288,46 +295,83 @@ def _count(pattern: re.Pattern[str], texts: pd.Series) -> pd.Series:
     return texts.fillna("").map(lambda text: len(pattern.findall(text))).astype(int)
 
 
+INGEST_COUNTS = ("n_annotations", "n_disfluencies", "n_pseudonyms")
+
+
 def cleaning_summary(
     turns: pd.DataFrame,
     *,
-    disfluencies: Sequence[str],
-    pseudonym_pattern: str = r"\[[A-Z][A-Z_]*(?:_\d+)?\]",
+    disfluencies: Sequence[str] = (),
+    pseudonym_pattern: str = PSEUDONYM_PATTERN,
 ) -> pd.DataFrame:
     """Per transcript: what cleaning removed between the spoken and the cleaned text.
 
-    annotations and disfluencies count what text_raw holds and text does not; pseudonyms count the
-    placeholders (pseudonym_pattern) in text; words_removed is the drop in word count.
+    The counts come from the turns table (n_annotations, n_disfluencies, n_pseudonyms, as ingest
+    writes them); a turns table without them is counted here instead: annotations and
+    disfluencies that text_raw holds and text does not, and pseudonym placeholders in text.
+    words_removed is the drop in word count from text_raw to text.
     RETURNS (DataFrame): transcript_id, annotations, disfluencies, pseudonyms, words_raw,
         words_clean, words_removed.
     """
-    annotation = re.compile(ANNOTATION_PATTERN, re.IGNORECASE)
-    words = sorted({w.strip() for w in disfluencies if w.strip()}, key=len, reverse=True)
-    filler = re.compile(
-        r"(?<![\w-])(?:" + "|".join(re.escape(w) for w in words) + r")(?![\w-])", re.IGNORECASE
-    )
-    placeholder = re.compile(pseudonym_pattern)
     raw = turns["text_raw"].fillna("")
     clean = turns["text"].fillna("")
-    # Annotations are removed first, so fillers inside them are not counted twice.
-    raw_no_notes = raw.str.replace(annotation, " ", regex=True)
-    clean_no_notes = clean.str.replace(annotation, " ", regex=True)
     per_turn = pd.DataFrame(
         {
             "transcript_id": turns["transcript_id"],
-            "annotations": (_count(annotation, raw) - _count(annotation, clean)).clip(lower=0),
-            "disfluencies": (
-                _count(filler, raw_no_notes) - _count(filler, clean_no_notes) if words else 0
-            ),
-            "pseudonyms": _count(placeholder, clean),
             "words_raw": _word_count(raw),
             "words_clean": _word_count(clean),
         }
     )
-    per_turn["disfluencies"] = per_turn["disfluencies"].clip(lower=0)
+    if all(c in turns.columns for c in INGEST_COUNTS):
+        for name in INGEST_COUNTS:
+            per_turn[name.removeprefix("n_")] = turns[name].fillna(0).astype(int)
+    else:
+        annotation = re.compile(ANNOTATION_PATTERN, re.IGNORECASE)
+        placeholder = re.compile(pseudonym_pattern)
+        # Annotations are removed first, so fillers inside them are not counted twice.
+        raw_no_notes = raw.str.replace(annotation, " ", regex=True)
+        clean_no_notes = clean.str.replace(annotation, " ", regex=True)
+        per_turn["annotations"] = (_count(annotation, raw) - _count(annotation, clean)).clip(
+            lower=0
+        )
+        words = sorted({w.strip() for w in disfluencies if w.strip()}, key=len, reverse=True)
+        per_turn["disfluencies"] = 0
+        if words:
+            alternatives = "|".join(re.escape(w) for w in words)
+            filler = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+            removed = _count(filler, raw_no_notes) - _count(filler, clean_no_notes)
+            per_turn["disfluencies"] = removed.clip(lower=0)
+        per_turn["pseudonyms"] = _count(placeholder, clean)
     table = per_turn.groupby("transcript_id", as_index=False).sum()
     table["words_removed"] = table["words_raw"] - table["words_clean"]
-    return table.sort_values("transcript_id").reset_index(drop=True)
+    columns = [
+        "transcript_id",
+        "annotations",
+        "disfluencies",
+        "pseudonyms",
+        "words_raw",
+        "words_clean",
+        "words_removed",
+    ]
+    return table[columns].sort_values("transcript_id").reset_index(drop=True)
+
+
+def pseudonyms_by_type(deid_summary: pd.DataFrame | None) -> pd.DataFrame:
+    """Names replaced by de-identification, per entity type (PERSON, ORG, GPE, EMAIL ...).
+
+    deid_summary: deid_summary.parquet (transcript_id, entity_type, n_replaced, n_distinct).
+    RETURNS (DataFrame): entity_type, n_replaced, n_transcripts; most replaced first (empty when
+        the table is missing).
+    """
+    columns = ["entity_type", "n_replaced", "n_transcripts"]
+    if deid_summary is None or deid_summary.empty:
+        return pd.DataFrame(columns=columns)
+    present = deid_summary[deid_summary["n_replaced"] > 0]
+    table = present.groupby("entity_type").agg(
+        n_replaced=("n_replaced", "sum"), n_transcripts=("transcript_id", "nunique")
+    )
+    table = table.reset_index().sort_values(["n_replaced", "entity_type"], ascending=[False, True])
+    return table[columns].reset_index(drop=True)
 
 
 def cleaning_example(turns: pd.DataFrame, *, max_chars: int = 600) -> pd.Series:
@@ -1028,6 +1072,15 @@ def attribute_counts(
     return table.reset_index(drop=True)
 
 
+def md_escape(text: str) -> str:
+    """Escape a participant's words for Markdown, so `$`, `*`, `_` or `[` show as typed.
+
+    RETURNS (str): the escaped text, on one line.
+    """
+    text = " ".join(str(text).split())
+    return re.sub(r"([\\`*_{}\[\]<>()#+|$~])", r"\\\1", text)
+
+
 def humanise(value: str) -> str:
     """RETURNS (str): "full time freelance" for "full_time_freelance"."""
     return str(value).replace("_", " ")
@@ -1095,3 +1148,41 @@ def check_participants(participants: pd.DataFrame, transcripts: pd.DataFrame) ->
         raise PremiseError(f"participant table holds name columns: {', '.join(leaked)}")
     if set(participants["transcript_id"]) != set(transcripts["transcript_id"]):
         raise PremiseError("participants and transcripts list different transcripts")
+
+
+def check_no_names(frames: dict[str, pd.DataFrame], raw_dir: Path | str) -> int:
+    """No name from participants.csv (participant_label, interviewer_label) may appear in the text.
+
+    frames: tables to search, by name (e.g. {"turns": turns, "codings": codings}); every text
+        column of each is searched, case-insensitively. The error names the table, transcript and
+        turn, never the name itself.
+    RETURNS (int): the number of names checked (0 without participants.csv).
+    """
+    path = Path(raw_dir) / "participants.csv"
+    if not path.exists():
+        return 0
+    header = pd.read_csv(path, nrows=0).columns
+    present = [c for c in NAME_COLUMNS if c in header]
+    if not present:
+        return 0
+    names = pd.read_csv(path, usecols=present, dtype=str, keep_default_na=False)
+    found = {n.strip() for column in present for n in names[column] if len(n.strip()) > 2}
+    if not found:
+        return 0
+    pattern = re.compile(
+        r"\b(?:" + "|".join(re.escape(n) for n in sorted(found, key=len, reverse=True)) + r")\b",
+        re.IGNORECASE,
+    )
+    for table_name, frame in frames.items():
+        for column in ("text_raw", "text", "quote", "speaker", "pseudonym"):
+            if column not in frame.columns:
+                continue
+            hits = frame[column].fillna("").astype(str).str.contains(pattern)
+            if hits.any():
+                row = frame[hits].iloc[0]
+                where = f"{row.get('transcript_id', '?')} turn {row.get('turn_id', '?')}"
+                raise PremiseError(
+                    f"a name from participants.csv appears in {table_name}.{column} ({where}): "
+                    "de-identification missed it"
+                )
+    return len(found)
