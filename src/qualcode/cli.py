@@ -69,7 +69,23 @@ def ingest(
     ] = None,
 ) -> None:
     """Read every transcript in --raw into transcripts, turns and sentences tables."""
-    raise _not_implemented("ingest")
+    from qualcode.config import load_params
+    from qualcode.ingest import format_errors, ingest_corpus
+
+    try:
+        result = ingest_corpus(
+            raw, out, params=load_params(params), keys_dir=keys, keep_going=keep_going
+        )
+    except QualcodeInputError as err:
+        raise _fail(err) from None
+    typer.echo(
+        f"ingest: {len(result.processed)} processed, {len(result.skipped)} unchanged, "
+        f"{len(result.removed)} removed -> {out}"
+    )
+    if result.errors:
+        listing = format_errors(result.errors)
+        typer.echo(f"error: {len(result.errors)} bad input(s):\n{listing}", err=True)
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -31,6 +31,12 @@ class IngestParams:
     section_match_threshold: int = 70
     speaker_merge_threshold: int = 85
     deid_entities: tuple[str, ...] = ("PERSON", "ORG", "GPE")
+    annotation_words: tuple[str, ...] = (
+        "inaudible", "unintelligible", "indiscernible", "crosstalk", "cross-talk", "laughs",
+        "laughing", "laughter", "chuckles", "sighs", "coughs", "pause", "long pause", "silence",
+        "overlapping", "overtalk", "background noise", "noise", "music", "applause",
+    )  # fmt: skip
+    deid_keep: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,12 @@ class CodingParams:
 
     unit: Literal["sentence", "turn"] = "sentence"
     roles: tuple[str, ...] = ("participant",)
+    negation_cues: tuple[str, ...] = (
+        "not", "n't", "never", "no", "nobody", "nothing", "none", "neither", "nor", "without",
+    )  # fmt: skip
+    hypothetical_cues: tuple[str, ...] = (
+        "if", "unless", "whether", "suppose", "supposing", "imagine", "hypothetically",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

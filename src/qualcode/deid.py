@@ -1,0 +1,308 @@
+"""De-identification: stable pseudonyms for names, organisations, places, emails, phones and URLs.
+
+The re-identification key (`PseudonymKey`, a CSV under data/keys/, git-ignored) is the source of
+truth: a name that is already in it keeps its pseudonym on every run; a new name gets the next free
+number of its type (``PERSON_4``). In the text a pseudonym is written in brackets: ``[PERSON_4]``.
+
+`Pseudonymiser.replace` substitutes every name in the key at once:
+
+- longest names first (``Daniel Okafor`` before ``Daniel``), possessives included
+  (``Daniel's`` -> ``[PERSON_1]'s``);
+- names of several words, emails, phones and URLs match case-insensitively; a single-word name
+  (a first or last name taken from a full name) matches when written with a capital
+  (``Bell`` and ``BELL``, not ``bell``), so common words that are also surnames survive;
+- emails, URLs and phone numbers are found by pattern and added to the key as they are met.
+
+Words in `keep` (public platforms and tools such as ``Upwork`` or ``Python``) are never replaced.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qualcode.errors import QualcodeInputError
+from qualcode.tables import write_text
+
+ENTITY_TYPES = ("PERSON", "ORG", "GPE", "EMAIL", "PHONE", "URL")
+KEY_COLUMNS = ["pseudonym", "entity_type", "original", "source"]
+KEY_FILE = "pseudonym_key.csv"
+PSEUDONYM_RE = re.compile(r"\[(?:PERSON|ORG|GPE|EMAIL|PHONE|URL)_\d+\]")
+
+EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])")
+URL_RE = re.compile(
+    r"(?<![\w@])(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)\]]"
+    r"|(?<![\w@/.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|ai|co|dev|app|me|info|biz)"
+    r"(?:/[^\s<>\"']*[^\s<>\"'.,;:!?)\]])?(?![\w@-])",
+    re.I,
+)
+PHONE_RE = re.compile(
+    r"(?<![\w+\-./:])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,5}){1,4}(?![\w\-/:]|\.\d)"
+)
+GENERIC_SPEAKERS = re.compile(
+    r"^(?:interviewer|moderator|facilitator|researcher|participant|respondent|interviewee|"
+    r"speaker|unknown|guest|host|q|a|i|r|p)(?:[ _-]?\d+)?$",
+    re.I,
+)
+
+
+def _fold(text: str) -> str:
+    text = text.replace("’", "'").replace("‘", "'")
+    text = re.sub(r"\s+", " ", text).strip().casefold()
+    text = re.sub(r"'s?$", "", text)
+    return re.sub(r"^the ", "", text)
+
+
+def looks_like_phone(text: str) -> bool:
+    """A phone number: 7 to 15 digits with separators, not a year range or a plain number.
+
+    RETURNS (bool): whether it looks like a phone number.
+    """
+    digits = re.sub(r"\D", "", text)
+    if not 7 <= len(digits) <= 15:
+        return False
+    groups = re.findall(r"\d+", text)
+    if len(groups) == 2 and all(len(g) == 4 and g[:2] in {"19", "20"} for g in groups):
+        return False
+    return not (text.count(" ") == len(groups) - 1 and all(len(g) <= 3 for g in groups))
+
+
+@dataclass
+class PseudonymKey:
+    """Original text -> pseudonym assignments (the re-identification key)."""
+
+    rows: list[dict[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_fold: dict[tuple[str, str], str] = {}
+        self._next: Counter[str] = Counter()
+        for row in self.rows:
+            self._index(row)
+
+    def _index(self, row: dict[str, str]) -> None:
+        kind = _kind(row["entity_type"])
+        self._by_fold.setdefault((kind, _fold(row["original"])), row["pseudonym"])
+        prefix, _, number = row["pseudonym"].rpartition("_")
+        if number.isdigit():
+            self._next[prefix] = max(self._next[prefix], int(number))
+
+    def get(self, original: str, entity_type: str) -> str | None:
+        """RETURNS (str | None): the pseudonym of `original`, if it has one."""
+        return self._by_fold.get((_kind(entity_type), _fold(original)))
+
+    def assign(
+        self, original: str, entity_type: str, *, source: str = "", pseudonym: str | None = None
+    ) -> str:
+        """The pseudonym of `original`; a new one (next number) if it has none yet.
+
+        pseudonym: make `original` an alias of this existing pseudonym instead.
+        RETURNS (str): the pseudonym, such as ``PERSON_3``.
+        """
+        found = self.get(original, entity_type)
+        if found is not None:
+            return found
+        if pseudonym is None:
+            self._next[entity_type] += 1
+            pseudonym = f"{entity_type}_{self._next[entity_type]}"
+        row = {
+            "pseudonym": pseudonym,
+            "entity_type": entity_type,
+            "original": original.strip(),
+            "source": source,
+        }
+        self.rows.append(row)
+        self._index(row)
+        return pseudonym
+
+    def originals(self) -> list[tuple[str, str, str]]:
+        """RETURNS (list): (original, entity_type, pseudonym) for every row."""
+        return [(r["original"], r["entity_type"], r["pseudonym"]) for r in self.rows]
+
+    @classmethod
+    def load(cls, path: Path) -> PseudonymKey:
+        """Read the key (an absent file is an empty key).
+
+        RETURNS (PseudonymKey): the key.
+        """
+        if not path.exists():
+            return cls()
+        text = path.read_text(encoding="utf-8")
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames is None or [f for f in KEY_COLUMNS if f not in reader.fieldnames]:
+            raise QualcodeInputError(
+                f"expected the columns {', '.join(KEY_COLUMNS)}", path=path, line=1
+            )
+        rows = []
+        for i, row in enumerate(reader, start=2):
+            if (
+                not row.get("pseudonym")
+                or not row.get("original")
+                or row.get("entity_type") not in ENTITY_TYPES
+            ):
+                raise QualcodeInputError(
+                    "expected a pseudonym, an original and an entity_type in "
+                    + ", ".join(ENTITY_TYPES),
+                    path=path,
+                    line=i,
+                )
+            rows.append({k: row.get(k) or "" for k in KEY_COLUMNS})
+        return cls(rows)
+
+    def save(self, path: Path) -> Path:
+        """Write the key as CSV, atomically. RETURNS (Path): the path written."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=KEY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return write_text(path, buffer.getvalue())
+
+
+def _kind(entity_type: str) -> str:
+    """Names of people, organisations and places share one namespace (a name is one thing)."""
+    return "NAME" if entity_type in {"PERSON", "ORG", "GPE"} else entity_type
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A text after pseudonymisation, and where each substitution happened."""
+
+    text: str
+    spans: list[
+        tuple[int, int, int, int, str, str]
+    ]  # old start, old end, new start, new end, type, pseudonym
+
+    def map_offset(self, offset: int, *, end: bool = False) -> int:
+        """Map a character offset of the original text to the pseudonymised text.
+
+        An offset inside a replaced name moves to the end (``end=True``) or start of its pseudonym.
+        RETURNS (int): the offset in `text`.
+        """
+        shift = 0
+        for old_start, old_end, new_start, new_end, _type, _pseudonym in self.spans:
+            if offset <= old_start:
+                break
+            if offset >= old_end:
+                shift = new_end - old_end
+                continue
+            return new_end if end else new_start
+        return offset + shift
+
+
+class Pseudonymiser:
+    """Replaces the names of a key (and emails, phones, URLs found on the way) by pseudonyms."""
+
+    def __init__(
+        self, key: PseudonymKey, *, keep: Iterable[str] = (), common_words: Iterable[str] = ()
+    ) -> None:
+        self.key = key
+        self.keep = {_fold(k) for k in keep}
+        self.common_words = {w.casefold() for w in common_words}
+        self._pattern: re.Pattern[str] | None = None
+        self._single: set[str] = set()
+
+    def add_name(
+        self, name: str, entity_type: str, *, source: str = "", parts: bool = False
+    ) -> str | None:
+        """Add a name (and, with `parts`, its first and last word as aliases) to the key.
+
+        A part that is a common word (`common_words`: ``Solar`` of ``Sunward Solar``) is no alias.
+
+        RETURNS (str | None): the pseudonym, or None when the name is kept or not a name.
+        """
+        name = re.sub(r"\s+", " ", name).strip().strip(".,;:!?\"'()[]")
+        name = re.sub(r"['’]s$", "", name)
+        name = re.sub(r"^(?:the|The|THE) ", "", name)
+        if (
+            len(name) < 2
+            or _fold(name) in self.keep
+            or not re.search(r"[^\W\d_]", name)
+            or PSEUDONYM_RE.search(f"[{name}]")
+            or "@" in name
+        ):
+            return None
+        self._pattern = None
+        pseudonym = self.key.assign(name, entity_type, source=source)
+        if parts and entity_type == "PERSON":
+            words = [w for w in name.split(" ") if len(w.strip(".")) >= 3 and w[:1].isupper()]
+            for word in {words[0], words[-1]} if len(words) >= 2 else set():
+                if (
+                    _fold(word) not in self.keep
+                    and word.casefold() not in self.common_words
+                    and self.key.get(word, entity_type) is None
+                ):
+                    self.key.assign(word, entity_type, source=source, pseudonym=pseudonym)
+        return pseudonym
+
+    def _compile(self) -> re.Pattern[str]:
+        if self._pattern is None:
+            names = sorted(
+                {
+                    o
+                    for o, t, _p in self.key.originals()
+                    if _kind(t) == "NAME" and _fold(o) not in self.keep
+                },
+                key=lambda s: (-len(s), s),
+            )
+            self._single = {_fold(n) for n in names if " " not in n.strip()}
+            alternatives = (
+                "|".join(re.escape(n).replace(r"\ ", r"\s+").replace("'", "['’]") for n in names)
+                or r"(?!x)x"
+            )
+            self._pattern = re.compile(
+                rf"(?<![\w@\[])(?:{alternatives})(?=['’]s\b|['’](?!\w)|(?![\w@]))", re.I
+            )
+        return self._pattern
+
+    def replace(self, text: str, *, source: str = "") -> Replacement:
+        """Pseudonymise one text: emails, URLs and phones first, then every name of the key.
+
+        RETURNS (Replacement): the new text and the substitutions made.
+        """
+        found: list[tuple[int, int, str, str]] = []
+        taken: list[tuple[int, int]] = []
+
+        def free(start: int, end: int) -> bool:
+            return all(end <= s or start >= e for s, e in taken)
+
+        for entity_type, pattern in (("EMAIL", EMAIL_RE), ("URL", URL_RE), ("PHONE", PHONE_RE)):
+            for match in pattern.finditer(text):
+                if not free(match.start(), match.end()):
+                    continue
+                if entity_type == "PHONE" and not looks_like_phone(match.group(0)):
+                    continue
+                if entity_type == "URL" and _fold(match.group(0)) in self.keep:
+                    continue
+                pseudonym = self.key.assign(match.group(0), entity_type, source=source)
+                found.append((match.start(), match.end(), entity_type, pseudonym))
+                taken.append((match.start(), match.end()))
+        pattern = self._compile()
+        for match in pattern.finditer(text):
+            value = match.group(0)
+            if not free(match.start(), match.end()):
+                continue
+            if _fold(value) in self._single and not value[:1].isupper():
+                continue
+            hit = self.key.get(
+                value, "PERSON"
+            )  # people, organisations and places share one namespace
+            if hit is None:
+                continue
+            found.append((match.start(), match.end(), hit.rpartition("_")[0], hit))
+            taken.append((match.start(), match.end()))
+        found.sort()
+        pieces, spans, cursor, length = [], [], 0, 0
+        for start, end, entity_type, pseudonym in found:
+            pieces.append(text[cursor:start])
+            length += start - cursor
+            token = f"[{pseudonym}]"
+            spans.append((start, end, length, length + len(token), entity_type, pseudonym))
+            pieces.append(token)
+            length += len(token)
+            cursor = end
+        pieces.append(text[cursor:])
+        return Replacement("".join(pieces), spans)

@@ -1,0 +1,820 @@
+"""`qualcode ingest`: every transcript in data/raw -> transcripts, turns and sentences tables.
+
+Steps, per transcript (`transcript_id` is the file stem):
+
+1. read (`qualcode.transcripts`; format detected from the extension and the content) and clean
+   (`qualcode.cleaning`) each turn;
+2. spaCy (senter for sentences, NER for names; `nlp.pipe` in batches) on the cleaned text;
+3. speakers and roles: from data/raw/participants.csv when it names the interviewer, otherwise the
+   speaker who asks most questions and talks least is the interviewer (the decision is logged);
+4. sections: each turn takes the interview-guide section (config/interview_guide.yml) of the latest
+   interviewer question that matches one of the guide's questions (fuzzy);
+5. de-identification (`qualcode.deid`): names from participants.csv and speaker labels, spaCy
+   PERSON/ORG/GPE entities, emails, phones and URLs become stable pseudonyms across the corpus;
+   the key is `<keys>/pseudonym_key.csv`.
+
+Steps 1-2 are cached per transcript in ``<keys>/ingest_cache/<transcript_id>.json``, keyed by the
+file's sha256, the cleaning settings and `PIPELINE_VERSION`: an unchanged transcript is not read
+or parsed again. The cache holds text from before de-identification, so it lives beside the key
+(git-ignored), never among the processed tables. Steps 3-5 are cheap and run over the whole corpus
+on every call, so a name found in one transcript is replaced in all of them.
+
+Tables (data/processed/, rows sorted by transcript_id, turn_id, sentence_id):
+
+- transcripts.parquet: transcript_id, source_path (relative to the raw folder), source_sha256,
+  format, n_turns, n_words (words of `text`);
+- turns.parquet: transcript_id, turn_id (0-based), speaker (``P01`` from participants.csv,
+  ``Interviewer`` or ``INTERVIEWER_n``, else ``PERSON_n``), role, section, start_s, end_s, text_raw,
+  text, then n_annotations, n_disfluencies (what cleaning removed) and n_pseudonyms (names replaced
+  in `text`);
+- sentences.parquet: transcript_id, turn_id, sentence_id (0-based **within the turn**), start_char,
+  end_char (Python str offsets into turns.text), text;
+- deid_summary.parquet: transcript_id, entity_type, n_replaced, n_distinct (in `text_raw`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import re
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import spacy
+import yaml
+from rapidfuzz import fuzz, utils
+from spacy.language import Language
+
+from qualcode.cleaning import clean_text, words
+from qualcode.config import Params
+from qualcode.deid import GENERIC_SPEAKERS, KEY_FILE, Pseudonymiser, PseudonymKey
+from qualcode.errors import ManyInputErrors, QualcodeInputError
+from qualcode.paths import GUIDE_PATH
+from qualcode.tables import (
+    SENTENCES_COLUMNS,
+    TRANSCRIPTS_COLUMNS,
+    TURNS_COLUMNS,
+    read_table,
+    write_json,
+    write_table,
+)
+from qualcode.transcripts import EXTENSIONS, RawTurn, read_transcript
+
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = "ingest.v1"
+PARTICIPANTS_FILE = "participants.csv"
+CACHE_DIR = "ingest_cache"
+DEID_SUMMARY_COLUMNS = ["transcript_id", "entity_type", "n_replaced", "n_distinct"]
+TURN_EXTRA_COLUMNS = ["n_annotations", "n_disfluencies", "n_pseudonyms"]
+NLP_DISABLE = ("parser", "tagger", "attribute_ruler", "lemmatizer")
+_INTERVIEWER_LABEL = re.compile(
+    r"^(?:interviewer|moderator|facilitator|researcher|host|q|i)(?:[ _-]?\d+)?$", re.I
+)
+_PARTICIPANT_LABEL = re.compile(
+    r"^(?:participant|respondent|interviewee|guest|a|r|p)(?:[ _-]?\d+)?$", re.I
+)
+
+
+@dataclass
+class IngestResult:
+    """What one ingest run did."""
+
+    processed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[QualcodeInputError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tables: dict[str, Path] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+
+
+def transcript_files(raw_dir: Path) -> list[Path]:
+    """The transcript files of a raw folder: all but participants.csv, README* and hidden files.
+
+    RETURNS (list[Path]): the files, sorted.
+    """
+    files = []
+    for path in sorted(Path(raw_dir).rglob("*")):
+        rel = path.relative_to(raw_dir)
+        if not path.is_file() or any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.name == PARTICIPANTS_FILE or path.name.upper().startswith("README"):
+            continue
+        files.append(path)
+    return files
+
+
+def load_participants(path: Path) -> dict[str, dict[str, str]]:
+    """data/raw/participants.csv by transcript_id (an absent file gives an empty mapping).
+
+    RETURNS (dict): the row of each transcript.
+    """
+    if not path.exists():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise QualcodeInputError("expected UTF-8 CSV", path=path) from None
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "transcript_id" not in reader.fieldnames:
+        raise QualcodeInputError("expected a header with a transcript_id column", path=path, line=1)
+    rows: dict[str, dict[str, str]] = {}
+    for i, row in enumerate(reader, start=2):
+        tid = (row.get("transcript_id") or "").strip()
+        if not tid:
+            raise QualcodeInputError("expected a transcript_id", path=path, line=i)
+        if tid in rows:
+            raise QualcodeInputError(f"transcript_id {tid!r} appears twice", path=path, line=i)
+        rows[tid] = {k: (v or "").strip() for k, v in row.items() if k is not None}
+    return rows
+
+
+def load_guide(path: Path | None) -> list[tuple[str, str]]:
+    """The interview guide: (section id, question) pairs in order. No file, no sections.
+
+    RETURNS (list[tuple[str, str]]): the questions with their sections.
+    """
+    if path is None or not Path(path).exists():
+        return []
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise QualcodeInputError(
+            f"expected valid YAML ({err})", path=path, line=mark.line + 1 if mark else None
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
+        raise QualcodeInputError("expected a mapping with a 'sections' list", path=path)
+    unknown = set(data) - {"sections", "version", "title"}
+    if unknown:
+        raise QualcodeInputError(
+            f"unknown key {sorted(unknown)[0]!r}; expected sections", path=path
+        )
+    pairs = []
+    for i, section in enumerate(data["sections"]):
+        where = f"sections[{i}]"
+        if not isinstance(section, dict) or not isinstance(section.get("id"), str):
+            raise QualcodeInputError("expected a mapping with an 'id'", path=path, element=where)
+        extra = set(section) - {"id", "label", "questions"}
+        if extra:
+            raise QualcodeInputError(
+                f"unknown key {sorted(extra)[0]!r}; expected id, label, questions",
+                path=path,
+                element=where,
+            )
+        questions = section.get("questions")
+        if not isinstance(questions, list) or not all(
+            isinstance(q, str) and q.strip() for q in questions
+        ):
+            raise QualcodeInputError(
+                "expected 'questions': a list of texts", path=path, element=where
+            )
+        pairs.extend((section["id"], q.strip()) for q in questions)
+    return pairs
+
+
+def sha256_bytes(data: bytes) -> str:
+    """RETURNS (str): the hex sha256 of the bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def settings_digest(params: Params) -> str:
+    """The settings a cached transcript depends on (cleaning, model, pipeline version).
+
+    RETURNS (str): a short hash.
+    """
+    ing = params.ingest
+    blob = json.dumps(
+        {
+            "version": PIPELINE_VERSION,
+            "model": params.spacy_model,
+            "spacy": spacy.__version__,
+            "disfluencies": list(ing.disfluencies),
+            "drop_repeats": ing.drop_repeats,
+            "drop_false_starts": ing.drop_false_starts,
+            "annotation_words": list(ing.annotation_words),
+            "speaker_merge_threshold": ing.speaker_merge_threshold,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def ingest_nlp(model: str = "en_core_web_sm") -> Language:
+    """The pipeline ingest uses: tok2vec, senter and ner (parser, tagger, lemmatizer disabled).
+
+    RETURNS (Language): the pipeline.
+    """
+    from qualcode.nlp import load_nlp
+
+    nlp = load_nlp(model, disable=NLP_DISABLE)
+    if "senter" not in nlp.pipe_names:
+        nlp.enable_pipe("senter")
+    return nlp
+
+
+# ---------------------------------------------------------------------------------------------
+# step 1-2: read, clean, spaCy (cached)
+
+
+@dataclass
+class _Parsed:
+    transcript_id: str
+    source_path: str
+    sha256: str
+    format: str
+    turns: list[dict[str, Any]]
+    warnings: list[str]
+
+
+def _clean_turns(raw_turns: list[RawTurn], params: Params) -> list[dict[str, Any]]:
+    ing = params.ingest
+    turns = []
+    for turn in raw_turns:
+        cleaned = clean_text(
+            turn.text,
+            disfluencies=ing.disfluencies,
+            drop_repeats=ing.drop_repeats,
+            drop_false_starts=ing.drop_false_starts,
+            annotation_words=ing.annotation_words,
+        )
+        turns.append(
+            {
+                "label": turn.speaker,
+                "line": turn.line,
+                "start_s": turn.start_s if turn.start_s is not None else cleaned.start_s,
+                "end_s": turn.end_s,
+                "text_raw": cleaned.text_raw,
+                "text": cleaned.text,
+                "n_annotations": cleaned.n_annotations,
+                "n_disfluencies": cleaned.n_disfluencies,
+            }
+        )
+    return turns
+
+
+def _parse_file(path: Path, raw_dir: Path, data: bytes, params: Params) -> _Parsed:
+    transcript = read_transcript(
+        path, data=data, merge_threshold=params.ingest.speaker_merge_threshold
+    )
+    return _Parsed(
+        transcript_id=path.stem,
+        source_path=path.relative_to(raw_dir).as_posix(),
+        sha256=sha256_bytes(data),
+        format=transcript.format,
+        turns=_clean_turns(transcript.turns, params),
+        warnings=list(transcript.warnings),
+    )
+
+
+def _annotate(
+    parsed: list[_Parsed], nlp: Language, *, progress: bool, batch_size: int = 64
+) -> None:
+    """Add sentence offsets and entities (spaCy) to every turn, in one `nlp.pipe` stream."""
+    from tqdm import tqdm
+
+    items = [turn for p in parsed for turn in p.turns]
+    texts = (turn["text"] for turn in items)
+    docs = nlp.pipe(texts, batch_size=batch_size)
+    bar = tqdm(
+        docs,
+        total=len(items),
+        desc="ingest: spaCy",
+        unit="turn",
+        file=sys.stderr,
+        disable=not progress or None,
+    )
+    for turn, doc in zip(items, bar, strict=True):
+        turn["sentences"] = [
+            [sent.start_char, sent.end_char] for sent in doc.sents if sent.text.strip()
+        ]
+        turn["entities"] = [[ent.label_, ent.text] for ent in doc.ents]
+
+
+def _cache_path(keys_dir: Path, transcript_id: str) -> Path:
+    return keys_dir / CACHE_DIR / f"{transcript_id}.json"
+
+
+def _load_cached(
+    keys_dir: Path, transcript_id: str, sha: str, digest: str
+) -> dict[str, Any] | None:
+    path = _cache_path(keys_dir, transcript_id)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("sha256") != sha or data.get("settings") != digest:
+        return None
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# step 3-5: speakers, roles, sections, de-identification (whole corpus)
+
+
+def _names_match(label: str, name: str, threshold: int) -> bool:
+    a, b = utils.default_process(label), utils.default_process(name)
+    if not a or not b:
+        return False
+    if a == b or fuzz.ratio(a, b) >= threshold:
+        return True
+    return set(a.split()) <= set(
+        b.split()
+    )  # "Daniel" or "JORDAN" for "Daniel Okafor", "Jordan Avery"
+
+
+def assign_speakers(
+    transcript_id: str,
+    turns: list[dict[str, Any]],
+    row: dict[str, str] | None,
+    *,
+    threshold: int = 85,
+) -> tuple[dict[str, tuple[str | None, str]], list[str]]:
+    """Speaker and role of each label: participants.csv first, the question heuristic otherwise.
+
+    RETURNS (tuple): label -> (speaker or None for a pseudonym to assign, role), and warnings.
+    """
+    labels = list(dict.fromkeys(t["label"] for t in turns))
+    warnings: list[str] = []
+    interviewers = [
+        n.strip() for n in (row or {}).get("interviewer_label", "").split(";") if n.strip()
+    ]
+    participant = (row or {}).get("participant_label", "")
+    pseudonym = (row or {}).get("pseudonym") or None
+    result: dict[str, tuple[str | None, str]] = {}
+    found_interviewer: list[str] = []
+    for label in labels:
+        hit = next(
+            (i for i, name in enumerate(interviewers) if _names_match(label, name, threshold)), None
+        )
+        if hit is not None or _INTERVIEWER_LABEL.match(label):
+            found_interviewer.append(label)
+            result[label] = (f"INTERVIEWER_{(hit or 0) + 1}", "interviewer")
+        elif (
+            participant and _names_match(label, participant, threshold)
+        ) or _PARTICIPANT_LABEL.match(label):
+            result[label] = (pseudonym, "participant")
+        else:
+            result[label] = (None, "other")
+    if not found_interviewer:
+        stats = {label: [0, 0] for label in labels}  # questions, words
+        for turn in turns:
+            stats[turn["label"]][0] += turn["text"].count("?")
+            stats[turn["label"]][1] += len(words(turn["text"]))
+        if len(labels) >= 2:
+            n_q = sum(s[0] for s in stats.values()) or 1
+            n_w = sum(s[1] for s in stats.values()) or 1
+            score = {label: s[0] / n_q - s[1] / n_w for label, s in stats.items()}
+            chosen = max(labels, key=lambda label: (score[label], -labels.index(label)))
+            log.info(
+                "%s: %r is the interviewer (asks %d of %d questions, says %d of %d words)",
+                transcript_id, chosen, stats[chosen][0], n_q, stats[chosen][1], n_w,
+            )  # fmt: skip
+            if interviewers:
+                warnings.append(
+                    f"{transcript_id}: no speaker label matches the interviewer "
+                    f"{'; '.join(interviewers)!r} of participants.csv; "
+                    f"chose {chosen!r} (most questions, fewest words)"
+                )
+            found_interviewer = [chosen]
+            result[chosen] = ("INTERVIEWER_1", "interviewer")
+            others = [label for label in labels if label != chosen]
+            known = [label for label in others if result[label][1] == "participant"]
+            for label in others:
+                if not known:
+                    result[label] = (
+                        pseudonym if len(others) == 1 else result[label][0],
+                        "participant",
+                    )
+    if len({result[label][0] for label in found_interviewer}) == 1:
+        for label in found_interviewer:
+            result[label] = ("Interviewer", "interviewer")
+    if participant and pseudonym and not any(r[0] == pseudonym for r in result.values()):
+        warnings.append(
+            f"{transcript_id}: no speaker label matches the participant {participant!r} "
+            "of participants.csv"
+        )
+    return result, warnings
+
+
+def match_section(text: str, questions: list[tuple[str, str]], threshold: int) -> str | None:
+    """The guide section whose question best matches a question asked in `text`.
+
+    Each sentence of `text` that ends with ``?`` is compared with each guide question
+    (rapidfuzz partial ratio on normalised text); the best score must reach `threshold`.
+    RETURNS (str | None): the section id.
+    """
+    if not questions:
+        return None
+    asked = [s.strip() for s in re.findall(r"[^.!?]*\?", text) if len(s.strip()) > 3]
+    best, best_score = None, 0.0
+    for sentence in asked:
+        s = utils.default_process(sentence)
+        for section, question in questions:
+            q = utils.default_process(question)
+            score = fuzz.partial_ratio(q, s) if len(s) >= len(q) else fuzz.ratio(q, s)
+            if score > best_score:
+                best, best_score = section, score
+    return best if best_score >= threshold else None
+
+
+def _common_words(texts: Iterable[str]) -> frozenset[str]:
+    """Words that are not names: seen in lower case, and capitalised only where a sentence starts.
+
+    RETURNS (frozenset[str]): the case-folded words.
+    """
+    lower: set[str] = set()
+    mid_capital: set[str] = set()
+    for text in texts:
+        for match in re.finditer(r"\b[^\W\d_][\w'-]*", text):
+            word = match.group(0)
+            if word.islower():
+                lower.add(word)
+            elif word[:1].isupper() and re.search(
+                r"[\w,;:]\s+$", text[max(0, match.start() - 3) : match.start()]
+            ):
+                mid_capital.add(word.casefold())
+    return frozenset(lower - mid_capital)
+
+
+def entity_name(text: str, label: str, *, common: frozenset[str] = frozenset()) -> str | None:
+    """The part of a spaCy entity that is a name, or None when it is not one.
+
+    Leading words that are common words (``Took Luis`` -> ``Luis``) are dropped; an entity made
+    only of common words, lower-case text, or an ORG/GPE acronym of up to four capitals (``CSV``,
+    ``CTO``, ``US``) is not a name.
+    RETURNS (str | None): the name.
+    """
+    text = re.sub(r"\s+", " ", text).strip(" .,;:!?\"'()[]-")
+    text = re.sub(r"['’]s$", "", text)
+    tokens = text.split(" ")
+    while tokens and (tokens[0].casefold() in common or tokens[0].casefold() in {"the", "a", "an"}):
+        tokens.pop(0)
+    if not tokens or all(t.casefold() in common or not t[:1].isupper() for t in tokens):
+        return None
+    name = " ".join(tokens)
+    if label in {"ORG", "GPE"} and re.fullmatch(r"[A-Z]{1,4}s?", name):
+        return None
+    return name
+
+
+def _assemble(
+    parsed: list[dict[str, Any]],
+    *,
+    participants: dict[str, dict[str, str]],
+    questions: list[tuple[str, str]],
+    key: PseudonymKey,
+    params: Params,
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    ing = params.ingest
+    common = _common_words(turn["text"] for item in parsed for turn in item["turns"])
+    ps = Pseudonymiser(key, keep=ing.deid_keep, common_words=common)
+    warnings: list[str] = []
+    speakers: dict[str, dict[str, tuple[str | None, str]]] = {}
+    # every name first, so that a name found in one transcript is replaced in all of them
+    for item in parsed:
+        tid = item["transcript_id"]
+        row = participants.get(tid)
+        for name in [
+            (row or {}).get("participant_label", ""),
+            *(row or {}).get("interviewer_label", "").split(";"),
+        ]:
+            if name.strip():
+                ps.add_name(name, "PERSON", source=tid, parts=True)
+        mapping, more = assign_speakers(
+            tid, item["turns"], row, threshold=ing.speaker_merge_threshold
+        )
+        warnings.extend(more)
+        for label in mapping:
+            if not GENERIC_SPEAKERS.match(label):
+                ps.add_name(label, "PERSON", source=tid, parts=True)
+        speakers[tid] = mapping
+    for item in parsed:
+        for turn in item["turns"]:
+            for label, text in turn["entities"]:
+                name = (
+                    entity_name(text, label, common=common) if label in ing.deid_entities else None
+                )
+                if name is not None:
+                    ps.add_name(name, label, source=item["transcript_id"], parts=label == "PERSON")
+
+    transcripts, turn_rows, sentence_rows, summary_rows = [], [], [], []
+    for item in sorted(parsed, key=lambda p: p["transcript_id"]):
+        tid = item["transcript_id"]
+        section = None
+        replaced: Counter[str] = Counter()
+        distinct: defaultdict[str, set[str]] = defaultdict(set)
+        n_words = 0
+        for turn_id, turn in enumerate(item["turns"]):
+            speaker, role = speakers[tid][turn["label"]]
+            if speaker is None:
+                speaker = ps.add_name(turn["label"], "PERSON", source=tid) or key.assign(
+                    turn["label"], "PERSON", source=tid
+                )
+            raw = ps.replace(turn["text_raw"], source=tid)
+            new = ps.replace(turn["text"], source=tid)
+            for _s, _e, _ns, _ne, entity_type, pseudonym in raw.spans:
+                replaced[entity_type] += 1
+                distinct[entity_type].add(pseudonym)
+            if role == "interviewer":
+                section = (
+                    match_section(turn["text"], questions, ing.section_match_threshold) or section
+                )
+            n_words += len(words(new.text))
+            turn_rows.append(
+                {
+                    "transcript_id": tid,
+                    "turn_id": turn_id,
+                    "speaker": speaker,
+                    "role": role,
+                    "section": section,
+                    "start_s": turn["start_s"],
+                    "end_s": turn["end_s"],
+                    "text_raw": raw.text,
+                    "text": new.text,
+                    "n_annotations": turn["n_annotations"],
+                    "n_disfluencies": turn["n_disfluencies"],
+                    "n_pseudonyms": len(new.spans),
+                }
+            )
+            for sentence_id, (start, end) in enumerate(turn["sentences"]):
+                s, e = new.map_offset(start), new.map_offset(end, end=True)
+                sentence_rows.append(
+                    {
+                        "transcript_id": tid,
+                        "turn_id": turn_id,
+                        "sentence_id": sentence_id,
+                        "start_char": s,
+                        "end_char": e,
+                        "text": new.text[s:e],
+                    }
+                )
+        for entity_type in sorted(replaced):
+            summary_rows.append(
+                {
+                    "transcript_id": tid,
+                    "entity_type": entity_type,
+                    "n_replaced": replaced[entity_type],
+                    "n_distinct": len(distinct[entity_type]),
+                }
+            )
+        transcripts.append(
+            {
+                "transcript_id": tid,
+                "source_path": item["source_path"],
+                "source_sha256": item["sha256"],
+                "format": item["format"],
+                "n_turns": len(item["turns"]),
+                "n_words": n_words,
+            }
+        )
+    frames = {
+        "transcripts": _frame(
+            transcripts, TRANSCRIPTS_COLUMNS, {"n_turns": "int64", "n_words": "int64"}
+        ),
+        "turns": _frame(
+            turn_rows,
+            TURNS_COLUMNS + TURN_EXTRA_COLUMNS,
+            {
+                "turn_id": "int64",
+                "start_s": "float64",
+                "end_s": "float64",
+                "section": "object",
+                "n_annotations": "int64",
+                "n_disfluencies": "int64",
+                "n_pseudonyms": "int64",
+            },
+        ),
+        "sentences": _frame(
+            sentence_rows,
+            SENTENCES_COLUMNS,
+            {
+                "turn_id": "int64",
+                "sentence_id": "int64",
+                "start_char": "int64",
+                "end_char": "int64",
+            },
+        ),
+        "deid_summary": _frame(
+            summary_rows, DEID_SUMMARY_COLUMNS, {"n_replaced": "int64", "n_distinct": "int64"}
+        ),
+    }
+    return frames, warnings
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str], dtypes: dict[str, str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=columns)
+    for column in columns:
+        if column in dtypes:
+            df[column] = df[column].astype(dtypes[column])
+        elif df[column].dtype == float or column.endswith(("_id", "text", "_raw")) or df.empty:
+            df[column] = df[column].astype("object")
+    sort = [c for c in ("transcript_id", "turn_id", "sentence_id", "entity_type") if c in columns]
+    return df.sort_values(sort, kind="stable").reset_index(drop=True)
+
+
+def _write(
+    frames: dict[str, pd.DataFrame], out_dir: Path, key: PseudonymKey, keys_dir: Path
+) -> dict[str, Path]:
+    key.save(keys_dir / KEY_FILE)
+    columns = {
+        "transcripts": TRANSCRIPTS_COLUMNS,
+        "turns": TURNS_COLUMNS,
+        "sentences": SENTENCES_COLUMNS,
+        "deid_summary": DEID_SUMMARY_COLUMNS,
+    }
+    return {
+        name: write_table(df, Path(out_dir) / f"{name}.parquet", columns=columns[name])
+        for name, df in frames.items()
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+
+
+def ingest_corpus(
+    raw_dir: Path,
+    out_dir: Path,
+    *,
+    params: Params,
+    keys_dir: Path | None = None,
+    keep_going: bool = False,
+    guide_path: Path | None = GUIDE_PATH,
+    progress: bool = True,
+) -> IngestResult:
+    """Ingest every transcript of `raw_dir` into the tables of `out_dir` (see the module docstring).
+
+    Bad files raise `ManyInputErrors` naming each file, line and what was expected, and nothing is
+    written; with `keep_going` the good files are processed and the bad ones are listed in the
+    result's `errors`. Unchanged transcripts come from the cache; `raw_dir` is only read.
+    keys_dir: where the re-identification key and the cache go (default: `<raw_dir>/../keys`).
+    RETURNS (IngestResult): what was processed, skipped, removed, and the errors and warnings.
+    """
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if not raw_dir.is_dir():
+        raise QualcodeInputError("raw transcripts folder not found", path=raw_dir)
+    keys_dir = Path(keys_dir) if keys_dir is not None else raw_dir.parent / "keys"
+    result = IngestResult()
+    participants = load_participants(raw_dir / PARTICIPANTS_FILE)
+    questions = load_guide(guide_path)
+    digest = settings_digest(params)
+
+    files = transcript_files(raw_dir)
+    seen: dict[str, Path] = {}
+    items: list[dict[str, Any]] = []
+    fresh: list[_Parsed] = []
+    for path in files:
+        tid = path.stem
+        if tid in seen:
+            result.errors.append(
+                QualcodeInputError(
+                    f"transcript id {tid!r} is also the stem of {seen[tid].name}; "
+                    "expected one file per id",
+                    path=path,
+                )
+            )
+            continue
+        seen[tid] = path
+        try:
+            if path.suffix.lower() not in EXTENSIONS:
+                read_transcript(path)  # raises the unknown-extension error
+            data = path.read_bytes()
+            cached = _load_cached(keys_dir, tid, sha256_bytes(data), digest)
+            if cached is not None:
+                result.skipped.append(tid)
+                result.warnings.extend(cached["warnings"])
+                items.append(cached)
+                continue
+            fresh.append(_parse_file(path, raw_dir, data, params))
+        except QualcodeInputError as err:
+            result.errors.append(err)
+    if result.errors and not keep_going:
+        raise ManyInputErrors(result.errors) if len(result.errors) > 1 else result.errors[0]
+
+    if fresh:
+        _annotate(fresh, ingest_nlp(params.spacy_model), progress=progress)
+    for parsed in fresh:
+        payload = {
+            "version": PIPELINE_VERSION,
+            "settings": digest,
+            "transcript_id": parsed.transcript_id,
+            "source_path": parsed.source_path,
+            "sha256": parsed.sha256,
+            "format": parsed.format,
+            "warnings": parsed.warnings,
+            "turns": parsed.turns,
+        }
+        items.append(payload)
+        result.processed.append(parsed.transcript_id)
+        result.warnings.extend(parsed.warnings)
+
+    previous = read_table(out_dir, "transcripts", required=False)
+    current = {item["transcript_id"] for item in items}
+    if previous is not None:
+        result.removed = sorted(set(previous["transcript_id"]) - current - set(seen))
+    key = PseudonymKey.load(keys_dir / KEY_FILE)
+    frames, warnings = _assemble(
+        items, participants=participants, questions=questions, key=key, params=params
+    )
+    result.warnings.extend(warnings)
+    for item in items:
+        if item["transcript_id"] in result.processed:
+            write_json(_cache_path(keys_dir, item["transcript_id"]), item)
+    for path in (
+        sorted((keys_dir / CACHE_DIR).glob("*.json")) if (keys_dir / CACHE_DIR).exists() else []
+    ):
+        if path.stem not in seen:
+            path.unlink()
+    result.tables = _write(frames, out_dir, key, keys_dir)
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    return result
+
+
+def ingest_text(
+    transcript_id: str,
+    text: str,
+    *,
+    out_dir: Path,
+    params: Params,
+    keys_dir: Path,
+    fmt: str | None = None,
+    source_path: str | None = None,
+    participants: dict[str, str] | None = None,
+    guide_path: Path | None = GUIDE_PATH,
+) -> IngestResult:
+    """Ingest one transcript given as text and add it to (or replace it in) the tables of `out_dir`.
+
+    For texts that do not come from data/raw (a REFI-QDA project's sources). The format is
+    detected from the text unless `fmt` is given; the rows of other transcripts are kept as they
+    are; pseudonyms come from, and extend, the key in `keys_dir`.
+    participants: the participants.csv row of this transcript, if any.
+    RETURNS (IngestResult): processed = [transcript_id], with the warnings.
+    """
+    from qualcode.transcripts import parse_text
+
+    source_path = source_path or f"{transcript_id}.txt"
+    turns, warnings = parse_text(
+        text, fmt=fmt, path=source_path, merge_threshold=params.ingest.speaker_merge_threshold
+    )
+    from qualcode.transcripts import detect_text_format
+
+    parsed = _Parsed(
+        transcript_id=transcript_id,
+        source_path=source_path,
+        sha256=sha256_bytes(text.encode("utf-8")),
+        format=fmt or detect_text_format(text),
+        turns=_clean_turns(turns, params),
+        warnings=warnings,
+    )
+    _annotate([parsed], ingest_nlp(params.spacy_model), progress=False)
+    item = {
+        "transcript_id": transcript_id,
+        "source_path": parsed.source_path,
+        "sha256": parsed.sha256,
+        "format": parsed.format,
+        "turns": parsed.turns,
+    }
+    key = PseudonymKey.load(Path(keys_dir) / KEY_FILE)
+    frames, more = _assemble(
+        [item],
+        participants={transcript_id: participants} if participants else {},
+        questions=load_guide(guide_path),
+        key=key,
+        params=params,
+    )
+    for name, df in frames.items():
+        old = read_table(out_dir, name, required=False)
+        if old is not None and not old.empty:
+            old = old[old["transcript_id"] != transcript_id]
+            df = pd.concat([old, df], ignore_index=True) if not df.empty else old
+            sort = [
+                c
+                for c in ("transcript_id", "turn_id", "sentence_id", "entity_type")
+                if c in df.columns
+            ]
+            df = df.sort_values(sort, kind="stable").reset_index(drop=True)
+        frames[name] = df
+    result = IngestResult(processed=[transcript_id], warnings=warnings + more)
+    result.tables = _write(frames, Path(out_dir), key, Path(keys_dir))
+    return result
+
+
+def format_errors(errors: Iterable[QualcodeInputError]) -> str:
+    """RETURNS (str): one line per bad input."""
+    return "\n".join(f"  - {err}" for err in errors)
