@@ -410,6 +410,11 @@ def test_codes_by_section_in_interview_order(study):
     assert list(table.columns) == ["past", "future", analysis.NO_SECTION]
     assert table.loc["NICHE", "past"] == 2
     assert table.loc["FUTURE_PRODUCTS", "future"] == 2
+    rolled = analysis.codes_by_section(
+        study.codings, study.turns, codes=["FUTURE", "KEY_TAKEAWAYS"], codebook=study.codebook
+    )
+    assert rolled.loc["FUTURE"].tolist() == [0, 2, 0]
+    assert rolled.loc["KEY_TAKEAWAYS"].tolist() == [3, 0, 0]  # the negated niche is left out
 
 
 def test_codes_by_attribute_splits_multi_valued(study):
@@ -434,6 +439,19 @@ def test_quantity_values_per_participant(study):
     assert list(table["pseudonym"]) == ["P02", "P01"]
     p01 = table.set_index("pseudonym").loc["P01"]
     assert (p01["value"], p01["low"], p01["high"], p01["n_mentions"]) == (15.0, 10.0, 20.0, 2)
+    within = analysis.quantity_values(
+        study.quantities,
+        study.participants,
+        kind="hours_per_week",
+        codings=study.codings,
+        codes=["FUTURE_PRODUCTS"],
+    )
+    assert within["pseudonym"].tolist() == ["P01"]  # t2's hours sit in a sentence coded otherwise
+    ranged = study.quantities.assign(low=[8.0, 20.0, 5.0, 2.0], high=[12.0, 20.0, 5.0, 4.0])
+    clients = analysis.quantity_values(ranged, study.participants, kind="clients")
+    assert clients[["value", "low", "high"]].values.tolist() == [[3.0, 2.0, 4.0]]
+    with pytest.raises(ValueError, match="codings"):
+        analysis.quantity_values(study.quantities, study.participants, kind="x", codes=["NICHE"])
     stats = analysis.describe_values(table["value"])
     assert stats["median"] == 10.0 and stats["n"] == 2
     empty = analysis.describe_values(pd.Series([], dtype=float))
@@ -581,6 +599,10 @@ def test_check_offsets_passes_and_fails(study):
     broken.loc[0, "end_char"] = broken.loc[0, "end_char"] + 3
     with pytest.raises(PremiseError, match="t1 turn 1"):
         analysis.check_offsets(broken, study.turns)
+    assert analysis.check_offsets(study.sentences, study.turns, what="sentence") == 12
+    shifted = study.sentences.assign(start_char=study.sentences["start_char"] + 1)
+    with pytest.raises(PremiseError, match="12 sentence"):
+        analysis.check_offsets(shifted, study.turns, what="sentence")
 
 
 def test_check_codes_and_version(study):

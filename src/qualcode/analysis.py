@@ -658,13 +658,19 @@ def section_order(turns: pd.DataFrame) -> list[str]:
 
 
 def codes_by_section(
-    codings: pd.DataFrame, turns: pd.DataFrame, *, codes: Sequence[str]
+    codings: pd.DataFrame,
+    turns: pd.DataFrame,
+    *,
+    codes: Sequence[str],
+    codebook: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Coded sentences per code and interview section (past, present, future ...).
 
+    codebook: when given, a code counts the sentences of the codes below it too.
     RETURNS (DataFrame): index code_id (in the given order), columns sections in interview order.
     """
-    frame = codings[~codings["negated"].astype(bool)] if len(codings) else codings
+    frame = _rolled_up(codings, codebook) if codebook is not None else codings
+    frame = frame[~frame["negated"].astype(bool)] if len(frame) else frame
     frame = frame[frame["code_id"].isin(codes)].merge(
         turns[["transcript_id", "turn_id", "section"]], on=["transcript_id", "turn_id"], how="left"
     )
@@ -725,26 +731,47 @@ def _codes_frame(codes: Sequence[str]) -> pd.DataFrame:
 
 
 def quantity_values(
-    quantities: pd.DataFrame, participants: pd.DataFrame, *, kind: str
+    quantities: pd.DataFrame,
+    participants: pd.DataFrame,
+    *,
+    kind: str,
+    codings: pd.DataFrame | None = None,
+    codes: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Each participant's stated values of one quantity (hours per client, clients at once ...).
 
-    RETURNS (DataFrame): pseudonym, n_mentions, value (their median), low, high (their range), unit.
+    codings, codes: when given, only quantities in sentences coded (not negated) with one of these
+        codes count, e.g. the sentences about time per client.
+    A stated range ("two or three clients") counts at its midpoint (value) and widens the
+    participant's range with its ends (low, high columns, when the table has them).
+    RETURNS (DataFrame): pseudonym, n_mentions, value (their median), low, high (their range),
+        unit; sorted by value.
     """
-    frame = quantities[quantities["kind"] == kind].merge(
+    frame = quantities[quantities["kind"] == kind]
+    if codes is not None:
+        if codings is None:
+            raise ValueError("codes needs codings")
+        keys = ["transcript_id", "turn_id", "sentence_id"]
+        coded = codings[codings["code_id"].isin(codes) & ~codings["negated"].astype(bool)]
+        frame = frame.merge(coded[keys].drop_duplicates(), on=keys, how="inner")
+    frame = frame.merge(
         participants[["transcript_id", "pseudonym"]], on="transcript_id", how="inner"
     )
-    frame = frame.assign(value=pd.to_numeric(frame["value"], errors="coerce")).dropna(
-        subset=["value"]
-    )
+    value = pd.to_numeric(frame["value"], errors="coerce")
+    low = pd.to_numeric(frame["low"], errors="coerce") if "low" in frame else value
+    high = pd.to_numeric(frame["high"], errors="coerce") if "high" in frame else value
+    frame = frame.assign(value=value, low=low.fillna(value), high=high.fillna(value))
+    frame = frame.dropna(subset=["value"])
     table = frame.groupby("pseudonym").agg(
         n_mentions=("value", "size"),
         value=("value", "median"),
-        low=("value", "min"),
-        high=("value", "max"),
+        low=("low", "min"),
+        high=("high", "max"),
         unit=("unit", lambda s: s.mode().iloc[0] if len(s.mode()) else ""),
     )
-    return table.reset_index().sort_values(["value", "pseudonym"]).reset_index(drop=True)
+    columns = ["pseudonym", "n_mentions", "value", "low", "high", "unit"]
+    table = table.reset_index().sort_values(["value", "pseudonym"]).reset_index(drop=True)
+    return table[columns]
 
 
 def describe_values(values: pd.Series) -> dict[str, float]:
@@ -1096,27 +1123,29 @@ def require(condition: bool, message: str) -> None:
         raise PremiseError(message)
 
 
-def check_offsets(codings: pd.DataFrame, turns: pd.DataFrame) -> int:
-    """Every coding's start_char:end_char must slice its own text out of turns.text.
+def check_offsets(spans: pd.DataFrame, turns: pd.DataFrame, *, what: str = "coding") -> int:
+    """Every row's start_char:end_char must slice its own text out of turns.text.
 
-    RETURNS (int): the number of codings checked.
+    spans: codings or sentences (transcript_id, turn_id, start_char, end_char, text).
+    what: the name of a row, for the message.
+    RETURNS (int): the number of rows checked.
     """
-    if codings.empty:
+    if spans.empty:
         return 0
     texts = turns.set_index(["transcript_id", "turn_id"])["text"]
     bad = []
-    for row in codings.itertuples(index=False):
+    for row in spans.itertuples(index=False):
         text = texts.get((row.transcript_id, row.turn_id))
         if text is None or text[int(row.start_char) : int(row.end_char)] != row.text:
+            code = getattr(row, "code_id", "")
             bad.append(
-                f"{row.transcript_id} turn {row.turn_id} "
-                f"[{row.start_char}:{row.end_char}] {row.code_id}"
+                f"{row.transcript_id} turn {row.turn_id} [{row.start_char}:{row.end_char}] {code}"
             )
     if bad:
         raise PremiseError(
-            f"{len(bad)} coding(s) do not slice their text from turns.text, e.g. {bad[0]}"
+            f"{len(bad)} {what}(s) do not slice their text from turns.text, e.g. {bad[0].strip()}"
         )
-    return len(codings)
+    return len(spans)
 
 
 def check_codes_in_codebook(codings: pd.DataFrame, codebook: pd.DataFrame) -> None:
