@@ -89,8 +89,28 @@ def test_content_words_are_never_removed_by_disfluency_list():
 
 
 SPOKEN_WORDS = st.sampled_from(
-    "I we the a data model client clients Python freelance niche referrals it's don't "
-    "so and but was is really".split()
+    [
+        "I",
+        "we",
+        "the",
+        "a",
+        "data",
+        "model",
+        "client",
+        "clients",
+        "Python",
+        "freelance",
+        "niche",
+        "referrals",
+        "it's",
+        "don't",
+        "so",
+        "and",
+        "but",
+        "was",
+        "is",
+        "really",
+    ]
 )
 FILLERS = st.sampled_from(["um", "Uh", "erm", "uh-huh", "mhm"])
 NOTES = st.sampled_from(["[laughs]", "[inaudible]", "(unintelligible)", "[crosstalk]", "(laughs)"])

@@ -59,7 +59,7 @@ def _fold(text: str) -> str:
 
 
 def looks_like_phone(text: str) -> bool:
-    """A phone number: 7 to 15 digits with separators, not a year range or a plain number.
+    """A phone number: 7 to 15 digits with separators, not years or a list of numbers.
 
     RETURNS (bool): whether it looks like a phone number.
     """
@@ -67,9 +67,15 @@ def looks_like_phone(text: str) -> bool:
     if not 7 <= len(digits) <= 15:
         return False
     groups = re.findall(r"\d+", text)
-    if len(groups) == 2 and all(len(g) == 4 and g[:2] in {"19", "20"} for g in groups):
-        return False
-    return not (text.count(" ") == len(groups) - 1 and all(len(g) <= 3 for g in groups))
+    if all(len(g) == 4 and g[:2] in {"19", "20"} for g in groups):
+        return False  # 2019-2020
+    if "+" in text or "(" in text:
+        return True
+    if not re.search(
+        r"[.-]", text
+    ):  # groups split by spaces only: "555 014 7789", not "10 100 1000"
+        return len(digits) >= 10 and len(groups[0]) >= 3
+    return True
 
 
 @dataclass

@@ -1,0 +1,112 @@
+"""De-identification: stable pseudonyms, longest names first, possessives, emails, phones, URLs."""
+
+from __future__ import annotations
+
+import pytest
+
+from qualcode.deid import Pseudonymiser, PseudonymKey, looks_like_phone
+from qualcode.errors import QualcodeInputError
+
+
+def make(*names: tuple[str, str], keep=(), parts=True) -> Pseudonymiser:
+    ps = Pseudonymiser(PseudonymKey(), keep=keep)
+    for name, kind in names:
+        ps.add_name(name, kind, parts=parts)
+    return ps
+
+
+def test_longest_name_first_and_parts_share_the_pseudonym():
+    ps = make(("Daniel Okafor", "PERSON"), ("Daniel Okafor Consulting", "ORG"))
+    result = ps.replace(
+        "Daniel Okafor Consulting is run by Daniel Okafor. Daniel says hi; OKAFOR too."
+    )
+    assert result.text == "[ORG_1] is run by [PERSON_1]. [PERSON_1] says hi; [PERSON_1] too."
+    assert [s[4] for s in result.spans] == ["ORG", "PERSON", "PERSON", "PERSON"]
+
+
+def test_case_insensitive_full_names_and_possessives():
+    ps = make(("Priya Raman", "PERSON"))
+    text = "PRIYA RAMAN's model, priya raman\u2019s data, Raman' notes"
+    assert ps.replace(text).text == "[PERSON_1]'s model, [PERSON_1]\u2019s data, [PERSON_1]' notes"
+
+
+def test_single_word_names_match_only_with_a_capital():
+    ps = make(("Marcus Bell", "PERSON"))
+    result = ps.replace("Bell rang the bell. BELL!")
+    assert result.text == "[PERSON_1] rang the bell. [PERSON_1]!"
+
+
+def test_common_words_are_no_aliases():
+    ps = Pseudonymiser(PseudonymKey(), common_words={"solar"})
+    ps.add_name("Sunward Solar", "PERSON", parts=True)
+    assert ps.replace("Sunward Solar and Solar panels, Sunward").text == (
+        "[PERSON_1] and Solar panels, [PERSON_1]"
+    )
+
+
+def test_emails_phones_urls():
+    ps = make(("Dan Okafor", "PERSON"))
+    text = (
+        "Mail dan.okafor@example.com or call (555) 014-2231, +1 555 014 7789, 555-013-9921; "
+        "see https://okafor.dev/about and www.example.org. Back in 2019-2020 we had 1,000 clients."
+    )
+    result = ps.replace(text)
+    assert result.text == (
+        "Mail [EMAIL_1] or call [PHONE_1], [PHONE_2], [PHONE_3]; "
+        "see [URL_1] and [URL_2]. Back in 2019-2020 we had 1,000 clients."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("(555) 014-2231", True),
+        ("+44 20 7946 0958", True),
+        ("2019-2020", False),
+        ("10 100 1000", False),
+    ],
+)
+def test_looks_like_phone(text, phone):
+    assert looks_like_phone(text) is phone
+
+
+def test_keep_list_is_never_replaced():
+    ps = make(("LinkedIn", "ORG"), ("Northwind", "ORG"), keep=["LinkedIn"])
+    assert ps.replace("LinkedIn and Northwind").text == "LinkedIn and [ORG_1]"
+
+
+def test_key_is_stable_and_new_names_get_the_next_number(tmp_path):
+    path = tmp_path / "keys" / "pseudonym_key.csv"
+    first = make(("Alan Matsuda", "PERSON"), ("Columbus", "GPE"))
+    first.key.save(path)
+    again = Pseudonymiser(PseudonymKey.load(path))
+    again.add_name("Greg Hollister", "PERSON", parts=True)
+    again.add_name("Alan Matsuda", "PERSON", parts=True)
+    assert again.replace("Greg met Alan Matsuda in Columbus.").text == (
+        "[PERSON_2] met [PERSON_1] in [GPE_1]."
+    )
+    again.key.save(path)
+    assert PseudonymKey.load(path).rows == again.key.rows
+
+
+def test_bad_key_file_names_the_line(tmp_path):
+    path = tmp_path / "pseudonym_key.csv"
+    path.write_text("pseudonym,entity_type,original,source\nPERSON_1,ALIEN,Zed,x\n")
+    with pytest.raises(QualcodeInputError) as info:
+        PseudonymKey.load(path)
+    assert info.value.line == 2
+
+
+def test_map_offset_follows_replacements():
+    ps = make(("Margaret Lindqvist", "PERSON"))
+    text = "My boss was Margaret Lindqvist. She was organised."
+    result = ps.replace(text)
+    second = text.index("She")
+    assert result.text[result.map_offset(second) :] == "She was organised."
+    end_first = text.index(".") + 1
+    assert result.text[: result.map_offset(end_first, end=True)] == "My boss was [PERSON_1]."
+    inside = text.index("Lindqvist")
+    assert result.map_offset(inside) == result.text.index("[PERSON_1]")
+    assert result.map_offset(inside, end=True) == result.text.index("[PERSON_1]") + len(
+        "[PERSON_1]"
+    )
