@@ -49,7 +49,7 @@ class CodingParams:
         "not", "n't", "never", "no", "nobody", "nothing", "none", "neither", "nor", "without",
     )  # fmt: skip
     hypothetical_cues: tuple[str, ...] = (
-        "if", "unless", "whether", "suppose", "supposing", "imagine", "hypothetically",
+        "if", "unless", "suppose", "supposing", "imagine", "hypothetically",
     )  # fmt: skip
 
 

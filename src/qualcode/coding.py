@@ -1,0 +1,666 @@
+"""Rule-based theme coding with spaCy: the codebook's patterns applied to participant sentences.
+
+The codebook's patterns become two spaCy SpanRulers in a copy of the English pipeline: one
+matches `phrases` on lemmas (lower-cased by a small component, so matching is case-insensitive)
+together with the `tokens` patterns (spaCy Matcher patterns), the other matches `phrases` on
+lower-case words. Every match is a span in `doc.spans["qualcode"]` labelled with its code id,
+its rule id in `span.id_`.
+
+One coding per (unit, code): the earliest, longest match gives the rule and the matched text. A
+parent code matched in a unit where one of its descendants is matched too is left out (the child
+counts for the parent in the analysis). Negated or hypothetical mentions ("I never had a niche",
+"if I had a niche") are coded and flagged in `negated`, with the cue word in `cue`.
+
+The unit of coding is the sentence (sentences.parquet) or, with `coding.unit: turn` in
+config/params.yml, the turn. Only turns whose role is in `coding.roles` are coded (participants).
+
+Runs are incremental: codings.manifest.json in the processed folder records, per transcript, a
+hash of its text, with the codebook digest and the pipeline version. A transcript whose hash
+matches keeps its rows from the previous codings.parquet and quantities.parquet; adding a
+transcript codes that transcript only; changing the codebook, the parameters or the pipeline
+recodes all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from qualcode.codebook import Codebook, load_codebook
+from qualcode.config import Params, load_params
+from qualcode.errors import QualcodeInputError
+from qualcode.nlp import load_nlp, model_candidates
+from qualcode.quantities import extract_quantities
+from qualcode.tables import (
+    CODINGS_COLUMNS,
+    QUANTITIES_COLUMNS,
+    SENTENCES_COLUMNS,
+    TABLE_FILES,
+    TURNS_COLUMNS,
+    read_table,
+    write_json,
+    write_table,
+)
+
+log = logging.getLogger(__name__)
+
+# Raise when the matching logic changes: every transcript is then recoded.
+PIPELINE_VERSION = "rules.v1"
+SPANS_KEY = "qualcode"
+CODER = "rules"
+MANIFEST_FILE = "codings.manifest.json"
+LOWER_LEMMA = "qualcode_lower_lemma"
+RULER_LEMMA = "qualcode_rules"
+RULER_LOWER = "qualcode_rules_lower"
+# Token attributes whose values are compared in lower case.
+_LOWER_ATTRS = {"LEMMA", "LOWER", "NORM"}
+EXTRA_CODING_COLUMNS = ["negated", "matched", "cue", "match_start", "match_end"]
+EXTRA_QUANTITY_COLUMNS = ["low", "high", "start_char", "end_char", "about"]
+
+
+@Language.component(LOWER_LEMMA)
+def lower_lemma(doc: Doc) -> Doc:
+    """Lower-case every lemma, so that lemma patterns match whatever the case of the text.
+
+    RETURNS (Doc): the doc.
+    """
+    for token in doc:
+        lemma = token.lemma_
+        if lemma and not lemma.islower() and lemma.lower() != lemma:
+            token.lemma_ = lemma.lower()
+    return doc
+
+
+# ---------------------------------------------------------------- the coder
+
+
+def _lower_values(spec: dict[str, Any]) -> dict[str, Any]:
+    """RETURNS (dict): a token spec with LEMMA, LOWER, NORM values in lower case."""
+    out = {}
+    for attr, value in spec.items():
+        if str(attr).upper() in _LOWER_ATTRS:
+            if isinstance(value, str):
+                value = value.lower()
+            elif isinstance(value, dict):
+                value = {
+                    k: [v.lower() if isinstance(v, str) else v for v in vs]
+                    if isinstance(vs, list)
+                    else vs.lower()
+                    if isinstance(vs, str) and k != "REGEX"
+                    else vs
+                    for k, vs in value.items()
+                }
+        out[attr] = value
+    return out
+
+
+def rule_patterns(codebook: Codebook) -> tuple[list[dict], list[dict]]:
+    """The SpanRuler patterns of a codebook.
+
+    RETURNS (tuple): patterns for the lemma ruler (phrases and token patterns) and for the
+        lower-case ruler (phrases); each has label (code id), id (rule id) and pattern.
+    """
+    lemma_patterns: list[dict] = []
+    lower_patterns: list[dict] = []
+    for code in codebook:
+        for phrase in code.patterns.phrases:
+            rule = {"label": code.id, "id": f"{code.id}:phrase:{phrase}", "pattern": phrase}
+            lemma_patterns.append(rule)
+            lower_patterns.append(dict(rule, pattern=phrase.lower()))
+        for i, tokens in enumerate(code.patterns.tokens):
+            lemma_patterns.append(
+                {
+                    "label": code.id,
+                    "id": f"{code.id}:tokens[{i}]",
+                    "pattern": [_lower_values(spec) for spec in tokens],
+                }
+            )
+    return lemma_patterns, lower_patterns
+
+
+def build_coder(codebook: Codebook, *, model: str = "en_core_web_sm") -> Language:
+    """A copy of the English pipeline with the codebook's patterns as SpanRulers.
+
+    The named-entity recognizer is left out (the rules do not use it).
+    RETURNS (Language): the pipeline; coded spans are in doc.spans["qualcode"].
+    """
+    # load_nlp caches a shared pipeline: take a fresh one, since components are added to it.
+    nlp = load_nlp.__wrapped__(model, disable=())
+    if "ner" in nlp.pipe_names:
+        nlp.remove_pipe("ner")
+    anchor = "lemmatizer" if "lemmatizer" in nlp.pipe_names else nlp.pipe_names[-1]
+    nlp.add_pipe(LOWER_LEMMA, after=anchor)
+    lemma_ruler = nlp.add_pipe(
+        "span_ruler",
+        name=RULER_LEMMA,
+        config={
+            "spans_key": SPANS_KEY,
+            "phrase_matcher_attr": "LEMMA",
+            "validate": True,
+            "overwrite": True,
+        },
+    )
+    lower_ruler = nlp.add_pipe(
+        "span_ruler",
+        name=RULER_LOWER,
+        config={
+            "spans_key": SPANS_KEY,
+            "phrase_matcher_attr": "LOWER",
+            "validate": True,
+            "overwrite": False,
+        },
+    )
+    lemma_patterns, lower_patterns = rule_patterns(codebook)
+    lemma_ruler.add_patterns(lemma_patterns)
+    with warnings.catch_warnings():
+        # W012: the phrase docs are tagged though LOWER does not need it (harmless, once).
+        warnings.filterwarnings("ignore", message=r"\[W012\]")
+        lower_ruler.add_patterns(lower_patterns)
+    return nlp
+
+
+def pipeline_key(nlp_model: str, params: Params) -> str:
+    """What, besides the text and the codebook, decides the codings.
+
+    RETURNS (str): the pipeline version, spaCy and model versions, and the coding parameters.
+    """
+    model_version = "?"
+    for candidate in model_candidates(nlp_model):
+        try:
+            model_version = f"{candidate}=={importlib.metadata.version(candidate)}"
+            break
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return json.dumps(
+        {
+            "pipeline": PIPELINE_VERSION,
+            "spacy": spacy.__version__,
+            "model": nlp_model,
+            "model_version": model_version,
+            "coding": params.to_dict()["coding"],
+        },
+        sort_keys=True,
+    )
+
+
+# ---------------------------------------------------------------- negation
+
+
+@dataclass(frozen=True)
+class Cues:
+    """Words that make a mention negated or hypothetical."""
+
+    negation: frozenset[str]
+    hypothetical: frozenset[str]
+
+
+_CLAUSE_LINKS = {"xcomp", "ccomp", "oprd", "pcomp", "acomp"}
+
+
+def find_cue(span: Span, cues: Cues) -> str | None:
+    """The negation or hypothetical cue that governs a matched span, if any.
+
+    A cue counts when it depends on a token of the span or on the clause that holds the span
+    (the nearest verb above the span, and the verbs it complements: "I don't see myself going
+    back to a full-time job"). Cues inside the span itself are part of the rule and do not count.
+    RETURNS (str | None): the cue word, or None.
+    """
+    sent = span.sent if span.doc.has_annotation("SENT_START") else span.doc[:]
+    inside = set(range(span.start, span.end))
+    heads = set()
+    token = span.root
+    while token.pos_ not in ("VERB", "AUX") and token.head.i != token.i:
+        token = token.head
+    heads.add(token.i)
+    while token.dep_ in _CLAUSE_LINKS and token.head.i != token.i:
+        token = token.head
+        heads.add(token.i)
+    for cue in sent:
+        if cue.i in inside:
+            continue
+        word = cue.lower_
+        is_neg = cue.dep_ == "neg" or (word in cues.negation and cue.dep_ != "intj")
+        # "if" opens a condition only when it marks an adverbial clause ("if I had a niche"),
+        # not an embedded question ("to see if anyone would pay").
+        is_hyp = word in cues.hypothetical and (cue.dep_ != "mark" or cue.head.dep_ == "advcl")
+        if not (is_neg or is_hyp):
+            continue
+        if cue.head.i in inside or cue.head.i in heads:
+            return cue.text
+    return None
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _check_columns(df: pd.DataFrame, columns: list[str], name: str, processed: Path) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise QualcodeInputError(
+            f"expected columns {', '.join(missing)}; rerun `qualcode ingest`",
+            path=Path(processed) / TABLE_FILES[name],
+        )
+
+
+@dataclass(frozen=True)
+class _Unit:
+    transcript_id: str
+    turn_id: int
+    sentence_id: int | None
+    start_char: int
+    end_char: int
+    text: str
+
+
+def coding_units(
+    turns: pd.DataFrame,
+    sentences: pd.DataFrame,
+    *,
+    unit: str,
+    roles: Iterable[str],
+    processed_dir: Path | str = Path("."),
+) -> pd.DataFrame:
+    """The units to code: sentences (or turns) of the turns whose role is in `roles`.
+
+    Checks that every sentence's text is turns.text[start_char:end_char].
+    RETURNS (DataFrame): transcript_id, turn_id, sentence_id (null for turns), start_char,
+        end_char, text, in table order.
+    """
+    processed_dir = Path(processed_dir)
+    _check_columns(turns, TURNS_COLUMNS, "turns", processed_dir)
+    _check_columns(sentences, SENTENCES_COLUMNS, "sentences", processed_dir)
+    coded = turns[turns["role"].isin(list(roles))]
+    keys = ["transcript_id", "turn_id"]
+    if unit == "turn":
+        frame = coded[[*keys, "text"]].copy()
+        frame["text"] = frame["text"].fillna("").astype(str)
+        frame["sentence_id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+        frame["start_char"] = 0
+        frame["end_char"] = frame["text"].str.len()
+    else:
+        frame = sentences.merge(
+            coded[[*keys, "text"]].rename(columns={"text": "turn_text"}), on=keys, how="inner"
+        )
+        bad = [
+            (row.transcript_id, row.turn_id, row.sentence_id)
+            for row in frame.itertuples(index=False)
+            if str(row.turn_text)[int(row.start_char) : int(row.end_char)] != row.text
+        ]
+        if bad:
+            tid, turn, sid = bad[0]
+            raise QualcodeInputError(
+                f"{len(bad)} sentence(s) whose text is not turns.text[start_char:end_char], "
+                f"first transcript {tid}, turn {turn}, sentence {sid}; rerun `qualcode ingest`",
+                path=processed_dir / TABLE_FILES["sentences"],
+            )
+        frame = frame.drop(columns=["turn_text"])
+        frame["sentence_id"] = frame["sentence_id"].astype("Int64")
+    frame = frame[[*keys, "sentence_id", "start_char", "end_char", "text"]]
+    frame = frame[frame["text"].str.strip() != ""]
+    order = ["transcript_id", "turn_id", "sentence_id"]
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def transcript_hashes(units: pd.DataFrame) -> dict[str, str]:
+    """RETURNS (dict): transcript_id -> sha256 of its coding units (ids, offsets and text)."""
+    if units.empty:
+        return {}
+    row_hash = pd.util.hash_pandas_object(
+        units[["turn_id", "sentence_id", "start_char", "end_char", "text"]].astype(str),
+        index=False,
+    ).to_numpy()
+    out = {}
+    ids = units["transcript_id"].to_numpy()
+    boundaries = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    for chunk_ids, chunk in zip(
+        np.split(ids, boundaries), np.split(row_hash, boundaries), strict=True
+    ):
+        out[str(chunk_ids[0])] = hashlib.sha256(chunk.tobytes()).hexdigest()
+    return out
+
+
+# ---------------------------------------------------------------- coding
+
+
+@dataclass
+class CodingResult:
+    """What `code_corpus` did."""
+
+    codings: pd.DataFrame
+    quantities: pd.DataFrame
+    codings_path: Path
+    quantities_path: Path
+    codebook_version: int
+    codebook_sha256: str
+    unit: str
+    n_transcripts: int = 0
+    coded: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    n_units: int = 0
+    n_words: int = 0
+
+
+def _empty_codings() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "transcript_id": pd.Series([], dtype=object),
+            "turn_id": pd.Series([], dtype="int64"),
+            "sentence_id": pd.Series([], dtype="Int64"),
+            "code_id": pd.Series([], dtype=object),
+            "start_char": pd.Series([], dtype="int64"),
+            "end_char": pd.Series([], dtype="int64"),
+            "text": pd.Series([], dtype=object),
+            "coder": pd.Series([], dtype=object),
+            "rule_id": pd.Series([], dtype=object),
+            "score": pd.Series([], dtype="float64"),
+            "codebook_version": pd.Series([], dtype="int64"),
+            "negated": pd.Series([], dtype=bool),
+            "matched": pd.Series([], dtype=object),
+            "cue": pd.Series([], dtype=object),
+            "match_start": pd.Series([], dtype="int64"),
+            "match_end": pd.Series([], dtype="int64"),
+        }
+    )
+
+
+def _empty_quantities() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "transcript_id": pd.Series([], dtype=object),
+            "turn_id": pd.Series([], dtype="int64"),
+            "sentence_id": pd.Series([], dtype="Int64"),
+            "kind": pd.Series([], dtype=object),
+            "value": pd.Series([], dtype="float64"),
+            "unit": pd.Series([], dtype=object),
+            "text": pd.Series([], dtype=object),
+            "low": pd.Series([], dtype="float64"),
+            "high": pd.Series([], dtype="float64"),
+            "start_char": pd.Series([], dtype="int64"),
+            "end_char": pd.Series([], dtype="int64"),
+            "about": pd.Series([], dtype=object),
+        }
+    )
+
+
+def _typed(frame: pd.DataFrame, empty: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return empty
+    frame = frame[list(empty.columns)]
+    return frame.astype({c: empty[c].dtype for c in empty.columns})
+
+
+def code_docs(
+    docs: Iterable[tuple[Doc, _Unit]],
+    codebook: Codebook,
+    *,
+    cues: Cues,
+    sentences: pd.DataFrame | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Turn coded docs into coding rows and quantity rows.
+
+    docs: pairs of a doc processed by the coder and the unit it holds.
+    sentences: with unit=turn, the sentences, to give each quantity its sentence_id.
+    RETURNS (tuple): coding rows and quantity rows (dicts of the table columns).
+    """
+    order = {code_id: i for i, code_id in enumerate(codebook.ids)}
+    ancestors = {code_id: set(codebook.ancestors(code_id)) for code_id in codebook.ids}
+    sentence_starts: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+    if sentences is not None and not sentences.empty:
+        for (tid, turn), group in sentences.groupby(["transcript_id", "turn_id"], sort=False):
+            group = group.sort_values("start_char")
+            sentence_starts[(tid, int(turn))] = (
+                group["start_char"].to_numpy(),
+                group["sentence_id"].to_numpy(),
+            )
+    coding_rows: list[dict] = []
+    quantity_rows: list[dict] = []
+    for doc, unit in docs:
+        best: dict[str, Span] = {}
+        for span in doc.spans.get(SPANS_KEY, []):
+            current = best.get(span.label_)
+            key = (span.start_char, -(span.end_char - span.start_char), span.id_)
+            if current is None or key < (
+                current.start_char,
+                -(current.end_char - current.start_char),
+                current.id_,
+            ):
+                best[span.label_] = span
+        covered = set()
+        for code_id in best:
+            covered |= ancestors.get(code_id, set())
+        for code_id in sorted(best, key=lambda c: order.get(c, len(order))):
+            if code_id in covered:
+                continue
+            span = best[code_id]
+            cue = find_cue(span, cues)
+            coding_rows.append(
+                {
+                    "transcript_id": unit.transcript_id,
+                    "turn_id": unit.turn_id,
+                    "sentence_id": unit.sentence_id,
+                    "code_id": code_id,
+                    "start_char": unit.start_char,
+                    "end_char": unit.end_char,
+                    "text": unit.text,
+                    "coder": CODER,
+                    "rule_id": span.id_,
+                    "score": 1.0,
+                    "codebook_version": codebook.version,
+                    "negated": cue is not None,
+                    "matched": span.text,
+                    "cue": cue,
+                    "match_start": unit.start_char + span.start_char,
+                    "match_end": unit.start_char + span.end_char,
+                }
+            )
+        for quantity in extract_quantities(doc):
+            start = unit.start_char + quantity.start_char
+            sentence_id = unit.sentence_id
+            if sentence_id is None:
+                found = sentence_starts.get((unit.transcript_id, unit.turn_id))
+                if found is not None:
+                    idx = int(np.searchsorted(found[0], start, side="right")) - 1
+                    sentence_id = int(found[1][max(idx, 0)])
+            quantity_rows.append(
+                {
+                    "transcript_id": unit.transcript_id,
+                    "turn_id": unit.turn_id,
+                    "sentence_id": sentence_id,
+                    "kind": quantity.kind,
+                    "value": quantity.value,
+                    "unit": quantity.unit,
+                    "text": quantity.text,
+                    "low": quantity.low,
+                    "high": quantity.high,
+                    "start_char": start,
+                    "end_char": unit.start_char + quantity.end_char,
+                    "about": quantity.about,
+                }
+            )
+    return coding_rows, quantity_rows
+
+
+def _units_iter(units: pd.DataFrame) -> Iterator[_Unit]:
+    for row in units.itertuples(index=False):
+        yield _Unit(
+            transcript_id=str(row.transcript_id),
+            turn_id=int(row.turn_id),
+            sentence_id=None if pd.isna(row.sentence_id) else int(row.sentence_id),
+            start_char=int(row.start_char),
+            end_char=int(row.end_char),
+            text=str(row.text),
+        )
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def code_corpus(
+    processed_dir: Path | str,
+    codebook_path: Path | str,
+    *,
+    params: Params | None = None,
+    nlp: Language | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 256,
+) -> CodingResult:
+    """Apply the codebook to the participant sentences (or turns) of data/processed.
+
+    Writes codings.parquet, quantities.parquet and codings.manifest.json in processed_dir.
+    Transcripts whose text, the codebook and the pipeline are unchanged since the last run keep
+    their rows; the others are coded.
+    params: pipeline parameters (config/params.yml when None).
+    nlp: a pipeline from `build_coder` for this codebook (built when needed if None).
+    progress: called with the number of units coded after each one (for a progress bar).
+    RETURNS (CodingResult): the tables written and what was coded or reused.
+    """
+    processed_dir = Path(processed_dir)
+    params = params if params is not None else load_params()
+    codebook = load_codebook(codebook_path)
+    unit = params.coding.unit
+    turns = read_table(processed_dir, "turns")
+    sentences = read_table(processed_dir, "sentences")
+    units = coding_units(
+        turns, sentences, unit=unit, roles=params.coding.roles, processed_dir=processed_dir
+    )
+    hashes = transcript_hashes(units)
+    all_ids = sorted(set(turns["transcript_id"].astype(str)))
+    codings_path = processed_dir / TABLE_FILES["codings"]
+    quantities_path = processed_dir / TABLE_FILES["quantities"]
+    manifest_path = processed_dir / MANIFEST_FILE
+    key = pipeline_key(params.spacy_model, params)
+
+    previous = _read_manifest(manifest_path)
+    reusable = (
+        previous.get("pipeline") == key
+        and previous.get("codebook_sha256") == codebook.sha256
+        and previous.get("codings_sha256") == _file_sha256(codings_path)
+        and previous.get("quantities_sha256") == _file_sha256(quantities_path)
+    )
+    old_hashes = previous.get("transcripts", {}) if reusable else {}
+    cached = [t for t in all_ids if t in old_hashes and old_hashes[t] == hashes.get(t, "")]
+    todo = [t for t in all_ids if t not in cached]
+    log.info("coding %d transcript(s), %d unchanged", len(todo), len(cached))
+
+    kept_codings = _empty_codings()
+    kept_quantities = _empty_quantities()
+    if cached:
+        kept_codings = pd.read_parquet(codings_path)
+        kept_codings = kept_codings[kept_codings["transcript_id"].isin(cached)]
+        kept_quantities = pd.read_parquet(quantities_path)
+        kept_quantities = kept_quantities[kept_quantities["transcript_id"].isin(cached)]
+
+    todo_units = units[units["transcript_id"].isin(todo)]
+    coding_rows: list[dict] = []
+    quantity_rows: list[dict] = []
+    if len(todo_units):
+        if nlp is None:
+            nlp = build_coder(codebook, model=params.spacy_model)
+        cues = Cues(
+            negation=frozenset(w.lower() for w in params.coding.negation_cues),
+            hypothetical=frozenset(w.lower() for w in params.coding.hypothetical_cues),
+        )
+        unit_list = list(_units_iter(todo_units))
+
+        def docs() -> Iterator[tuple[Doc, _Unit]]:
+            texts = (u.text for u in unit_list)
+            for i, doc in enumerate(nlp.pipe(texts, batch_size=batch_size)):
+                if progress is not None:
+                    progress(1)
+                yield doc, unit_list[i]
+
+        coding_rows, quantity_rows = code_docs(
+            docs(),
+            codebook,
+            cues=cues,
+            sentences=sentences if unit == "turn" else None,
+        )
+
+    sort_keys = ["transcript_id", "turn_id", "sentence_id"]
+    new_codings = _typed(pd.DataFrame(coding_rows), _empty_codings())
+    codings = pd.concat(
+        [df for df in (_typed(kept_codings, _empty_codings()), new_codings) if len(df)]
+        or [_empty_codings()],
+        ignore_index=True,
+    )
+    codings = codings.sort_values([*sort_keys, "code_id"], kind="stable").reset_index(drop=True)
+    new_quantities = _typed(pd.DataFrame(quantity_rows), _empty_quantities())
+    quantities = pd.concat(
+        [df for df in (_typed(kept_quantities, _empty_quantities()), new_quantities) if len(df)]
+        or [_empty_quantities()],
+        ignore_index=True,
+    )
+    quantities = quantities.sort_values(
+        [*sort_keys, "start_char", "kind"], kind="stable"
+    ).reset_index(drop=True)
+
+    write_table(codings, codings_path, columns=CODINGS_COLUMNS)
+    write_table(quantities, quantities_path, columns=QUANTITIES_COLUMNS)
+    write_json(
+        manifest_path,
+        {
+            "pipeline": key,
+            "codebook_version": codebook.version,
+            "codebook_sha256": codebook.sha256,
+            "unit": unit,
+            "codings_sha256": _file_sha256(codings_path),
+            "quantities_sha256": _file_sha256(quantities_path),
+            "transcripts": {t: hashes.get(t, "") for t in all_ids},
+        },
+    )
+    return CodingResult(
+        codings=codings,
+        quantities=quantities,
+        codings_path=codings_path,
+        quantities_path=quantities_path,
+        codebook_version=codebook.version,
+        codebook_sha256=codebook.sha256,
+        unit=unit,
+        n_transcripts=len(all_ids),
+        coded=todo,
+        cached=cached,
+        n_units=len(todo_units),
+        n_words=int(todo_units["text"].str.split().str.len().sum()) if len(todo_units) else 0,
+    )
+
+
+def code_texts(
+    texts: Iterable[str], nlp: Language, codebook: Codebook, *, params: Params | None = None
+) -> pd.DataFrame:
+    """Code loose texts (one unit each): handy in notebooks and tests.
+
+    RETURNS (DataFrame): the codings columns, with transcript_id "text" and turn_id the index.
+    """
+    params = params if params is not None else Params()
+    cues = Cues(
+        negation=frozenset(params.coding.negation_cues),
+        hypothetical=frozenset(params.coding.hypothetical_cues),
+    )
+    texts = list(texts)
+    units = [_Unit("text", i, 0, 0, len(t), t) for i, t in enumerate(texts)]
+    rows, _ = code_docs(zip(nlp.pipe(texts), units, strict=True), codebook, cues=cues)
+    return _typed(pd.DataFrame(rows), _empty_codings())
