@@ -95,7 +95,23 @@ def code(
     params: ParamsOpt = paths.PARAMS_PATH,
 ) -> None:
     """Apply the codebook to participant sentences and write codings.parquet."""
-    raise _not_implemented("code")
+    from tqdm import tqdm
+
+    from qualcode.coding import code_corpus
+    from qualcode.config import load_params
+
+    try:
+        with tqdm(desc="coding", unit=" units", disable=None, leave=False) as bar:
+            result = code_corpus(
+                processed, codebook, params=load_params(params), progress=bar.update
+            )
+    except QualcodeInputError as err:
+        raise _fail(err) from None
+    typer.echo(
+        f"coded {len(result.coded)} transcript(s), {len(result.cached)} unchanged; "
+        f"{len(result.codings)} codings, {len(result.quantities)} quantities "
+        f"(codebook v{result.codebook_version}, unit {result.unit}) -> {result.codings_path}"
+    )
 
 
 @app.command()
