@@ -212,11 +212,18 @@ class Pseudonymiser:
         self._single: set[str] = set()
 
     def add_name(
-        self, name: str, entity_type: str, *, source: str = "", parts: bool = False
+        self,
+        name: str,
+        entity_type: str,
+        *,
+        source: str = "",
+        parts: bool = False,
+        common_parts: bool = False,
     ) -> str | None:
         """Add a name (and, with `parts`, its first and last word as aliases) to the key.
 
-        A part that is a common word (`common_words`: ``Solar`` of ``Sunward Solar``) is no alias.
+        A part that is a common word (`common_words`: ``Solar`` of ``Sunward Solar``) is no alias,
+        unless `common_parts` (for names known to be people's: participants, speaker labels).
 
         RETURNS (str | None): the pseudonym, or None when the name is kept or not a name.
         """
@@ -238,7 +245,7 @@ class Pseudonymiser:
             for word in {words[0], words[-1]} if len(words) >= 2 else set():
                 if (
                     _fold(word) not in self.keep
-                    and word.casefold() not in self.common_words
+                    and (common_parts or word.casefold() not in self.common_words)
                     and self.key.get(word, entity_type) is None
                 ):
                     self.key.assign(word, entity_type, source=source, pseudonym=pseudonym)

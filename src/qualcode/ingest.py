@@ -55,7 +55,7 @@ from spacy.language import Language
 
 from qualcode.cleaning import clean_text, words
 from qualcode.config import Params
-from qualcode.deid import GENERIC_SPEAKERS, KEY_FILE, Pseudonymiser, PseudonymKey
+from qualcode.deid import EMAIL_RE, GENERIC_SPEAKERS, KEY_FILE, URL_RE, Pseudonymiser, PseudonymKey
 from qualcode.errors import ManyInputErrors, QualcodeInputError
 from qualcode.paths import GUIDE_PATH
 from qualcode.tables import (
@@ -440,6 +440,7 @@ def _common_words(texts: Iterable[str]) -> frozenset[str]:
     lower: set[str] = set()
     mid_capital: set[str] = set()
     for text in texts:
+        text = URL_RE.sub(" ", EMAIL_RE.sub(" ", text))
         for match in re.finditer(r"\b[^\W\d_][\w'-]*", text):
             word = match.group(0)
             if word.islower():
@@ -494,14 +495,14 @@ def _assemble(
             *(row or {}).get("interviewer_label", "").split(";"),
         ]:
             if name.strip():
-                ps.add_name(name, "PERSON", source=tid, parts=True)
+                ps.add_name(name, "PERSON", source=tid, parts=True, common_parts=True)
         mapping, more = assign_speakers(
             tid, item["turns"], row, threshold=ing.speaker_merge_threshold
         )
         warnings.extend(more)
         for label in mapping:
             if not GENERIC_SPEAKERS.match(label):
-                ps.add_name(label, "PERSON", source=tid, parts=True)
+                ps.add_name(label, "PERSON", source=tid, parts=True, common_parts=True)
         speakers[tid] = mapping
     for item in parsed:
         for turn in item["turns"]:
