@@ -206,6 +206,7 @@ def find_numbers(doc: Doc | Span) -> list[_Number]:
                 and prev.unit_hint is None
                 and prev.low == prev.high
                 and number.low > prev.high
+                and (prev.high <= 0 or number.low <= 5 * prev.high)
             ):
                 merged[-1] = _Number(
                     prev.start, number.end, prev.low, number.high, number.unit_hint
