@@ -238,17 +238,19 @@ class Pseudonymiser:
             or "@" in name
         ):
             return None
-        self._pattern = None
+        n_rows = len(self.key.rows)
         pseudonym = self.key.assign(name, entity_type, source=source)
         if parts and entity_type == "PERSON":
             words = [w for w in name.split(" ") if len(w.strip(".")) >= 3 and w[:1].isupper()]
-            for word in {words[0], words[-1]} if len(words) >= 2 else set():
+            for word in dict.fromkeys([words[0], words[-1]]) if len(words) >= 2 else ():
                 if (
                     _fold(word) not in self.keep
                     and (common_parts or word.casefold() not in self.common_words)
                     and self.key.get(word, entity_type) is None
                 ):
                     self.key.assign(word, entity_type, source=source, pseudonym=pseudonym)
+        if len(self.key.rows) != n_rows:
+            self._pattern = None  # recompile with the new names
         return pseudonym
 
     def _compile(self) -> re.Pattern[str]:
