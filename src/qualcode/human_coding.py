@@ -719,7 +719,16 @@ def find_quote(quote: str, text: str) -> tuple[list[tuple[int, int]], str]:
     if not q_key:
         return [], ""
     t_key, t_index = search_key(text)
-    hits = _find_all(t_key, q_key)
+    # whole words only: a quote "I" is not the i of "in"
+    hits = [
+        h
+        for h in _find_all(t_key, q_key)
+        if (h == 0 or not (t_key[h - 1].isalnum() and q_key[0].isalnum()))
+        and (
+            h + len(q_key) == len(t_key)
+            or not (t_key[h + len(q_key)].isalnum() and q_key[-1].isalnum())
+        )
+    ]
     if hits:
         return [(t_index[h], t_index[h + len(q_key) - 1] + 1) for h in hits], "text"
     _, _, q_words = _words(quote)
@@ -983,7 +992,7 @@ def read_coding_csv(
     version = codebook.version if codebook is not None else None
     codings = finish_rows(pieces_to_rows(piece_frame, corpus), codebook_version=version)
     for problem in problems:
-        logger.warning(problem)
+        logger.info(problem)
     return ImportResult(
         source=path,
         codings=codings,

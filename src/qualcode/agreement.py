@@ -1,0 +1,688 @@
+"""Agreement between two coders, per code: percent agreement, Cohen's kappa, Krippendorff's alpha,
+and precision, recall and F1 taking the first coder as the reference, with bootstrap intervals.
+
+Coders are `rules` and `model` (codings.parquet) and `human:<name>` (human_codings.parquet).
+
+Units: the sentences (or turns) spoken by participants (params `coding.roles`) in the transcripts
+both coders covered. `rules` and `model` cover every transcript in turns.parquet; a human coder
+covers the transcripts where they coded at least once. A unit counts as coded with a code when a
+coding of that code falls in it (for sentences, the overlap rule of `qualcode.human_coding` has
+already decided which sentences a human selection codes; a turn counts as coded when one of its
+sentences is).
+
+Per code, each unit is a yes/no for each coder, giving a 2x2 table: n_both (both coded it),
+n_first only, n_second only, n_neither. Units that neither coder coded with the code are counted
+apart (`n_neither`) because they inflate percent agreement: with rare codes percent agreement is
+high whatever the coders do. `percent_agreement_coded` leaves them out (both / either).
+
+- Cohen's kappa: (p_o - p_e) / (1 - p_e), undefined (NaN) when p_e = 1 (neither coder varies).
+- Krippendorff's alpha (nominal), from the `krippendorff` package; for bootstrap replicates the
+  same value comes from the 2x2 table in closed form, 1 - (2n - 1)(b + c) / (n_0 n_1), where n_0
+  and n_1 count the pairable values 0 and 1 (a test checks both give the same number).
+- precision = both / second, recall = both / first, F1 = 2 both / (first + second).
+- 95% intervals: percentile bootstrap over transcripts (whole transcripts resampled with
+  replacement, `n_boot` times, seeded): the units of one interview are not independent. With one
+  transcript there is nothing to resample and the intervals are NaN.
+
+Rows: one per code as coded (scope `code`): codebook codes in codebook order, then codes only the
+coders used. With `rollup`, parents get a second row (scope `rollup`) where a unit counts as coded
+when it has the parent or any code below it. The row `ALL` pools the 2x2 tables of every code
+(scope `code`): agreement over all unit x code decisions.
+
+Outputs: data/processed/agreement.csv (one row per code and scope, the pair and unit in columns)
+and data/processed/disagreements.parquet (one row per unit and code where the coders differ, with
+the unit's text and the codes each coder gave it) for review.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import krippendorff
+import numpy as np
+import pandas as pd
+
+from qualcode import tables
+from qualcode.codebook import Codebook
+from qualcode.errors import QualcodeInputError
+from qualcode.human_coding import (
+    HUMAN_PREFIX,
+    MACHINE_CODERS,
+    ImportResult,
+    coder_name,
+    import_csv_folder,
+    load_codebook_or_none,
+    unit_keys,
+)
+
+logger = logging.getLogger(__name__)
+
+UNITS = ("sentence", "turn")
+REFERENCE_CODER = "human:reference"
+DEFAULT_PAIR = (REFERENCE_CODER, "rules")
+ALL_CODES = "ALL"
+N_BOOT = 1000
+CI_LEVEL = 0.95
+AGREEMENT_FILE = "agreement.csv"
+DISAGREEMENTS_FILE = "disagreements.parquet"
+METRICS = ("percent_agreement", "kappa", "alpha", "precision", "recall", "f1")
+CI_METRICS = ("kappa", "alpha", "precision", "recall", "f1")
+AGREEMENT_COLUMNS = [
+    "code_id",
+    "scope",
+    "n_transcripts",
+    "n_units",
+    "n_first",
+    "n_second",
+    "n_both",
+    "n_neither",
+    "percent_agreement",
+    "percent_agreement_coded",
+    "kappa",
+    "kappa_lo",
+    "kappa_hi",
+    "alpha",
+    "alpha_lo",
+    "alpha_hi",
+    "precision",
+    "precision_lo",
+    "precision_hi",
+    "recall",
+    "recall_lo",
+    "recall_hi",
+    "f1",
+    "f1_lo",
+    "f1_hi",
+    "coder_a",
+    "coder_b",
+    "unit",
+]
+DISAGREEMENT_COLUMNS = [
+    "coder_a",
+    "coder_b",
+    "unit",
+    "transcript_id",
+    "turn_id",
+    "sentence_id",
+    "speaker",
+    "section",
+    "code_id",
+    "coded_by",
+    "text",
+    "codes_a",
+    "codes_b",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics from 2x2 tables
+
+
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def table_metrics(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Agreement metrics from 2x2 tables.
+
+    counts: array [..., 4] of (both, first only, second only, neither).
+    RETURNS (dict[str, ndarray]): percent_agreement, percent_agreement_coded, kappa, alpha
+        (closed form), precision, recall, f1; NaN where undefined.
+    """
+    counts = np.asarray(counts, dtype=float)
+    a, b, c, d = (counts[..., k] for k in range(4))
+    n = a + b + c + d
+    p_o = _divide(a + d, n)
+    p_e = _divide((a + b) * (a + c) + (c + d) * (b + d), n * n)
+    kappa = _divide(p_o - p_e, 1 - np.where(np.isnan(p_e), 1.0, p_e))
+    n1 = 2 * a + b + c
+    n0 = 2 * d + b + c
+    alpha = 1 - _divide((2 * n - 1) * (b + c), n0 * n1)
+    return {
+        "percent_agreement": p_o,
+        "percent_agreement_coded": _divide(a, a + b + c),
+        "kappa": kappa,
+        "alpha": alpha,
+        "precision": _divide(a, a + c),
+        "recall": _divide(a, a + b),
+        "f1": _divide(2 * a, 2 * a + b + c),
+    }
+
+
+def cohen_kappa(first: np.ndarray, second: np.ndarray) -> float:
+    """Cohen's kappa of two yes/no codings of the same units.
+
+    RETURNS (float): kappa, NaN when chance agreement is 1.
+    """
+    return float(table_metrics(two_by_two(first, second))["kappa"])
+
+
+def two_by_two(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """RETURNS (ndarray): (both, first only, second only, neither) counts of two boolean vectors."""
+    x = np.asarray(first, dtype=bool)
+    y = np.asarray(second, dtype=bool)
+    return np.array([(x & y).sum(), (x & ~y).sum(), (~x & y).sum(), (~x & ~y).sum()])
+
+
+def krippendorff_alpha(first: np.ndarray, second: np.ndarray) -> float:
+    """Krippendorff's alpha (nominal) of two codings, from the `krippendorff` package.
+
+    RETURNS (float): alpha, NaN when the units hold a single value (no variation to agree on).
+    """
+    data = np.vstack([np.asarray(first, dtype=float), np.asarray(second, dtype=float)])
+    if data.size == 0 or len(np.unique(data[~np.isnan(data)])) < 2:
+        return float("nan")
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Codings, coders, units
+
+
+def all_codings(processed_dir: Path) -> pd.DataFrame:
+    """Every coding: codings.parquet (rules, model) and human_codings.parquet (people).
+
+    RETURNS (DataFrame): CODINGS_COLUMNS of both tables.
+    """
+    parts = []
+    for name in ("codings", "human_codings"):
+        frame = tables.read_table(processed_dir, name, required=False)
+        if frame is not None and len(frame):
+            parts.append(frame[tables.CODINGS_COLUMNS])
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in tables.CODINGS_COLUMNS})
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.astype({"transcript_id": str, "code_id": str, "coder": str})
+
+
+def _coder_order(coder: str) -> tuple[int, str]:
+    if coder == REFERENCE_CODER:
+        return (0, coder)
+    if coder.startswith(HUMAN_PREFIX):
+        return (1, coder)
+    return (2, coder)
+
+
+def coders_present(codings: pd.DataFrame) -> list[str]:
+    """RETURNS (list[str]): the coders with codings: human:reference, other people, machines."""
+    return sorted(codings["coder"].astype(str).unique(), key=_coder_order)
+
+
+def coverage(codings: pd.DataFrame, coder: str, turns: pd.DataFrame) -> set[str]:
+    """The transcripts a coder covered: all of them for `rules` and `model`, else the transcripts
+    where the coder coded at least once.
+
+    RETURNS (set[str]): transcript ids.
+    """
+    if coder in MACHINE_CODERS:
+        return set(turns["transcript_id"].astype(str))
+    return set(codings.loc[codings["coder"] == coder, "transcript_id"].astype(str))
+
+
+def units_frame(
+    turns: pd.DataFrame,
+    sentences: pd.DataFrame,
+    *,
+    unit: str,
+    roles: tuple[str, ...] = ("participant",),
+    transcripts: set[str] | None = None,
+) -> pd.DataFrame:
+    """The units of agreement: participant sentences (or turns) of the given transcripts.
+
+    RETURNS (DataFrame): transcript_id, turn_id, sentence_id (NA for turns), speaker, section,
+        text; sorted.
+    """
+    if unit not in UNITS:
+        raise QualcodeInputError(f"unit must be sentence or turn, got {unit!r}", element="--unit")
+    spoken = turns[turns["role"].isin(roles)]
+    if transcripts is not None:
+        spoken = spoken[spoken["transcript_id"].astype(str).isin(transcripts)]
+    spoken = spoken[["transcript_id", "turn_id", "speaker", "section", "text"]].copy()
+    if unit == "turn":
+        frame = spoken.assign(sentence_id=pd.NA)
+    else:
+        frame = sentences[["transcript_id", "turn_id", "sentence_id", "text"]].merge(
+            spoken.drop(columns="text"), on=["transcript_id", "turn_id"], how="inner"
+        )
+    frame = frame.astype({"transcript_id": str, "turn_id": "int64"})
+    frame = frame.sort_values(["transcript_id", "turn_id", "sentence_id"]).reset_index(drop=True)
+    return frame[["transcript_id", "turn_id", "sentence_id", "speaker", "section", "text"]]
+
+
+def _code_order(codebook: Codebook | None, used: set[str]) -> list[str]:
+    ids = list(codebook.ids) if codebook is not None else []
+    return ids + sorted(used - set(ids))
+
+
+def _matrix(
+    codings: pd.DataFrame,
+    units: pd.DataFrame,
+    sentences: pd.DataFrame,
+    codes: list[str],
+    *,
+    unit: str,
+) -> np.ndarray:
+    keys = ["transcript_id", "turn_id"] + (["sentence_id"] if unit == "sentence" else [])
+    matrix = np.zeros((len(units), len(codes)), dtype=bool)
+    if codings.empty or units.empty:
+        return matrix
+    coded = unit_keys(codings, sentences, unit=unit)
+    index = units[keys].reset_index().rename(columns={"index": "row"})
+    if unit == "sentence":
+        index = index.astype({"sentence_id": "int64"})
+    hits = coded.merge(index, on=keys, how="inner")
+    column = {c: i for i, c in enumerate(codes)}
+    hits = hits[hits["code_id"].isin(column)]
+    matrix[hits["row"].to_numpy(), hits["code_id"].map(column).to_numpy()] = True
+    return matrix
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing two coders
+
+
+@dataclass
+class Agreement:
+    """The agreement of one pair of coders."""
+
+    coder_a: str
+    coder_b: str
+    unit: str
+    table: pd.DataFrame
+    disagreements: pd.DataFrame
+    transcripts: list[str]
+    n_units: int
+    n_uncoded_units: int
+
+    def summary(self) -> dict[str, object]:
+        """RETURNS (dict): the pair, its coverage and the pooled (ALL) kappa, alpha and F1."""
+        pooled = self.table[self.table["code_id"] == ALL_CODES].iloc[0]
+        used = self.table[(self.table["scope"] == "code") & (self.table["code_id"] != ALL_CODES)]
+        used = used[(used["n_first"] + used["n_second"]) > 0]
+        return {
+            "coder_a": self.coder_a,
+            "coder_b": self.coder_b,
+            "unit": self.unit,
+            "n_transcripts": len(self.transcripts),
+            "n_units": self.n_units,
+            "n_uncoded_units": self.n_uncoded_units,
+            "n_codes_used": len(used),
+            "kappa": pooled["kappa"],
+            "kappa_lo": pooled["kappa_lo"],
+            "kappa_hi": pooled["kappa_hi"],
+            "alpha": pooled["alpha"],
+            "f1": pooled["f1"],
+            "f1_lo": pooled["f1_lo"],
+            "f1_hi": pooled["f1_hi"],
+            "mean_kappa": float(used["kappa"].mean()) if len(used) else float("nan"),
+        }
+
+
+def _bootstrap(
+    per_transcript: np.ndarray, *, n_boot: int, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Percentile intervals of the metrics over transcripts resampled with replacement.
+
+    per_transcript: [n_transcripts, n_rows, 4] counts.
+    RETURNS (dict): metric -> (low, high) arrays over rows.
+    """
+    n_t, n_rows = per_transcript.shape[:2]
+    if n_t < 2 or n_boot < 1:
+        nan = np.full(n_rows, np.nan)
+        return {m: (nan, nan) for m in CI_METRICS}
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_t, size=(n_boot, n_t))
+    boot = per_transcript[draws].sum(axis=1)  # [n_boot, n_rows, 4]
+    metrics = table_metrics(boot)
+    tail = (1 - CI_LEVEL) / 2 * 100
+    out = {}
+    for metric in CI_METRICS:
+        values = metrics[metric]
+        lo = np.full(n_rows, np.nan)
+        hi = np.full(n_rows, np.nan)
+        for k in range(n_rows):
+            column = values[:, k]
+            column = column[~np.isnan(column)]
+            if len(column) >= max(10, n_boot // 10):
+                lo[k], hi[k] = np.percentile(column, [tail, 100 - tail])
+        out[metric] = (lo, hi)
+    return out
+
+
+def compare_coders(
+    codings: pd.DataFrame,
+    turns: pd.DataFrame,
+    sentences: pd.DataFrame,
+    *,
+    coder_a: str,
+    coder_b: str,
+    unit: str = "sentence",
+    codebook: Codebook | None = None,
+    roles: tuple[str, ...] = ("participant",),
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    rollup: bool = False,
+) -> Agreement:
+    """Measure the agreement of coder_b with coder_a (the reference), per code.
+
+    RETURNS (Agreement): the per-code table (AGREEMENT_COLUMNS), the disagreements, coverage.
+    """
+    present = set(codings["coder"].astype(str))
+    for coder in (coder_a, coder_b):
+        if coder not in present:
+            listed = ", ".join(coders_present(codings)) or "none"
+            raise QualcodeInputError(
+                f"coder {coder!r} has no codings; coders present: {listed}", element="--between"
+            )
+    if coder_a == coder_b:
+        raise QualcodeInputError("expected two different coders", element="--between")
+    common = coverage(codings, coder_a, turns) & coverage(codings, coder_b, turns)
+    if not common:
+        raise QualcodeInputError(
+            f"{coder_a} and {coder_b} coded no transcript in common", element="--between"
+        )
+    units = units_frame(turns, sentences, unit=unit, roles=roles, transcripts=common)
+    transcripts = sorted(units["transcript_id"].unique())
+    first = codings[codings["coder"] == coder_a]
+    second = codings[codings["coder"] == coder_b]
+    used = set(first["code_id"]) | set(second["code_id"])
+    codes = _code_order(codebook, used)
+    x = _matrix(first, units, sentences, codes, unit=unit)
+    y = _matrix(second, units, sentences, codes, unit=unit)
+
+    names = list(codes)
+    scopes = ["code"] * len(codes)
+    xs, ys = [x], [y]
+    if rollup and codebook is not None:
+        column = {c: i for i, c in enumerate(codes)}
+        for code_id in codebook.ids:
+            below = codebook.descendants(code_id)
+            if not below:
+                continue
+            cols = [column[code_id], *(column[c] for c in below)]
+            xs.append(x[:, cols].any(axis=1, keepdims=True))
+            ys.append(y[:, cols].any(axis=1, keepdims=True))
+            names.append(code_id)
+            scopes.append("rollup")
+    xr, yr = np.hstack(xs), np.hstack(ys)
+
+    t_index = units["transcript_id"].map({t: i for i, t in enumerate(transcripts)}).to_numpy()
+    per_transcript = np.zeros((len(transcripts), len(names) + 1, 4))
+    for k in range(len(transcripts)):
+        rows = t_index == k
+        xa, ya = xr[rows], yr[rows]
+        per_transcript[k, :-1] = np.stack(
+            [(xa & ya).sum(0), (xa & ~ya).sum(0), (~xa & ya).sum(0), (~xa & ~ya).sum(0)], axis=-1
+        )
+    n_codes = len(codes)
+    per_transcript[:, -1] = per_transcript[:, :n_codes].sum(axis=1)  # ALL: pooled over codes
+    totals = per_transcript.sum(axis=0)
+    metrics = table_metrics(totals)
+    intervals = _bootstrap(per_transcript, n_boot=n_boot, seed=seed)
+
+    alphas = [krippendorff_alpha(xr[:, k], yr[:, k]) for k in range(len(names))]
+    alphas.append(krippendorff_alpha(x.ravel(), y.ravel()))
+    table = pd.DataFrame(
+        {
+            "code_id": [*names, ALL_CODES],
+            "scope": [*scopes, "all"],
+            "n_transcripts": len(transcripts),
+            "n_units": totals.sum(axis=1).astype(int),
+            "n_first": (totals[:, 0] + totals[:, 1]).astype(int),
+            "n_second": (totals[:, 0] + totals[:, 2]).astype(int),
+            "n_both": totals[:, 0].astype(int),
+            "n_neither": totals[:, 3].astype(int),
+            "percent_agreement": metrics["percent_agreement"],
+            "percent_agreement_coded": metrics["percent_agreement_coded"],
+            "alpha": alphas,
+        }
+    )
+    for metric in CI_METRICS:
+        if metric != "alpha":
+            table[metric] = metrics[metric]
+        table[f"{metric}_lo"], table[f"{metric}_hi"] = intervals[metric]
+    table["coder_a"], table["coder_b"], table["unit"] = coder_a, coder_b, unit
+    table = table[AGREEMENT_COLUMNS]
+
+    uncoded = int((~x.any(axis=1) & ~y.any(axis=1)).sum())
+    return Agreement(
+        coder_a=coder_a,
+        coder_b=coder_b,
+        unit=unit,
+        table=table,
+        disagreements=_disagreements(units, x, y, codes, coder_a, coder_b, unit),
+        transcripts=transcripts,
+        n_units=len(units),
+        n_uncoded_units=uncoded,
+    )
+
+
+def _disagreements(
+    units: pd.DataFrame,
+    x: np.ndarray,
+    y: np.ndarray,
+    codes: list[str],
+    coder_a: str,
+    coder_b: str,
+    unit: str,
+) -> pd.DataFrame:
+    rows, cols = np.nonzero(x != y)
+    if len(rows) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DISAGREEMENT_COLUMNS})
+    codes_arr = np.array(codes, dtype=object)
+
+    def listing(matrix: np.ndarray, row: int) -> str:
+        return "; ".join(codes_arr[matrix[row]])
+
+    picked = units.iloc[rows].reset_index(drop=True)
+    frame = picked.assign(
+        coder_a=coder_a,
+        coder_b=coder_b,
+        unit=unit,
+        code_id=codes_arr[cols],
+        coded_by=np.where(x[rows, cols], coder_a, coder_b),
+        codes_a=[listing(x, r) for r in rows],
+        codes_b=[listing(y, r) for r in rows],
+    )
+    frame = frame[DISAGREEMENT_COLUMNS]
+    return frame.sort_values(["transcript_id", "turn_id", "sentence_id", "code_id"]).reset_index(
+        drop=True
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# From the processed folder
+
+
+def refresh_reference(
+    reference_dir: Path,
+    processed_dir: Path,
+    *,
+    codebook_path: Path | None = None,
+    raw_dir: Path | None = None,
+) -> ImportResult | None:
+    """Import the reference CSVs (data/reference/*.csv) afresh as coder human:reference.
+
+    RETURNS (ImportResult | None): the import, None when the folder holds no CSV.
+    """
+    return import_csv_folder(
+        reference_dir,
+        processed_dir,
+        coder=REFERENCE_CODER,
+        codebook_path=codebook_path,
+        raw_dir=raw_dir,
+    )
+
+
+@dataclass
+class _Tables:
+    codings: pd.DataFrame
+    turns: pd.DataFrame
+    sentences: pd.DataFrame
+
+
+def _load(processed_dir: Path) -> _Tables:
+    return _Tables(
+        codings=all_codings(processed_dir),
+        turns=tables.read_table(processed_dir, "turns"),
+        sentences=tables.read_table(processed_dir, "sentences"),
+    )
+
+
+def measure_agreement(
+    processed_dir: Path,
+    *,
+    coder_a: str = DEFAULT_PAIR[0],
+    coder_b: str = DEFAULT_PAIR[1],
+    unit: str = "sentence",
+    codebook_path: Path | None = None,
+    roles: tuple[str, ...] = ("participant",),
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    rollup: bool = False,
+) -> Agreement:
+    """Agreement of two coders over the tables of processed_dir.
+
+    RETURNS (Agreement): see `compare_coders`.
+    """
+    loaded = _load(Path(processed_dir))
+    return compare_coders(
+        loaded.codings,
+        loaded.turns,
+        loaded.sentences,
+        coder_a=coder_name(coder_a),
+        coder_b=coder_name(coder_b),
+        unit=unit,
+        codebook=load_codebook_or_none(codebook_path),
+        roles=roles,
+        n_boot=n_boot,
+        seed=seed,
+        rollup=rollup,
+    )
+
+
+def pairwise_agreement(
+    processed_dir: Path,
+    *,
+    unit: str = "sentence",
+    codebook_path: Path | None = None,
+    roles: tuple[str, ...] = ("participant",),
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    rollup: bool = False,
+    reference_dir: Path | None = None,
+    raw_dir: Path | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Agreement between every pair of coders present (for notebook 02).
+
+    The first coder of a pair is the reference: human:reference, then other people, then
+    machines. Pairs without a transcript in common are left out.
+    reference_dir: when given, its CSVs are imported afresh as human:reference first.
+    RETURNS (tuple[DataFrame, DataFrame, DataFrame]): the per-code tables of all pairs
+        (AGREEMENT_COLUMNS), one summary row per pair (`Agreement.summary`), and all
+        disagreements.
+    """
+    processed_dir = Path(processed_dir)
+    if reference_dir is not None:
+        refresh_reference(
+            reference_dir, processed_dir, codebook_path=codebook_path, raw_dir=raw_dir
+        )
+    loaded = _load(processed_dir)
+    codebook = load_codebook_or_none(codebook_path)
+    results = []
+    for coder_a, coder_b in itertools.combinations(coders_present(loaded.codings), 2):
+        try:
+            results.append(
+                compare_coders(
+                    loaded.codings,
+                    loaded.turns,
+                    loaded.sentences,
+                    coder_a=coder_a,
+                    coder_b=coder_b,
+                    unit=unit,
+                    codebook=codebook,
+                    roles=roles,
+                    n_boot=n_boot,
+                    seed=seed,
+                    rollup=rollup,
+                )
+            )
+        except QualcodeInputError as err:
+            logger.info("pair %s / %s left out: %s", coder_a, coder_b, err.detail)
+    if not results:
+        empty = pd.DataFrame(columns=AGREEMENT_COLUMNS)
+        return empty, pd.DataFrame(), pd.DataFrame(columns=DISAGREEMENT_COLUMNS)
+    per_code = pd.concat([r.table for r in results], ignore_index=True)
+    summary = pd.DataFrame([r.summary() for r in results])
+    disagreements = pd.concat([r.disagreements for r in results], ignore_index=True)
+    return per_code, summary, disagreements
+
+
+def write_agreement(agreement: Agreement, processed_dir: Path) -> tuple[Path, Path]:
+    """Write agreement.csv and disagreements.parquet, atomically.
+
+    RETURNS (tuple[Path, Path]): the two files.
+    """
+    processed_dir = Path(processed_dir)
+    csv_text = agreement.table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+    csv_path = tables.write_text(processed_dir / AGREEMENT_FILE, csv_text)
+    disagreements = agreement.disagreements.astype(
+        {c: "string" for c in DISAGREEMENT_COLUMNS if c not in ("turn_id", "sentence_id")}
+    ).astype({"turn_id": "int64", "sentence_id": "Int64"})
+    parquet_path = tables.write_table(disagreements, processed_dir / DISAGREEMENTS_FILE)
+    return csv_path, parquet_path
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def format_agreement(agreement: Agreement) -> str:
+    """A plain-text table of the agreement, for the terminal: codes either coder used, then ALL.
+
+    RETURNS (str): the table with a heading line and a note on what it leaves out.
+    """
+    table = agreement.table
+    shown = table[(table["n_first"] + table["n_second"] > 0) | (table["code_id"] == ALL_CODES)]
+    hidden = int(((table["scope"] == "code") & (table["n_first"] + table["n_second"] == 0)).sum())
+    rows = []
+    for row in shown.itertuples(index=False):
+        code = row.code_id if row.scope != "rollup" else f"{row.code_id} (+ below)"
+        rows.append(
+            {
+                "code": code,
+                "first": row.n_first,
+                "second": row.n_second,
+                "both": row.n_both,
+                "neither": row.n_neither,
+                "precision": _fmt(row.precision),
+                "recall": _fmt(row.recall),
+                "F1": _fmt(row.f1),
+                "F1 95% CI": f"{_fmt(row.f1_lo)}..{_fmt(row.f1_hi)}",
+                "kappa": _fmt(row.kappa),
+                "kappa 95% CI": f"{_fmt(row.kappa_lo)}..{_fmt(row.kappa_hi)}",
+                "alpha": _fmt(row.alpha),
+            }
+        )
+    heading = (
+        f"Agreement per code at {agreement.unit} level: first = {agreement.coder_a} "
+        f"(reference), second = {agreement.coder_b}; {len(agreement.transcripts)} transcript(s) "
+        f"({', '.join(agreement.transcripts)}), {agreement.n_units} {agreement.unit}s, of which "
+        f"{agreement.n_uncoded_units} neither coder coded at all."
+    )
+    body = pd.DataFrame(rows).to_string(index=False) if rows else "(no codings in these units)"
+    notes = []
+    if hidden:
+        notes.append(f"{hidden} codebook code(s) that neither coder used are not shown.")
+    notes.append(
+        "`neither` counts units neither coder gave the code; they inflate percent agreement. "
+        "CIs: bootstrap over transcripts."
+    )
+    return "\n".join([heading, body, *notes])
