@@ -232,8 +232,9 @@ def parse_codebook(text: str, *, path: Path | str | None = None) -> Codebook:
     """
     where = Path(path) if path is not None else Path("<codebook>")
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        root = yaml.compose(text, Loader=loader)
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

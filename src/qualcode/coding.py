@@ -121,14 +121,27 @@ def rule_patterns(codebook: Codebook) -> tuple[list[dict], list[dict]]:
             lemma_patterns.append(rule)
             lower_patterns.append(dict(rule, pattern=phrase.lower()))
         for i, tokens in enumerate(code.patterns.tokens):
-            lemma_patterns.append(
-                {
-                    "label": code.id,
-                    "id": f"{code.id}:tokens[{i}]",
-                    "pattern": [_lower_values(spec) for spec in tokens],
-                }
-            )
+            pattern = [_lower_values(spec) for spec in tokens]
+            for variant in _expand_first(pattern):
+                lemma_patterns.append(
+                    {"label": code.id, "id": f"{code.id}:tokens[{i}]", "pattern": variant}
+                )
     return lemma_patterns, lower_patterns
+
+
+def _expand_first(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split a first token spec `{ATTR: {IN: [a, b]}}` into one pattern per value.
+
+    The Matcher tries every pattern's first spec at every token; plain values are compared in
+    compiled code, IN sets through a Python predicate, so this makes matching faster.
+    RETURNS (list): the equivalent patterns.
+    """
+    first = pattern[0]
+    if len(first) == 1:
+        ((attr, value),) = first.items()
+        if isinstance(value, dict) and set(value) == {"IN"} and attr != "OP":
+            return [[{attr: v}, *pattern[1:]] for v in dict.fromkeys(value["IN"])]
+    return [pattern]
 
 
 def build_coder(codebook: Codebook, *, model: str = "en_core_web_sm") -> Language:
@@ -526,7 +539,7 @@ def code_corpus(
     params: Params | None = None,
     nlp: Language | None = None,
     progress: Callable[[int], None] | None = None,
-    batch_size: int = 256,
+    batch_size: int = 1000,
 ) -> CodingResult:
     """Apply the codebook to the participant sentences (or turns) of data/processed.
 

@@ -1,0 +1,253 @@
+"""Coding throughput (words/s) on 10, 100 and 1,000 generated transcripts, against bare spaCy.
+
+For each size, generated turns and sentences tables (participant and interviewer turns, sentences
+built from the codebook's examples and plain interview clauses) go through
+
+- `qualcode.coding.code_corpus` from scratch (no cache): reading the tables, checking offsets,
+  spaCy with the codebook's SpanRulers, negation cues, quantities, writing the tables;
+- the bare spaCy pipeline on the same participant sentences: `nlp.pipe` with the components the
+  coder runs (tok2vec, tagger, parser, attribute_ruler, lemmatizer; no ner), which is the limit,
+  and with en_core_web_sm as shipped (with ner), for reference.
+
+The coder and the bare pipelines are loaded before timing. For the largest size, one transcript
+is then added and `code_corpus` rerun: it codes that transcript only (the others come from the
+cache), and that time (everything, model load included) is compared with the full run.
+
+Words are whitespace-separated words of the coded sentences. The figures replace the
+"## Coding" section of benchmarks/results.md.
+
+Usage: python benchmarks/bench_coding.py [--sizes 10 100 1000] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from qualcode.codebook import load_codebook
+from qualcode.coding import build_coder, code_corpus
+from qualcode.config import load_params
+from qualcode.nlp import load_nlp
+from qualcode.paths import BENCHMARKS_DIR, CODEBOOK_PATH
+from qualcode.tables import SENTENCES_COLUMNS, TURNS_COLUMNS, write_table
+
+QUESTIONS = [
+    "How did you get into data science?",
+    "How did you start freelancing?",
+    "How do you operate now?",
+    "How do you get new clients?",
+    "Where is this going?",
+]
+CLAUSES = [
+    "I started with spreadsheets and then moved to Python.",
+    "The first project was a forecasting model for a retailer.",
+    "I spend a lot of time on data cleaning, honestly.",
+    "The pipeline runs every night on a small server.",
+    "We talked about the dashboard for an hour and nothing changed.",
+    "That was a good year, and the next one was harder.",
+    "I never had a niche, I just took what came.",
+    "If I had more time I would write a course.",
+    "Each client gets about ten hours a week, and I keep it to three clients at a time.",
+    "I charge a hundred and twenty dollars an hour now.",
+]
+TURNS_PER_TRANSCRIPT = 20
+SENTENCES_PER_TURN = 3
+
+
+def generate(n: int, *, seed: int = 7, first: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """RETURNS (tuple): turns and sentences tables for n generated transcripts."""
+    rng = random.Random(seed + first)
+    codebook = load_codebook(CODEBOOK_PATH)
+    pool = [example for code in codebook for example in code.examples] + CLAUSES
+    turns, sentences = [], []
+    for t in range(first, first + n):
+        tid = f"bench_{t:05d}"
+        turn_id = 0
+        for _ in range(TURNS_PER_TRANSCRIPT):
+            question = rng.choice(QUESTIONS)
+            turns.append(_turn(tid, turn_id, "interviewer", question))
+            sentences.append(_sentence(tid, turn_id, 0, 0, question))
+            turn_id += 1
+            parts = [rng.choice(pool) for _ in range(SENTENCES_PER_TURN)]
+            text = " ".join(parts)
+            turns.append(_turn(tid, turn_id, "participant", text))
+            start = 0
+            for sid, part in enumerate(parts):
+                sentences.append(_sentence(tid, turn_id, sid, start, part))
+                start += len(part) + 1
+            turn_id += 1
+    return pd.DataFrame(turns), pd.DataFrame(sentences)
+
+
+def _turn(tid: str, turn_id: int, role: str, text: str) -> dict:
+    return {
+        "transcript_id": tid,
+        "turn_id": turn_id,
+        "speaker": "P01" if role == "participant" else "I01",
+        "role": role,
+        "section": None,
+        "start_s": None,
+        "end_s": None,
+        "text_raw": text,
+        "text": text,
+    }
+
+
+def _sentence(tid: str, turn_id: int, sid: int, start: int, text: str) -> dict:
+    return {
+        "transcript_id": tid,
+        "turn_id": turn_id,
+        "sentence_id": sid,
+        "start_char": start,
+        "end_char": start + len(text),
+        "text": text,
+    }
+
+
+def write_corpus(folder: Path, turns: pd.DataFrame, sentences: pd.DataFrame) -> None:
+    write_table(turns, folder / "turns.parquet", columns=TURNS_COLUMNS)
+    write_table(sentences, folder / "sentences.parquet", columns=SENTENCES_COLUMNS)
+
+
+def bare_rate(nlp, texts: list[str], n_words: int) -> float:
+    """RETURNS (float): words per second of `nlp.pipe` over texts."""
+    start = time.perf_counter()
+    for _doc in nlp.pipe(texts, batch_size=256):
+        pass
+    return n_words / (time.perf_counter() - start)
+
+
+def bench_size(n: int, *, params, coder, limit_nlp, full_nlp, recode: bool) -> dict:
+    turns, sentences = generate(n)
+    participant = turns.loc[turns["role"] == "participant", ["transcript_id", "turn_id"]]
+    coded = sentences.merge(participant, on=["transcript_id", "turn_id"])
+    texts = coded["text"].tolist()
+    n_words = int(coded["text"].str.split().str.len().sum())
+    with tempfile.TemporaryDirectory(dir=_work_dir()) as tmp:
+        folder = Path(tmp)
+        write_corpus(folder, turns, sentences)
+        start = time.perf_counter()
+        result = code_corpus(folder, CODEBOOK_PATH, params=params, nlp=coder)
+        full_s = time.perf_counter() - start
+        row = {
+            "n": n,
+            "words": n_words,
+            "codings": len(result.codings),
+            "coding_s": full_s,
+            "coding": n_words / full_s,
+            "limit": bare_rate(limit_nlp, texts, n_words),
+            "shipped": bare_rate(full_nlp, texts, n_words),
+        }
+        if recode:
+            more_turns, more_sentences = generate(1, first=n)
+            write_corpus(
+                folder,
+                pd.concat([turns, more_turns], ignore_index=True),
+                pd.concat([sentences, more_sentences], ignore_index=True),
+            )
+            start = time.perf_counter()
+            again = code_corpus(folder, CODEBOOK_PATH, params=params)  # coder built anew
+            row["recode_s"] = time.perf_counter() - start
+            row["recoded"] = len(again.coded)
+    return row
+
+
+def _work_dir() -> Path:
+    path = BENCHMARKS_DIR / "_work"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def render(rows: list[dict]) -> str:
+    lines = [
+        "## Coding",
+        "",
+        "`python benchmarks/bench_coding.py`: `qualcode.coding.code_corpus` from scratch on",
+        f"generated transcripts ({TURNS_PER_TRANSCRIPT} participant turns of {SENTENCES_PER_TURN}",
+        "sentences each, sentences drawn from the codebook's examples and plain interview clauses)",
+        "against the bare spaCy pipeline on the same participant sentences. The limit is `nlp.pipe`",
+        'with the components the coder runs (en_core_web_sm without ner); "as shipped" adds ner.',
+        "Words are the words of the coded sentences; models are loaded before timing.",
+        "",
+        "| transcripts | words | codings | coding (words/s) | limit: bare spaCy (words/s) "
+        "| ratio (target >= 0.8) | bare spaCy as shipped (words/s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['n']:,} | {row['words']:,} | {row['codings']:,} | {row['coding']:,.0f} "
+            f"| {row['limit']:,.0f} | {row['coding'] / row['limit']:.2f} | {row['shipped']:,.0f} |"
+        )
+    recode = [row for row in rows if "recode_s" in row]
+    if recode:
+        row = recode[-1]
+        lines += [
+            "",
+            f"Recode after adding one transcript to {row['n']:,}: {row['recode_s']:.2f} s "
+            f"(transcripts coded: {row['recoded']}; spaCy model load and rule building included) "
+            f"against {row['coding_s']:.1f} s for the full run: "
+            f"{100 * row['recode_s'] / row['coding_s']:.1f}% (target < 2%).",
+        ]
+    lines += ["", f"Machine: {machine()}.", f"Date: {time.strftime('%Y-%m-%d')}.", ""]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace (or add) the `## Coding` section of results.md, leaving other sections alone."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
+    pattern = re.compile(r"^## Coding\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    params = load_params()
+    coder = build_coder(load_codebook(CODEBOOK_PATH), model=params.spacy_model)
+    limit_nlp = load_nlp(params.spacy_model, disable=("ner",))
+    full_nlp = load_nlp(params.spacy_model)
+    rows = []
+    for n in args.sizes:
+        row = bench_size(
+            n,
+            params=params,
+            coder=coder,
+            limit_nlp=limit_nlp,
+            full_nlp=full_nlp,
+            recode=n == max(args.sizes),
+        )
+        print(
+            f"{n:>5} transcripts, {row['words']:>9,} words: coding {row['coding']:>8,.0f} w/s "
+            f"({row['coding_s']:.1f} s), limit {row['limit']:>8,.0f} w/s, "
+            f"ratio {row['coding'] / row['limit']:.2f}",
+            file=sys.stderr,
+        )
+        rows.append(row)
+    section = render(rows)
+    print(section)
+    if not args.no_write:
+        write_section(BENCHMARKS_DIR / "results.md", section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
