@@ -477,9 +477,9 @@ class Corpus:
         if rows.empty or not isinstance(rows.iloc[0]["source_path"], str):
             return None
         recorded = Path(rows.iloc[0]["source_path"])
-        candidates = [recorded]
+        candidates = [recorded] if recorded.is_absolute() else []
         if self.raw_dir is not None:
-            candidates.append(Path(self.raw_dir) / recorded.name)
+            candidates += [Path(self.raw_dir) / recorded, Path(self.raw_dir) / recorded.name]
         for path in candidates:
             if path.suffix.lower() in TEXT_SUFFIXES and path.is_file():
                 return path.read_text(encoding="utf-8-sig", errors="replace")
