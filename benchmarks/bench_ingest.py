@@ -164,7 +164,13 @@ def render(rows: list[dict[str, float]]) -> str:
             f"| {row['full']:,.0f} | {row['trimmed']:,.0f} | {row['ingest'] / row['full']:.2f} "
             f"| {row['ingest'] / row['trimmed']:.2f} |"
         )
-    lines += ["", f"Machine: {machine()}.", f"Date: {time.strftime('%Y-%m-%d')}.", ""]
+    lines += [
+        "",
+        f"Machine: {machine()}. The cores may be shared with other jobs, so expect",
+        "run-to-run variation; the ratio to the same components is the overhead of ingest itself.",
+        f"Date: {time.strftime('%Y-%m-%d')}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
