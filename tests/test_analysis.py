@@ -588,6 +588,9 @@ def test_narrative_helpers():
     assert analysis.number(10.0) == "10"
     assert analysis.number(2.5) == "2.5"
     assert analysis.humanise("full_time_freelance") == "full time freelance"
+    table = pd.DataFrame({"label": ["a", "b", "c"], "n": [3, 3, 1]})
+    assert analysis.top_labels(table, column="n") == ["a", "b"]
+    assert analysis.top_labels(table.iloc[0:0], column="n") == []
 
 
 # ------------------------------------------------------------------------------- checks

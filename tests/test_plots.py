@@ -54,7 +54,7 @@ def test_bar_chart_sorted_largest_on_top_with_labels():
         xmax=10,
     )
     ax = fig.axes[0]
-    assert ax.get_title(loc="left") == "Brand is voiced most"
+    assert fig._suptitle.get_text() == "Brand is voiced most"
     assert ax.get_xlabel() == "Participants"
     # The y axis is inverted: the first tick is drawn at the top.
     assert _ytick_labels(ax) == ["Brand", "Alliances", "Niche"]
@@ -63,13 +63,19 @@ def test_bar_chart_sorted_largest_on_top_with_labels():
     assert widths == [7, 5, 3]
     texts = [t.get_text() for t in ax.texts]
     assert texts == ["7 of 10", "5 of 10", "3 of 10"]
-    assert ax.get_xlim()[1] == pytest.approx(11.5)
+    assert ax.get_xlim()[1] == pytest.approx(10 * (1.08 + 0.021 * 7))
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    assert max(ax.get_xticks()) == 10
     _fits_laptop(fig)
 
 
-def test_long_titles_wrap():
-    fig = plots.bar_chart(pd.Series({"a": 1}), title="word " * 40, xlabel="x")
-    assert "\n" in fig.axes[0].get_title(loc="left")
+def test_long_titles_and_labels_wrap():
+    long_label = "Do good work so you can operate on reputation and referrals"
+    fig = plots.bar_chart(pd.Series({long_label: 1}), title="word " * 40, xlabel="x")
+    assert "\n" in fig._suptitle.get_text()
+    assert "\n" in _ytick_labels(fig.axes[0])[0]
+    many = pd.Series({f"{long_label} {i}": i for i in range(25)})
+    _fits_laptop(plots.bar_chart(many, title="t", xlabel="x"))
 
 
 def test_metric_chart_groups_metrics_sorted_by_first():
@@ -115,6 +121,9 @@ def test_heatmap_masks_diagonal_and_stays_small_when_large():
     )
     assert not fig.axes[0].texts
     _fits_laptop(fig)
+    small = pd.DataFrame([[1.0, 0.5], [0.5, 1.0]], index=["A", "B"], columns=["A", "B"])
+    fig = plots.heatmap(small, title="t", xlabel="x", ylabel="y", fmt=".1f", lower_triangle=True)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.5"]
 
 
 def test_dot_range_chart_sorted_with_reference():
@@ -132,7 +141,7 @@ def test_dot_range_chart_sorted_with_reference():
     ax = fig.axes[0]
     assert _ytick_labels(ax) == ["P02", "P03", "P01"]
     assert ax.get_xlabel() == "Hours per week"
-    assert any("median 10" in t.get_text() for t in ax.texts)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["median 10"]
     _fits_laptop(fig)
 
 

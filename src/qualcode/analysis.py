@@ -53,6 +53,9 @@ QUALIFIERS = (
     "rarely",
 )
 
+# A sentence with a negation word or a question is not a plain statement of a theme.
+NOT_PLAIN = re.compile(r"\?|\b(?:not|never|no|nobody|nothing)\b|n't\b", re.IGNORECASE)
+
 
 class PremiseError(ValueError):
     """A premise of the report's narrative does not hold for the data (raised by the checks)."""
@@ -417,7 +420,8 @@ def codebook_table(codebook: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _sentence_key(frame: pd.DataFrame) -> pd.Series:
+def sentence_key(frame: pd.DataFrame) -> pd.Series:
+    """RETURNS (Series): "transcript_id/turn_id/sentence_id" per row, to match sentences."""
     return (
         frame["transcript_id"].astype(str)
         + "/"
@@ -451,7 +455,7 @@ def code_frequencies(
     """
     rolled = _rolled_up(codings, codebook)
     rolled = rolled.assign(
-        sentence=_sentence_key(rolled) if len(rolled) else pd.Series(dtype=str),
+        sentence=sentence_key(rolled) if len(rolled) else pd.Series(dtype=str),
     ).merge(participants[["transcript_id", "pseudonym"]], on="transcript_id", how="left")
     voiced = rolled[~rolled["negated"].astype(bool)] if len(rolled) else rolled
     grouped = rolled.groupby("code_id")
@@ -484,8 +488,8 @@ def coverage(sentences: pd.DataFrame, turns: pd.DataFrame, codings: pd.DataFrame
     RETURNS (DataFrame): transcript_id, n_sentences, n_coded, share; a last row `all` sums them.
     """
     spoken = participant_sentences(sentences, turns)
-    coded = set(_sentence_key(codings)) if len(codings) else set()
-    spoken = spoken.assign(coded=_sentence_key(spoken).isin(coded) if len(spoken) else False)
+    coded = set(sentence_key(codings)) if len(codings) else set()
+    spoken = spoken.assign(coded=sentence_key(spoken).isin(coded) if len(spoken) else False)
     table = spoken.groupby("transcript_id").agg(
         n_sentences=("coded", "size"), n_coded=("coded", "sum")
     )
@@ -516,8 +520,8 @@ def uncoded_sentences(
     RETURNS (DataFrame): pseudonym, transcript_id, turn_id, sentence_id, n_words, text.
     """
     spoken = participant_sentences(sentences, turns)
-    coded = set(_sentence_key(codings)) if len(codings) else set()
-    left = spoken[~_sentence_key(spoken).isin(coded)] if len(spoken) else spoken
+    coded = set(sentence_key(codings)) if len(codings) else set()
+    left = spoken[~sentence_key(spoken).isin(coded)] if len(spoken) else spoken
     left = left.assign(n_words=_word_count(left["text"]))
     left = left.merge(participants[["transcript_id", "pseudonym"]], on="transcript_id", how="left")
     left = left.sort_values(
@@ -586,7 +590,7 @@ def code_matrix(
     """
     frame = _rolled_up(codings, codebook) if rollup else codings
     voiced = _voiced(frame, participants)
-    voiced = voiced.assign(sentence=_sentence_key(voiced) if len(voiced) else pd.Series(dtype=str))
+    voiced = voiced.assign(sentence=sentence_key(voiced) if len(voiced) else pd.Series(dtype=str))
     counts = voiced.groupby(["pseudonym", "code_id"])["sentence"].nunique().unstack(fill_value=0)
     if codes is None:
         codes = [c for c in codebook["code_id"] if c in counts.columns]
@@ -676,7 +680,7 @@ def codes_by_section(
     )
     frame = frame.assign(
         section=frame["section"].fillna(NO_SECTION),
-        sentence=_sentence_key(frame) if len(frame) else pd.Series(dtype=str),
+        sentence=sentence_key(frame) if len(frame) else pd.Series(dtype=str),
     )
     counts = frame.groupby(["code_id", "section"])["sentence"].nunique().unstack(fill_value=0)
     return (
@@ -975,6 +979,11 @@ def _shorten(text: str, max_chars: int) -> str:
     return cut + "\u2026"
 
 
+def _qualifier_pattern(qualifiers: Sequence[str]) -> re.Pattern[str]:
+    words = sorted(qualifiers, key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+
+
 def exemplar_quotes(
     codings: pd.DataFrame,
     sentences: pd.DataFrame,
@@ -988,8 +997,13 @@ def exemplar_quotes(
 ) -> pd.DataFrame:
     """Up to n quotes for a code (or its descendants), each from a different participant.
 
-    Per participant the sentence with the most matches of the code wins (then the higher score,
-    then the longer text); participants are taken in the same order. Negated codings are skipped.
+    A good exemplar states the theme plainly and specifically. Per participant, sentences come
+    first that hold no qualifier (QUALIFIERS: "but", "sometimes" ...), negation word or question
+    mark; then those of min_chars to max_chars; then more matches of the code, a higher score,
+    a longer matched phrase ("pick a niche" says more than "niche"); then the longer text. A
+    sentence shorter than min_chars is widened to its neighbours. Participants are ranked by
+    their best sentence, then by how many sentences they gave the code. Negated codings are
+    skipped.
     RETURNS (DataFrame): pseudonym, transcript_id, turn_id, sentence_id, code_id, quote.
     """
     below = descendants(codebook, code_id)
@@ -1000,8 +1014,13 @@ def exemplar_quotes(
     keys = ["pseudonym", "transcript_id", "turn_id", "sentence_id"]
     score = pd.to_numeric(voiced["score"], errors="coerce").fillna(0.0)
     voiced = voiced.assign(score=score)
+    matched = voiced["matched"] if "matched" in voiced.columns else voiced["text"]
+    voiced = voiced.assign(specific=matched.fillna("").astype(str).str.split().str.len())
     candidates = voiced.groupby(keys, as_index=False).agg(
-        matches=("code_id", "size"), score=("score", "max"), code_id=("code_id", "first")
+        matches=("code_id", "size"),
+        score=("score", "max"),
+        specific=("specific", "max"),
+        code_id=("code_id", "first"),
     )
     texts = sentences.set_index(["transcript_id", "turn_id", "sentence_id"])["text"]
     candidates["text"] = [
@@ -1015,9 +1034,24 @@ def exemplar_quotes(
     ]
     candidates["length"] = candidates["text"].str.len()
     candidates["fits"] = candidates["length"].between(min_chars, max_chars)
+    candidates["qualified"] = candidates["text"].str.contains(
+        _qualifier_pattern(QUALIFIERS)
+    ) | candidates["text"].str.contains(NOT_PLAIN)
+    candidates["given"] = candidates.groupby("pseudonym")["text"].transform("size")
+    order = [
+        ("qualified", True),
+        ("fits", False),
+        ("matches", False),
+        ("score", False),
+        ("specific", False),
+        ("given", False),
+        ("length", False),
+        ("transcript_id", True),
+        ("turn_id", True),
+        ("sentence_id", True),
+    ]
     candidates = candidates.sort_values(
-        ["fits", "matches", "score", "length", "transcript_id", "turn_id", "sentence_id"],
-        ascending=[False, False, False, False, True, True, True],
+        [c for c, _ in order], ascending=[a for _, a in order], kind="stable"
     )
     best = candidates.drop_duplicates("pseudonym").head(n)
     best = best.assign(
@@ -1066,9 +1100,7 @@ def counter_evidence(
             strict=True,
         )
     ]
-    words = sorted(qualifiers, key=len, reverse=True)
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
-    qualified = per_sentence["quote"].str.contains(pattern)
+    qualified = per_sentence["quote"].str.contains(_qualifier_pattern(qualifiers))
     per_sentence["kind"] = np.where(
         per_sentence["negated"], "negated", np.where(qualified, "qualified", "")
     )
@@ -1106,6 +1138,17 @@ def md_escape(text: str) -> str:
     """
     text = " ".join(str(text).split())
     return re.sub(r"([\\`*_{}\[\]<>()#+|$~])", r"\\\1", text)
+
+
+def top_labels(table: pd.DataFrame, *, column: str, label: str = "label") -> list[str]:
+    """The labels of every row that shares the highest value of `column` (ties included).
+
+    RETURNS (list[str]): the leaders, in table order (empty for an empty table).
+    """
+    if table.empty:
+        return []
+    best = table[column].max()
+    return table.loc[table[column] == best, label].astype(str).tolist()
 
 
 def humanise(value: str) -> str:

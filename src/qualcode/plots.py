@@ -55,6 +55,16 @@ def _wrap(title: str, width: int = 80) -> str:
     return "\n".join(textwrap.wrap(title, width)) if len(title) > width else title
 
 
+def _title(fig: Figure, title: str) -> None:
+    """The finding, top left of the figure (above long tick labels too), wrapped to its width."""
+    width = int(fig.get_size_inches()[0] * 8.2)
+    fig.suptitle(_wrap(title, width), x=0.01, ha="left", fontweight="bold", fontsize=13)
+
+
+def _tick_label(text: object, width: int = 34) -> str:
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
 def bar_chart(
     values: pd.Series,
     *,
@@ -73,17 +83,28 @@ def bar_chart(
     order = np.argsort(-values.to_numpy(dtype=float), kind="stable")
     values = values.iloc[order]
     texts = [labels[i] for i in order] if labels is not None else None
-    fig, ax = plt.subplots(figsize=(WIDTH, _height(len(values))))
+    names = [_tick_label(i) for i in values.index]
+    extra_lines = sum(n.count("\n") for n in names)
+    height = min(9.0, max(2.5, 1.3 + 0.36 * len(values) + 0.14 * extra_lines))
+    fig, ax = plt.subplots(figsize=(WIDTH, height))
     positions = np.arange(len(values))
     ax.barh(positions, values.to_numpy(dtype=float), color=colors(color_index + 1)[color_index])
-    ax.set_yticks(positions, [str(i) for i in values.index])
+    ax.set_yticks(positions, names)
     ax.invert_yaxis()
     top = float(values.max()) if len(values) else 1.0
-    ax.set_xlim(0, (xmax if xmax is not None else top) * 1.15 or 1)
+    longest = max((len(t) for t in texts), default=4) if texts else 4
+    headroom = min(1.8, 1.08 + 0.021 * longest)
+    ax.set_xlim(0, ((xmax if xmax is not None else top) or 1) * headroom)
+    if np.allclose(values.to_numpy(dtype=float) % 1, 0):
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+    if xmax is not None:
+        # The scale ends at xmax (e.g. all participants); the room beyond holds the labels.
+        ticks = ax.get_xticks()
+        ax.set_xticks([t for t in ticks if 0 <= t <= xmax] + ([xmax] if xmax not in ticks else []))
     for pos, value, text in zip(positions, values, texts or [None] * len(values), strict=True):
         shown = text if text is not None else _number(value)
         ax.text(float(value) + (top or 1) * 0.01, pos, shown, va="center", fontsize=10)
-    ax.set_title(_wrap(title), loc="left", fontweight="bold")
+    _title(fig, title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", visible=False)
@@ -125,12 +146,12 @@ def metric_chart(
             color=palette[i],
             label=metric,
         )
-    ax.set_yticks(positions, table[label_column].astype(str).tolist())
+    ax.set_yticks(positions, [_tick_label(t) for t in table[label_column]])
     ax.invert_yaxis()
     ax.set_xlim(*xlim)
     if reference is not None:
         ax.axvline(reference, color="0.3", linestyle="--", linewidth=1)
-    ax.set_title(_wrap(title), loc="left", fontweight="bold")
+    _title(fig, title)
     ax.set_xlabel(xlabel)
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower right", frameon=True)
@@ -150,24 +171,39 @@ def heatmap(
     colorbar_label: str = "",
     annotate: bool = True,
     mask_diagonal: bool = False,
+    lower_triangle: bool = False,
 ) -> Figure:
     """A heatmap with the cividis colour map, cells annotated with their values.
 
+    mask_diagonal, lower_triangle: for a symmetric matrix, hide the diagonal, or show only the
+        cells below it.
+
+    Without vmax the colour scale is robust (2nd to 98th percentile), so one outlier does not
+    wash out the rest. Long row and column names are wrapped.
     RETURNS (Figure): the chart.
     """
-    n_rows, n_cols = matrix.shape
-    width = min(WIDTH + 3, max(5.0, 2.5 + 0.55 * n_cols))
-    height = min(10.0, max(3.0, 1.8 + 0.42 * n_rows))
-    fig, ax = plt.subplots(figsize=(width, height))
     mask = None
-    if mask_diagonal and n_rows == n_cols:
-        mask = np.eye(n_rows, dtype=bool)
+    if matrix.shape[0] == matrix.shape[1] and lower_triangle:
+        matrix = matrix.iloc[1:, :-1]
+        mask = np.triu(np.ones(matrix.shape, dtype=bool), k=1)
+    elif matrix.shape[0] == matrix.shape[1] and mask_diagonal:
+        mask = np.eye(matrix.shape[0], dtype=bool)
+    n_rows, n_cols = matrix.shape
+    row_names = [_tick_label(i, 44) for i in matrix.index]
+    col_names = [_tick_label(c, 30) for c in matrix.columns]
+    row_chars = max((max(len(x) for x in n.split("\n")) for n in row_names), default=4)
+    col_chars = max((max(len(x) for x in n.split("\n")) for n in col_names), default=4)
+    font = 10 if max(n_rows, n_cols) <= 15 else 9
+    width = min(WIDTH + 4, max(5.0, 0.075 * row_chars + 0.42 * n_cols + 2.0))
+    height = min(9.8, max(3.0, 0.075 * col_chars + 0.32 * n_rows + 1.4))
+    fig, ax = plt.subplots(figsize=(width, height))
     sns.heatmap(
         matrix,
         ax=ax,
         cmap=HEATMAP_CMAP,
         vmin=vmin,
         vmax=vmax,
+        robust=vmax is None,
         annot=annotate and n_rows * n_cols <= 600,
         fmt=fmt,
         annot_kws={"fontsize": 8},
@@ -176,11 +212,12 @@ def heatmap(
         mask=mask,
         cbar_kws={"label": colorbar_label, "shrink": 0.8},
     )
-    ax.set_title(_wrap(title, 90), loc="left", fontweight="bold")
+    _title(fig, title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.tick_params(axis="x", labelrotation=90)
-    ax.tick_params(axis="y", labelrotation=0)
+    ax.set_xticks(np.arange(n_cols) + 0.5, col_names, rotation=90, fontsize=font)
+    ax.set_yticks(np.arange(n_rows) + 0.5, row_names, rotation=0, fontsize=font)
+    ax.grid(False)
     fig.tight_layout()
     return fig
 
@@ -191,6 +228,7 @@ def dot_range_chart(
     title: str,
     xlabel: str,
     label_column: str = "pseudonym",
+    ylabel: str = "Participant",
     reference: float | None = None,
     reference_label: str = "median",
 ) -> Figure:
@@ -206,22 +244,21 @@ def dot_range_chart(
     color = colors(3)[2]
     ax.hlines(positions, table["low"], table["high"], color=color, linewidth=3, alpha=0.5)
     ax.plot(table["value"], positions, "o", color=color, markersize=8)
-    ax.set_yticks(positions, table[label_column].astype(str).tolist())
+    ax.set_yticks(positions, [_tick_label(t) for t in table[label_column]])
     if reference is not None and not pd.isna(reference):
-        ax.axvline(reference, color="0.3", linestyle="--", linewidth=1)
-        ax.text(
+        ax.axvline(
             reference,
-            1.0,
-            f" {reference_label} {_number(reference)}",
-            transform=ax.get_xaxis_transform(),
-            va="bottom",
-            fontsize=9,
+            color="0.3",
+            linestyle="--",
+            linewidth=1,
+            label=f"{reference_label} {_number(reference)}",
         )
+        ax.legend(loc="best", frameon=True)
     high = float(table["high"].max()) if len(table) else 1.0
     ax.set_xlim(0, high * 1.1 if high > 0 else 1)
-    ax.set_title(_wrap(title), loc="left", fontweight="bold", pad=16)
+    _title(fig, title)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("")
+    ax.set_ylabel(ylabel)
     ax.grid(axis="y", visible=False)
     fig.tight_layout()
     return fig
@@ -267,7 +304,7 @@ def saturation_chart(
     right.legend(loc="upper right", fontsize=9)
     for ax in (left, right):
         ax.set_xticks(list(x))
-    fig.suptitle(_wrap(title, 100), x=0.01, ha="left", fontweight="bold", fontsize=13)
+    _title(fig, title)
     fig.tight_layout()
     return fig
 
@@ -293,11 +330,11 @@ def stacked_share_chart(
     for i, column in enumerate(table.columns):
         ax.barh(positions, shares[column], left=left, color=palette[i], label=str(column))
         left += shares[column].to_numpy()
-    ax.set_yticks(positions, [str(i) for i in table.index])
+    ax.set_yticks(positions, [_tick_label(i) for i in table.index])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0))
-    ax.set_title(_wrap(title), loc="left", fontweight="bold")
+    _title(fig, title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", visible=False)
