@@ -151,9 +151,10 @@ def test_no_word_lost_but_the_removed_ones(raw):
     assert is_subsequence(after, before)
     fillers = {w for f in DEFAULTS.disfluencies for w in words(f)}
     notes = {"laughs", "inaudible", "unintelligible", "crosstalk"}
-    # what is removed is a filler, a note, or a repeated copy that is still in the text
+    # what is removed is a filler, a note, a repeated copy that is still in the text, or a
+    # cut-off fragment of a word that follows it
     for word in set(removed) - fillers - notes:
-        assert word in after
+        assert word in after or any(w.startswith(word) and w != word for w in after)
 
 
 @settings(max_examples=200, deadline=None)

@@ -467,3 +467,33 @@ def test_demo_corpus(tmp_path):
     assert set(turns["speaker"]) == {"Interviewer"} | {f"P{i:02d}" for i in range(1, 11)}
     assert set(turns["section"].dropna()) == {"past", "present", "future"}
     assert turns.groupby("transcript_id")["section"].apply(lambda s: s.notna().mean()).min() > 0.9
+
+
+def test_docx_and_cp1252_files_are_ingested(tmp_path):
+    import docx
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    document = docx.Document()
+    for speaker, text in [
+        ("Jordan Avery:", " How did you get into data science?"),
+        ("Sofia Marquez:", " Computer science, then a PhD with Helen Achterberg."),
+    ]:
+        paragraph = document.add_paragraph()
+        paragraph.add_run(speaker).bold = True
+        paragraph.add_run(text)
+    document.save(raw / "interview_w.docx")
+    text = (
+        "Jordan Avery: Tea or coffee?\n\n"
+        "Lena Fischer: I said \u201cblack coffee\u201d \u2013 thanks.\n"
+    )
+    (raw / "interview_x.txt").write_bytes(text.encode("cp1252"))
+    result = run(tmp_path)
+    assert result.processed == ["interview_w", "interview_x"]
+    assert len(result.warnings) == 1 and "cp1252" in result.warnings[0]
+    frames = tables(tmp_path)
+    assert frames["transcripts"]["format"].tolist() == ["docx", "text"]
+    turns = frames["turns"]
+    assert turns["text"].iloc[3] == 'I said "black coffee" -- thanks.'
+    assert turns["text_raw"].iloc[3] == "I said \u201cblack coffee\u201d \u2013 thanks."
+    assert survivors(all_text(frames), ["Sofia", "Marquez", "Helen", "Achterberg", "Lena"]) == []

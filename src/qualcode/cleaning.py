@@ -62,7 +62,6 @@ _QUOTES = str.maketrans(
         "\u201a": "'",
         "\u201b": "'",
         "\u2032": "'",
-        "\u02bc": "'",
         "\u201c": '"',
         "\u201d": '"',
         "\u201e": '"',
@@ -90,6 +89,7 @@ _WRAP_HYPHEN_RE = re.compile(r"(?<=\w)-[ \t]*\r?\n[ \t]*(?=\w)")
 _TIMESTAMP_RE = re.compile(
     rf"[\[(]\s*(?P<b>{TIMESTAMP})\s*[\])]|(?<![\w:.])(?P<u>\d{{1,2}}:\d{{2}}:\d{{2}}(?:[.,]\d{{1,3}})?)(?![\w:])"
 )
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*")
 _WORD = r"\w+(?:'\w+)*"
 
@@ -131,7 +131,7 @@ def normalise_raw(text: str) -> str:
 
     RETURNS (str): the text.
     """
-    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL_RE.sub(" ", unicodedata.normalize("NFC", text))
     text = _WRAP_HYPHEN_RE.sub("-", text)
     text = text.replace("\u00ad", "").replace("\u200b", "").replace("\ufeff", "")
     return re.sub(r"\s+", " ", text).strip()
@@ -142,7 +142,7 @@ def normalise(text: str) -> str:
 
     RETURNS (str): the text.
     """
-    text = unicodedata.normalize("NFC", text).translate(_QUOTES)
+    text = _CONTROL_RE.sub(" ", unicodedata.normalize("NFC", text)).translate(_QUOTES)
     text = _WRAP_HYPHEN_RE.sub("-", text)
     text = re.sub(r"(?<=\d)\s*[\u2012\u2013]\s*(?=\d)", "-", text)  # 2019–2020
     text = re.sub(r"[\u2012\u2013\u2014\u2015\u2e3a\u2e3b]+|-{2,}", "--", text)
@@ -296,14 +296,17 @@ def _drop_repeats(text: str, remover: _Remover) -> str:
 def _drop_fragments(text: str, remover: _Remover) -> str:
     """Drop a cut-off word before a dash when the next word completes it (``wa-- wanted``).
 
+    The cut-off has two letters or more (``I--`` is a word, not a fragment).
+
     RETURNS (str): the text.
     """
 
     def repl(match: re.Match[str]) -> str:
         frag, following = match["frag"], match["next"]
         if (
-            following.casefold().startswith(frag.casefold())
-            and following.casefold() != frag.casefold()
+            len(frag) >= 2
+            and len(following) > len(frag)
+            and following.casefold().startswith(frag.casefold())
         ):
             remover.count += 1
             remover.removed.append(frag)
