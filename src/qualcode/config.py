@@ -28,7 +28,7 @@ class IngestParams:
     disfluencies: tuple[str, ...] = ("um", "umm", "uh", "uhh", "erm", "er", "hmm", "mm", "mhm")
     drop_repeats: bool = True
     drop_false_starts: bool = True
-    section_match_threshold: int = 70
+    section_match_threshold: int = 75
     speaker_merge_threshold: int = 85
     deid_entities: tuple[str, ...] = ("PERSON", "ORG", "GPE")
     annotation_words: tuple[str, ...] = (

@@ -70,7 +70,7 @@ from qualcode.transcripts import EXTENSIONS, RawTurn, read_transcript
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "ingest.v1"
+PIPELINE_VERSION = "ingest.v2"
 PARTICIPANTS_FILE = "participants.csv"
 CACHE_DIR = "ingest_cache"
 DEID_SUMMARY_COLUMNS = ["transcript_id", "entity_type", "n_replaced", "n_distinct"]
@@ -414,21 +414,25 @@ def assign_speakers(
 def match_section(text: str, questions: list[tuple[str, str]], threshold: int) -> str | None:
     """The guide section whose question best matches a question asked in `text`.
 
-    Each sentence of `text` that ends with ``?`` is compared with each guide question
-    (rapidfuzz partial ratio on normalised text); the best score must reach `threshold`.
+    Each sentence of `text` that ends with ``?`` is compared with each guide question, from each
+    clause on (``So, looking ahead, where is this going?`` is also ``where is this going?``),
+    by rapidfuzz ratio on normalised text; the best score must reach `threshold`.
     RETURNS (str | None): the section id.
     """
     if not questions:
         return None
-    asked = [s.strip() for s in re.findall(r"[^.!?]*\?", text) if len(s.strip()) > 3]
+    guide = [(section, utils.default_process(question)) for section, question in questions]
     best, best_score = None, 0.0
-    for sentence in asked:
-        s = utils.default_process(sentence)
-        for section, question in questions:
-            q = utils.default_process(question)
-            score = fuzz.partial_ratio(q, s) if len(s) >= len(q) else fuzz.ratio(q, s)
-            if score > best_score:
-                best, best_score = section, score
+    for sentence in re.findall(r"[^.!?]*\?", text):
+        clauses = re.split(r"(?<=[,;:])\s+", sentence.strip())
+        for i in range(len(clauses)):
+            asked = utils.default_process(" ".join(clauses[i:]))
+            if len(asked) < 4:
+                continue
+            for section, question in guide:
+                score = fuzz.ratio(question, asked)
+                if score > best_score:
+                    best, best_score = section, score
     return best if best_score >= threshold else None
 
 

@@ -110,7 +110,7 @@ def parse_timestamp(value: str) -> float:
     total = int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
     if millis:
         total += int(millis.ljust(3, "0")) / 1000
-    return float(total)
+    return round(float(total), 3)
 
 
 # ---------------------------------------------------------------------------------------------
