@@ -358,6 +358,38 @@ def test_agreement_table_sorted_with_overall_last(study):
         analysis.agreement_table(agreement, study.codebook, metric="alpha")
 
 
+def test_agreement_table_picks_person_against_machine(study):
+    rows = []
+    for first, second in (("human:ann", "human:bob"), ("human:reference", "rules")):
+        for code, kappa, n_first in (
+            ("NICHE", 0.3, 2),
+            ("PERSONAL_BRAND", 0.8, 1),
+            ("FUTURE", 0, 0),
+        ):
+            rows.append(
+                {
+                    "code_id": code,
+                    "scope": "code",
+                    "n_first": n_first,
+                    "n_second": n_first,
+                    "kappa": kappa if first == "human:reference" else 0.1,
+                    "coder_a": first,
+                    "coder_b": second,
+                }
+            )
+    rows.append(dict(rows[-1], scope="rollup", code_id="KEY_TAKEAWAYS", n_first=3))
+    rows.append(dict(rows[-2], scope="all", code_id="ALL", kappa=0.5, n_first=3))
+    agreement = pd.DataFrame(rows)
+    assert analysis.main_pair(agreement) == ("human:reference", "rules")
+    table = analysis.agreement_table(agreement, study.codebook)
+    assert list(table["code_id"]) == ["PERSONAL_BRAND", "NICHE", "ALL"]
+    assert table.attrs["unused"] == 1
+    assert table.attrs["pair"] == ("human:reference", "rules")
+    other = analysis.agreement_table(agreement, study.codebook, pair=("human:ann", "human:bob"))
+    assert set(other["kappa"]) == {0.1}
+    assert analysis.main_pair(agreement.iloc[0:0]) is None
+
+
 def test_read_agreement_missing_is_none(tmp_path):
     assert analysis.read_agreement(tmp_path) is None
     (tmp_path / "agreement.csv").write_text("code_id,kappa\nNICHE,0.5\n")
@@ -587,6 +619,9 @@ def test_narrative_helpers():
     assert analysis.plural(2, "code") == "2 codes"
     assert analysis.number(10.0) == "10"
     assert analysis.number(2.5) == "2.5"
+    assert analysis.decimal(-0.001) == "0.00"
+    assert analysis.decimal(0.714) == "0.71"
+    assert analysis.decimal(float("nan")) == "n/a"
     assert analysis.humanise("full_time_freelance") == "full time freelance"
     table = pd.DataFrame({"label": ["a", "b", "c"], "n": [3, 3, 1]})
     assert analysis.top_labels(table, column="n") == ["a", "b"]

@@ -99,6 +99,18 @@ def test_metric_chart_groups_metrics_sorted_by_first():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["kappa", "f1"]
     assert ax.get_xlim() == (0.0, 1.0)
     _fits_laptop(fig)
+    table = table.assign(kappa_lo=[0.2, 0.7, np.nan], kappa_hi=[0.6, 1.0, np.nan])
+    fig = plots.metric_chart(
+        table,
+        metrics=["kappa"],
+        label_column="label",
+        title="t",
+        xlabel="x",
+        intervals={"kappa": ("kappa_lo", "kappa_hi")},
+    )
+    errorbar = fig.axes[0].containers[0]
+    segments = errorbar.lines[2][0].get_segments()
+    assert [tuple(seg[:, 0]) for seg in segments[:2]] == [(0.7, 1.0), (0.2, 0.6)]
 
 
 def test_heatmap_uses_cividis_and_labels():

@@ -539,27 +539,66 @@ def read_agreement(processed_dir: Path | str) -> pd.DataFrame | None:
     return pd.read_csv(path)
 
 
-def agreement_table(
-    agreement: pd.DataFrame, codebook: pd.DataFrame, *, metric: str = "kappa"
-) -> pd.DataFrame:
-    """Per-code agreement between the automatic and the reference coding, best first.
+MACHINE_CODERS = ("rules", "model")
 
-    Rows for an overall pseudo-code (code_id not in the codebook, e.g. "ALL") are kept last.
-    RETURNS (DataFrame): code_id, label, then the metric columns the agreement frame holds
-        (kappa, alpha, precision, recall, f1, support...), and the coder pair.
+
+def main_pair(agreement: pd.DataFrame) -> tuple[str, str] | None:
+    """The pair of coders to report: a person (the reference first) against the machine.
+
+    RETURNS (tuple[str, str] | None): (coder_a, coder_b): the first pair in the frame whose first
+        coder is a person (human:...) and whose second is rules or model; else the first pair;
+        None for a frame without coder columns or rows.
+    """
+    if agreement.empty or not {"coder_a", "coder_b"} <= set(agreement.columns):
+        return None
+    pairs = list(dict.fromkeys(zip(agreement["coder_a"], agreement["coder_b"], strict=True)))
+    for first, second in pairs:
+        if str(first).startswith("human:") and second in MACHINE_CODERS:
+            return str(first), str(second)
+    return str(pairs[0][0]), str(pairs[0][1])
+
+
+def agreement_table(
+    agreement: pd.DataFrame,
+    codebook: pd.DataFrame,
+    *,
+    metric: str = "kappa",
+    pair: tuple[str, str] | None = None,
+) -> pd.DataFrame:
+    """Per-code agreement of one pair of coders, best first, the pooled rows last.
+
+    agreement: agreement.csv or qualcode.agreement's per-code frame (one row per code, scope and
+        pair of coders). The rows of `pair` (default: `main_pair`) are kept, but not the
+        parents' roll-up rows (scope "rollup"); and
+        codes that neither coder used (n_first + n_second == 0) are left out (their number is in
+        attrs["unused"]). Rows whose code_id is not a codebook code (e.g. "ALL") come last.
+    RETURNS (DataFrame): code_id, label, then the agreement frame's columns.
     """
     if metric not in agreement.columns:
         raise PremiseError(
             f"agreement has no `{metric}` column (has {', '.join(agreement.columns)})"
         )
-    labels = _labels(codebook)
     table = agreement.copy()
+    if "scope" in table.columns:
+        table = table[table["scope"] != "rollup"]
+    pair = pair or main_pair(table)
+    if pair is not None:
+        table = table[(table["coder_a"] == pair[0]) & (table["coder_b"] == pair[1])]
+    unused = 0
+    if {"n_first", "n_second"} <= set(table.columns):
+        used = (table["n_first"] + table["n_second"]) > 0
+        unused = int((~used).sum())
+        table = table[used]
+    labels = _labels(codebook)
     table.insert(1, "label", table["code_id"].map(labels))
     in_book = table["code_id"].isin(labels)
     ranked = table[in_book].sort_values(
         [metric, "code_id"], ascending=[False, True], na_position="last"
     )
-    return pd.concat([ranked, table[~in_book]], ignore_index=True)
+    result = pd.concat([ranked, table[~in_book]], ignore_index=True)
+    result.attrs["unused"] = unused
+    result.attrs["pair"] = pair
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -791,6 +830,13 @@ def describe_values(values: pd.Series) -> dict[str, float]:
         "min": float(values.min()),
         "max": float(values.max()),
     }
+
+
+def decimal(value: float, digits: int = 2) -> str:
+    """RETURNS (str): the value with `digits` decimals, never "-0.00"; "n/a" for NaN."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
 
 
 def number(value: float) -> str:

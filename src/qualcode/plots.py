@@ -8,7 +8,7 @@ a matplotlib Figure with labelled axes, sorted bars and a colour-blind-safe pale
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -126,27 +126,40 @@ def metric_chart(
     xlabel: str,
     xlim: tuple[float, float] = (0.0, 1.0),
     reference: float | None = None,
+    intervals: Mapping[str, tuple[str, str]] | None = None,
 ) -> Figure:
     """Grouped horizontal bars of several metrics per row (e.g. kappa and F1 per code).
 
     Rows are sorted by the first metric, best on top. reference draws a dashed guide line.
+    intervals: per metric, the columns of its lower and upper bound, drawn as error bars.
     RETURNS (Figure): the chart.
     """
     table = table.sort_values(metrics[0], ascending=False, na_position="last", kind="stable")
     n = len(table)
-    fig, ax = plt.subplots(figsize=(WIDTH, _height(n, per_row=0.45)))
+    fig, ax = plt.subplots(figsize=(WIDTH, _height(n, per_row=0.5, maximum=9.8)))
     height = 0.8 / len(metrics)
     positions = np.arange(n)
     palette = colors(len(metrics))
     for i, metric in enumerate(metrics):
+        values = table[metric].fillna(0).to_numpy(dtype=float)
+        error = None
+        if intervals and metric in intervals:
+            lo_col, hi_col = intervals[metric]
+            lo = table[lo_col].to_numpy(dtype=float)
+            hi = table[hi_col].to_numpy(dtype=float)
+            error = np.nan_to_num(np.clip(np.vstack([values - lo, hi - values]), 0, None))
         ax.barh(
             positions + (i - (len(metrics) - 1) / 2) * height,
-            table[metric].fillna(0).to_numpy(dtype=float),
+            values,
             height=height,
             color=palette[i],
             label=metric,
+            xerr=error,
+            error_kw={"ecolor": "0.25", "elinewidth": 1, "capsize": 2},
         )
-    ax.set_yticks(positions, [_tick_label(t) for t in table[label_column]])
+    ax.set_yticks(
+        positions, [_tick_label(t, 40) for t in table[label_column]], fontsize=10 if n <= 15 else 9
+    )
     ax.invert_yaxis()
     ax.set_xlim(*xlim)
     if reference is not None:
@@ -244,7 +257,7 @@ def dot_range_chart(
     color = colors(3)[2]
     ax.hlines(positions, table["low"], table["high"], color=color, linewidth=3, alpha=0.5)
     ax.plot(table["value"], positions, "o", color=color, markersize=8)
-    ax.set_yticks(positions, [_tick_label(t) for t in table[label_column]])
+    ax.set_yticks(positions, table[label_column].astype(str).tolist())
     if reference is not None and not pd.isna(reference):
         ax.axvline(
             reference,
