@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 import matplotlib
@@ -189,3 +190,18 @@ def test_stacked_share_chart_rows_sum_to_one():
     assert widths[:, 0] == pytest.approx([0.5, 0.25, 0.25])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["past", "present", "future"]
     _fits_laptop(fig)
+
+
+def test_show_displays_png_with_title_as_alt(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    fig = plots.bar_chart(pd.Series({"a": 1}), title="A is\nalone", xlabel="x")
+    plots.show(fig)
+    (image,) = shown
+    data, metadata = image._repr_png_()
+    assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert metadata == {"alt": "A is alone"}
+    assert not plt.fignum_exists(fig.number)
+    assert plots.png_bytes(plots.bar_chart(pd.Series({"a": 1}), title="t", xlabel="x")) == (
+        plots.png_bytes(plots.bar_chart(pd.Series({"a": 1}), title="t", xlabel="x"))
+    )

@@ -7,6 +7,7 @@ a matplotlib Figure with labelled axes, sorted bars and a colour-blind-safe pale
 
 from __future__ import annotations
 
+import io
 import textwrap
 from collections.abc import Mapping, Sequence
 
@@ -43,6 +44,25 @@ def use_style() -> None:
             "image.cmap": HEATMAP_CMAP,
         }
     )
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """RETURNS (bytes): the figure as PNG at the report's resolution (tight, no software tag)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def show(fig: Figure, *, alt: str | None = None) -> None:
+    """Display a figure in the notebook as a PNG whose alt text is its title, then close it.
+
+    alt: the description for readers who cannot see the figure (default: the figure's title).
+    """
+    from IPython.display import Image, display
+
+    text = " ".join((alt if alt is not None else fig.get_suptitle()).split())
+    display(Image(data=png_bytes(fig), format="png", alt=text or None))
+    plt.close(fig)
 
 
 def _height(
