@@ -168,7 +168,8 @@ def _work_dir() -> Path:
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def render(rows: list[dict]) -> str:
@@ -178,8 +179,9 @@ def render(rows: list[dict]) -> str:
         "`python benchmarks/bench_coding.py`: `qualcode.coding.code_corpus` from scratch on",
         f"generated transcripts ({TURNS_PER_TRANSCRIPT} participant turns of {SENTENCES_PER_TURN}",
         "sentences each, sentences drawn from the codebook's examples and plain interview clauses)",
-        "against the bare spaCy pipeline on the same participant sentences. The limit is `nlp.pipe`",
-        'with the components the coder runs (en_core_web_sm without ner); "as shipped" adds ner.',
+        "against the bare spaCy pipeline on the same participant sentences. The limit is",
+        "`nlp.pipe` with the components the coder runs (en_core_web_sm without ner);",
+        '"as shipped" adds ner.',
         "Words are the words of the coded sentences; models are loaded before timing.",
         "",
         "| transcripts | words | codings | coding (words/s) | limit: bare spaCy (words/s) "
