@@ -484,6 +484,16 @@ def test_quantity_values_per_participant(study):
     assert clients[["value", "low", "high"]].values.tolist() == [[3.0, 2.0, 4.0]]
     with pytest.raises(ValueError, match="codings"):
         analysis.quantity_values(study.quantities, study.participants, kind="x", codes=["NICHE"])
+    phrase = analysis.quantity_phrase(
+        table, total=3, what="the hours a client gets", unit=" hours a week"
+    )
+    assert phrase == (
+        "2 of 3 participants stated the hours a client gets: a median of 10 hours a week "
+        "(middle half 7.5 to 12.5; stated values from 5 to 20)"
+    )
+    assert analysis.quantity_phrase(table.iloc[0:0], total=3, what="x") == (
+        "None of the 3 participants stated x."
+    )
     stats = analysis.describe_values(table["value"])
     assert stats["median"] == 10.0 and stats["n"] == 2
     empty = analysis.describe_values(pd.Series([], dtype=float))

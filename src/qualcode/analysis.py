@@ -832,6 +832,24 @@ def describe_values(values: pd.Series) -> dict[str, float]:
     }
 
 
+def quantity_phrase(values: pd.DataFrame, *, total: int, what: str, unit: str = "") -> str:
+    """One sentence on a quantity that participants stated (from `quantity_values`).
+
+    what: what they stated ("the hours a client gets"); unit: appended to the median.
+    RETURNS (str): "7 of 10 participants stated ...: a median of 10 hours a week (middle half 10
+        to 12; stated values from 8 to 15)", or "None of the 10 participants stated ...".
+    """
+    stats = describe_values(values["value"])
+    if stats["n"] == 0:
+        return f"None of the {total} participants stated {what}."
+    return (
+        f"{count_phrase(stats['n'], total)} stated {what}: a median of "
+        f"{number(stats['median'])}{unit} (middle half {number(stats['q1'])} to "
+        f"{number(stats['q3'])}; stated values from {number(values['low'].min())} to "
+        f"{number(values['high'].max())})"
+    )
+
+
 def decimal(value: float, digits: int = 2) -> str:
     """RETURNS (str): the value with `digits` decimals, never "-0.00"; "n/a" for NaN."""
     if value is None or pd.isna(value):

@@ -1,0 +1,221 @@
+"""The four notebooks: their contract, and the whole pipeline run on a small study.
+
+The slow tests copy three demo transcripts (and their reference coding) to a temporary folder,
+run `qualcode run` there and read the executed notebooks and the HTML report.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from qualcode.cli import app
+from qualcode.paths import NOTEBOOKS_DIR, RAW_DIR, REFERENCE_DIR
+
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+NAMES = ["01_clean_transcripts", "02_code_themes", "03_analyze_themes", "04_key_takeaways"]
+SMALL = ("interview_01.txt", "interview_02.txt", "interview_05.srt")
+PARAMETERS = {
+    "processed_dir": "data/processed",
+    "raw_dir": "data/raw",
+    "codebook_path": "config/codebook.yml",
+    "params_path": "config/params.yml",
+    "reference_dir": "data/reference",
+}
+
+
+def make_study(root: Path, transcripts: tuple[str, ...] = SMALL) -> Path:
+    """Copy some demo transcripts, participants.csv and their reference coding under root/data."""
+    raw = root / "data" / "raw"
+    reference = root / "data" / "reference"
+    raw.mkdir(parents=True)
+    reference.mkdir(parents=True)
+    for name in transcripts:
+        shutil.copy(RAW_DIR / name, raw / name)
+        coded = REFERENCE_DIR / f"{Path(name).stem}.csv"
+        if coded.exists():
+            shutil.copy(coded, reference / coded.name)
+    shutil.copy(RAW_DIR / "participants.csv", raw / "participants.csv")
+    return root
+
+
+def run_study(root: Path) -> object:
+    """`qualcode run` on root/data/raw, the report in root/reports. RETURNS: the CLI result."""
+    data = root / "data"
+    return CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--raw",
+            str(data / "raw"),
+            "--processed",
+            str(data / "processed"),
+            "--out",
+            str(root / "reports"),
+        ],
+    )
+
+
+def outputs(nb: nbformat.NotebookNode, mime: str) -> list[str]:
+    """RETURNS (list[str]): every output of a MIME type, in cell order."""
+    found = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if mime in data:
+                found.append(data[mime])
+    return found
+
+
+def participant_names() -> list[str]:
+    table = pd.read_csv(RAW_DIR / "participants.csv", dtype=str)
+    return sorted(set(table["participant_label"]) | set(table["interviewer_label"]))
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+def test_four_notebooks_in_order():
+    assert [nb.stem for nb in NOTEBOOKS] == NAMES
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_contract(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    first, params = nb.cells[0], nb.cells[1]
+    lines = first.source.splitlines()
+    assert first.cell_type == "markdown"
+    assert lines[0].startswith("# ") and len(lines[0]) > 3
+    assert lines[1].startswith("Reads ") and lines[1].endswith(".")
+    assert params.cell_type == "code"
+    assert params.metadata.get("tags") == ["parameters"]
+    values: dict[str, object] = {}
+    exec(params.source, {}, values)  # plain values only: no imports, no calls
+    assert {k: values[k] for k in PARAMETERS} == PARAMETERS
+    assert all(isinstance(v, str | int | float | bool | list) for v in values.values())
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for cell in code:
+        assert cell.outputs == [], "notebooks are committed without outputs"
+        assert cell.execution_count is None
+        assert not re.search(r"^\s*def ", cell.source, re.M), "a def belongs in src/qualcode"
+        assert "participant_label" not in cell.source
+    assert "raise" in code[-1].source or "check_" in code[-1].source, "ends with checks"
+    assert nb.cells[-2].source == "## Checks"
+
+
+def test_notebooks_hard_code_no_code_ids_but_their_parameters():
+    """Code ids come from the codebook; only the parameter cells name parents."""
+    ids = re.compile(r"\b(?:ACQ|MODEL|NICHE|FUTURE)_[A-Z_]+\b|\bREPUTATION_REFERRALS\b")
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells[2:]:
+            if cell.cell_type == "code":
+                assert not ids.findall(cell.source), f"{path.name}: {ids.findall(cell.source)}"
+
+
+def test_narrative_numbers_are_computed():
+    """Markdown cells hold headings and prose without numbers; numbers come from f-strings."""
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells[2:]:
+            if cell.cell_type == "markdown":
+                assert not re.search(r"\d", cell.source), f"{path.name}: {cell.source!r}"
+
+
+# ------------------------------------------------------------------------- the pipeline
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory):
+    root = make_study(tmp_path_factory.mktemp("study"))
+    result = run_study(root)
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.mark.slow
+def test_report_pages_and_manifest(small_report):
+    reports = small_report / "reports"
+    for name in NAMES:
+        assert (reports / f"{name}.html").exists()
+        assert (reports / f"{name}.ipynb").exists()
+    assert (reports / "index.html").exists()
+    manifest = json.loads((reports / "manifest.json").read_text())
+    raw = small_report / "data" / "raw"
+    expected = {
+        Path(name).stem: hashlib.sha256((raw / name).read_bytes()).hexdigest() for name in SMALL
+    }
+    assert {t["transcript_id"]: t["sha256"] for t in manifest["transcripts"]} == expected
+    index = (reports / "index.html").read_text()
+    for transcript_id, sha in expected.items():
+        assert transcript_id in index and sha in index
+
+
+@pytest.mark.slow
+def test_executed_notebooks_narrate_the_data(small_report):
+    reports = small_report / "reports"
+    executed = {name: nbformat.read(reports / f"{name}.ipynb", as_version=4) for name in NAMES}
+    for name, nb in executed.items():
+        errors = [
+            o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"
+        ]
+        assert not errors, name
+        markdown = outputs(nb, "text/markdown")
+        assert markdown[-1].startswith("Checks passed"), name
+        pngs = outputs(nb, "image/png")
+        assert pngs, f"{name} shows no figure"
+        for png in pngs:
+            assert base64.b64decode(png)[:8] == b"\x89PNG\r\n\x1a\n"
+    intro = outputs(executed["01_clean_transcripts"], "text/markdown")[0]
+    assert intro.startswith("3 transcripts from 3 participants came in")
+    takeaways = outputs(executed["04_key_takeaways"], "text/markdown")[0]
+    assert "of the 3 participants voiced them" in takeaways
+    assert re.search(r"\d of 3 participants", takeaways)
+    agreement = "\n".join(outputs(executed["02_code_themes"], "text/markdown"))
+    assert "The reference coding (`human:reference`) covers 2 transcripts" in agreement
+
+
+@pytest.mark.slow
+def test_report_shows_no_names(small_report):
+    names = participant_names()
+    assert names
+    for page in (small_report / "reports").glob("*.html"):
+        text = page.read_text()
+        for name in names:
+            assert name.lower() not in text.lower(), f"{page.name} shows a name"
+
+
+@pytest.mark.slow
+def test_checks_fail_loudly_when_a_premise_breaks(small_report, tmp_path):
+    processed = tmp_path / "processed"
+    shutil.copytree(small_report / "data" / "processed", processed)
+    codings = pd.read_parquet(processed / "codings.parquet")
+    codings["end_char"] = codings["end_char"] + 1
+    codings.to_parquet(processed / "codings.parquet")
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--processed",
+            str(processed),
+            "--raw",
+            str(small_report / "data" / "raw"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "02_code_themes.ipynb" in result.output
+    assert "do not slice their text" in result.output
+    assert not (out / "index.html").exists()
