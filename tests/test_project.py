@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import tomllib
-from pathlib import Path
 
 import yaml
 
@@ -50,7 +49,9 @@ def test_environment_yml_is_thin_and_in_step_with_pyproject() -> None:
 
 def test_dependencies_have_ranges_and_the_pinned_model() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    deps = pyproject["project"]["dependencies"] + pyproject["project"]["optional-dependencies"]["dev"]
+    deps = (
+        pyproject["project"]["dependencies"] + pyproject["project"]["optional-dependencies"]["dev"]
+    )
     unbounded = [d for d in deps if not re.search(r"(==|<)", d)]
     assert unbounded == []
     assert "spacy>=3.8,<3.9" in deps

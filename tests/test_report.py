@@ -20,7 +20,11 @@ def _notebook(path: Path, title: str, purpose: str, code: list[str]) -> Path:
     params.metadata["tags"] = ["parameters"]
     nb.cells.append(params)
     nb.cells.extend(nbformat.v4.new_code_cell(src) for src in code)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 

@@ -110,11 +110,15 @@ def _convert(value: Any, hint: Any, *, where: str, path: Path) -> Any:
         raise TypeError(f"unsupported hint {hint}")
     if hint is bool:
         if not isinstance(value, bool):
-            raise QualcodeInputError(f"expected true or false, got {value!r}", path=path, element=where)
+            raise QualcodeInputError(
+                f"expected true or false, got {value!r}", path=path, element=where
+            )
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise QualcodeInputError(f"expected an integer, got {value!r}", path=path, element=where)
+            raise QualcodeInputError(
+                f"expected an integer, got {value!r}", path=path, element=where
+            )
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -48,7 +48,7 @@ def load_nlp(name: str = "en_core_web_sm", *, disable: tuple[str, ...] = ()) -> 
 
 
 def model_info(nlp: Language) -> dict[str, str]:
-    """RETURNS (dict): the model's name and version and spaCy's version, for manifests and caches."""
+    """RETURNS (dict): the model's name and version and spaCy's version, for manifests."""
     meta = nlp.meta
     return {
         "model": f"{meta.get('lang', 'en')}_{meta.get('name', '?')}",

@@ -77,7 +77,9 @@ def discover_notebooks(notebooks_dir: Path) -> list[Path]:
         raise ReportError(f"{notebooks_dir}: notebooks folder not found")
     found = sorted(notebooks_dir.glob(NOTEBOOK_GLOB))
     if not found:
-        raise ReportError(f"{notebooks_dir}: expected notebooks named like 01_name.ipynb, found none")
+        raise ReportError(
+            f"{notebooks_dir}: expected notebooks named like 01_name.ipynb, found none"
+        )
     return found
 
 
@@ -215,7 +217,9 @@ def _manifest_html(manifest: Mapping[str, Any]) -> str:
         columns = list(transcripts[0].keys())
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(t.get(c, '')))}</td>" for c in columns) + "</tr>"
+            "<tr>"
+            + "".join(f"<td>{html.escape(str(t.get(c, '')))}</td>" for c in columns)
+            + "</tr>"
             for t in transcripts
         )
         parts.append(

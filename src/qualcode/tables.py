@@ -96,7 +96,7 @@ def write_json(path: Path, data: object) -> Path:
 def write_table(df: pd.DataFrame, path: Path, *, columns: list[str] | None = None) -> Path:
     """Write a frame as parquet, atomically and byte-for-byte deterministically.
 
-    columns: when given, the frame must hold them; they are written in this order (extra columns follow).
+    columns: when given, the frame must hold them; they come first, in this order (extras follow).
     RETURNS (Path): the path written.
     """
     if columns is not None:
