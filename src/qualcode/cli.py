@@ -93,6 +93,18 @@ def code(
     processed: ProcessedOpt = paths.PROCESSED_DIR,
     codebook: CodebookOpt = paths.CODEBOOK_PATH,
     params: ParamsOpt = paths.PARAMS_PATH,
+    coder: Annotated[
+        str,
+        typer.Option(
+            "--coder",
+            help="rules (the codebook's patterns), model (a model from `qualcode train`), or "
+            "both (rule and model codings side by side; `coder` says which made each).",
+        ),
+    ] = "rules",
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Model folder written by `qualcode train` (model, both)."),
+    ] = None,
 ) -> None:
     """Apply the codebook to participant sentences and write codings.parquet."""
     from tqdm import tqdm
@@ -100,6 +112,31 @@ def code(
     from qualcode.coding import code_corpus
     from qualcode.config import load_params
 
+    if coder not in ("rules", "model", "both"):
+        raise typer.BadParameter("expected rules, model or both", param_hint="--coder")
+    if coder != "rules":
+        if model is None:
+            raise typer.BadParameter(f"--coder {coder} needs --model DIR", param_hint="--model")
+        from qualcode.learned import code_with_model
+
+        try:
+            with tqdm(desc="coding", unit=" units", disable=None, leave=False) as bar:
+                done = code_with_model(
+                    processed,
+                    model,
+                    coder=coder,
+                    codebook_path=codebook,
+                    params=load_params(params),
+                    progress=bar.update,
+                )
+        except QualcodeInputError as err:
+            raise _fail(err) from None
+        rules = f", {done.n_rules} rule codings" if coder == "both" else ""
+        typer.echo(
+            f"coded {done.n_units} sentences with model {done.model_id}: {done.n_model} model "
+            f"codings{rules} -> {done.codings_path}"
+        )
+        return
     try:
         with tqdm(desc="coding", unit=" units", disable=None, leave=False) as bar:
             result = code_corpus(
@@ -319,6 +356,275 @@ def agreement(
         raise _fail(err) from None
     typer.echo(agreement_module.format_agreement(result))
     typer.echo(f"written: {written[0]}, {written[1]}")
+
+
+FromOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--from",
+        help="A person's coding to learn from (human:NAME or NAME); repeat to pool several: a "
+        "transcript counts when any of them coded it (the first named wins where two did) "
+        "[default: every person's imported coding].",
+    ),
+]
+KindOpt = Annotated[
+    str,
+    typer.Option(
+        "--kind",
+        help="logreg (scikit-learn logistic regression on spaCy lemmas and context) or textcat "
+        "(spaCy textcat_multilabel on the text).",
+    ),
+]
+FeaturesOpt = Annotated[
+    str,
+    typer.Option(
+        "--features",
+        help="Comma-separated feature blocks: sentence, question (the interviewer's question "
+        "before), turn (the rest of the turn), position (section, place in the interview), "
+        "rules (the rule coder's matches), tok2vec.",
+    ),
+]
+SeedOpt = Annotated[
+    int | None, typer.Option("--seed", help="Random seed [default: report.seed in --params].")
+]
+MinExamplesOpt = Annotated[
+    int,
+    typer.Option(
+        "--min-examples",
+        help="Codes with fewer coded sentences (or coded in fewer than two transcripts) are "
+        "not learned and left to the rules.",
+    ),
+]
+ExamplesOpt = Annotated[
+    bool,
+    typer.Option("--examples/--no-examples", help="Also learn from the codebook's examples."),
+]
+DEFAULT_FEATURES = "sentence,question,turn,position,rules"
+
+
+def _features(text: str) -> tuple[str, ...]:
+    from qualcode.learned import BLOCKS
+
+    blocks = tuple(b.strip() for b in text.split(",") if b.strip())
+    unknown = [b for b in blocks if b not in BLOCKS]
+    if unknown or not blocks:
+        raise typer.BadParameter(f"expected some of {', '.join(BLOCKS)}", param_hint="--features")
+    return blocks
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the model and its card.")],
+    processed: ProcessedOpt = paths.PROCESSED_DIR,
+    from_: FromOpt = None,
+    codebook: CodebookOpt = paths.CODEBOOK_PATH,
+    params: ParamsOpt = paths.PARAMS_PATH,
+    kind: KindOpt = "logreg",
+    features: FeaturesOpt = DEFAULT_FEATURES,
+    seed: SeedOpt = None,
+    min_examples: MinExamplesOpt = 8,
+    examples: ExamplesOpt = True,
+    reviews: Annotated[
+        bool,
+        typer.Option(
+            "--reviews/--no-reviews",
+            help="Also learn from accept/reject decisions of `qualcode review import`.",
+        ),
+    ] = True,
+) -> None:
+    """Train a coder on human coding (sentences in context) and write it with its card."""
+    import time
+
+    from tqdm import tqdm
+
+    from qualcode import learned
+    from qualcode.config import load_params
+
+    if kind not in learned.KINDS:
+        raise typer.BadParameter(f"expected one of {', '.join(learned.KINDS)}", param_hint="--kind")
+    blocks = _features(features)
+    try:
+        settings = load_params(params)
+        started = time.perf_counter()
+        with tqdm(desc="reading", unit=" sentences", disable=None, leave=False) as bar:
+            result = learned.train(
+                processed,
+                out,
+                coders=from_,
+                codebook_path=codebook,
+                params=settings,
+                kind=kind,
+                blocks=blocks,
+                seed=settings.report.seed if seed is None else seed,
+                min_examples=min_examples,
+                use_examples=examples,
+                use_reviews=reviews,
+                progress=bar.update,
+            )
+        seconds = time.perf_counter() - started
+    except QualcodeInputError as err:
+        raise _fail(err) from None
+    card = result.card
+    data = card["training_data"]
+    typer.echo(
+        f"trained {card['model_id']} on {data['n_sentences']} sentences of "
+        f"{data['n_transcripts']} transcript(s) ({', '.join(data['coders'])}) in {seconds:.1f} s: "
+        f"{len(card['codes_learned'])} code(s) learned, held-out micro F1 "
+        f"{card['held_out_micro_f1']} (optimistic; see `qualcode evaluate`)"
+    )
+    if card["codes_left_to_rules"]:
+        counts = {c["code_id"]: c for c in card["codes"]}
+        listed = ", ".join(
+            f"{c} ({counts[c]['n_examples']} in {counts[c]['n_transcripts']})"
+            for c in card["codes_left_to_rules"]
+        )
+        typer.echo(f"too few examples, left to the rules: {listed}")
+    typer.echo(f"written: {result.out_dir} (model, card.json, card.md)")
+
+
+@app.command()
+def evaluate(
+    processed: ProcessedOpt = paths.PROCESSED_DIR,
+    from_: FromOpt = None,
+    folds: Annotated[
+        str, typer.Option("--folds", help="transcript: leave one transcript out.")
+    ] = "transcript",
+    codebook: CodebookOpt = paths.CODEBOOK_PATH,
+    params: ParamsOpt = paths.PARAMS_PATH,
+    kind: KindOpt = "logreg",
+    features: FeaturesOpt = DEFAULT_FEATURES,
+    seed: SeedOpt = None,
+    min_examples: MinExamplesOpt = 8,
+    examples: ExamplesOpt = True,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap resamples for the 95% intervals.")
+    ] = 1000,
+    learning_curve: Annotated[
+        bool,
+        typer.Option(
+            "--learning-curve/--no-learning-curve",
+            help="Also train on fewer transcripts (F1 against the number of training transcripts).",
+        ),
+    ] = True,
+    curve_draws: Annotated[
+        int,
+        typer.Option("--curve-draws", help="Random sets of training transcripts per size."),
+    ] = 2,
+    ablation: Annotated[
+        bool,
+        typer.Option(
+            "--ablation/--no-ablation",
+            help="Also measure sentence only, + question, + turn, + section/position, + rules.",
+        ),
+    ] = True,
+    jobs: Annotated[int, typer.Option("--jobs", help="Folds trained in parallel.")] = 1,
+) -> None:
+    """Leave-one-transcript-out evaluation of the learned coder against human coding."""
+    from tqdm import tqdm
+
+    from qualcode import learned
+    from qualcode.config import load_params
+
+    if kind not in learned.KINDS:
+        raise typer.BadParameter(f"expected one of {', '.join(learned.KINDS)}", param_hint="--kind")
+    if folds not in learned.FOLDS:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(learned.FOLDS)}", param_hint="--folds"
+        )
+    blocks = _features(features)
+    try:
+        settings = load_params(params)
+        with tqdm(desc="training folds", unit=" folds", disable=None, leave=False) as bar:
+            result = learned.evaluate(
+                processed,
+                coders=from_,
+                folds=folds,
+                codebook_path=codebook,
+                params=settings,
+                kind=kind,
+                blocks=blocks,
+                seed=settings.report.seed if seed is None else seed,
+                min_examples=min_examples,
+                use_examples=examples,
+                n_boot=bootstrap,
+                learning_curve=learning_curve,
+                curve_draws=curve_draws,
+                ablation=ablation,
+                jobs=jobs,
+                progress=bar.update,
+            )
+        written = learned.write_evaluation(result, processed)
+    except QualcodeInputError as err:
+        raise _fail(err) from None
+    typer.echo(learned.format_evaluation(result))
+    typer.echo("written: " + ", ".join(str(p) for p in written))
+
+
+review_app = typer.Typer(
+    help="Review where the model and the rules disagree: export a CSV to mark accept/reject, "
+    "import the marked file as human coding.",
+    no_args_is_help=True,
+)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+def review_export(
+    out: Annotated[Path, typer.Argument(help="The CSV to write.")],
+    model: Annotated[Path, typer.Option("--model", help="Model folder from `qualcode train`.")],
+    processed: ProcessedOpt = paths.PROCESSED_DIR,
+    params: ParamsOpt = paths.PARAMS_PATH,
+    transcript: Annotated[
+        list[str] | None,
+        typer.Option("--transcript", help="Only this transcript (repeat for several)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Only the N most confident disagreements.")
+    ] = None,
+) -> None:
+    """Write the sentences where model and rules disagree, most confident first, to mark in the
+    `decision` column (accept: the sentence carries the code; reject: it does not)."""
+    from qualcode import learned
+    from qualcode.config import load_params
+
+    try:
+        table = learned.review_table(
+            processed, model, params=load_params(params), transcripts=transcript
+        )
+        written = learned.export_review(table, out, limit=limit)
+    except QualcodeInputError as err:
+        raise _fail(err) from None
+    shown = len(table) if limit is None else min(limit, len(table))
+    by = table.head(shown)["proposed_by"].value_counts().to_dict()
+    typer.echo(
+        f"{shown} disagreement(s) ({by.get('model', 0)} proposed by the model, "
+        f"{by.get('rules', 0)} by the rules) -> {written}; mark `decision` accept or reject, "
+        "then `qualcode review import`"
+    )
+
+
+@review_app.command("import")
+def review_import(
+    file: Annotated[Path, typer.Argument(help="A review CSV with the decision column marked.")],
+    processed: ProcessedOpt = paths.PROCESSED_DIR,
+    coder: Annotated[
+        str, typer.Option("--coder", help="Who reviewed (coder human:<name>).")
+    ] = "review",
+) -> None:
+    """Add the accepted rows of a marked review file as human coding (rejected rows remove that
+    coder's coding); keep every decision for `qualcode train`."""
+    from qualcode import learned
+
+    try:
+        result = learned.import_review(file, processed, coder=coder)
+    except QualcodeInputError as err:
+        raise _fail(err) from None
+    typer.echo(
+        f"{file.name}: {result.accepted} accepted, {result.rejected} rejected, "
+        f"{result.undecided} undecided, in {len(result.transcripts)} transcript(s), as "
+        f"{result.coder}"
+        + (f" -> {result.codings_path}, {result.decisions_path}" if result.codings_path else "")
+    )
 
 
 @app.command()
