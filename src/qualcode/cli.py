@@ -489,6 +489,14 @@ def evaluate(
     folds: Annotated[
         str, typer.Option("--folds", help="transcript: leave one transcript out.")
     ] = "transcript",
+    held_out: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--held-out",
+            help="Hold out only the transcripts of this coder (repeat for several), e.g. "
+            "human:reference, which the codebook's patterns were never tuned on [default: all].",
+        ),
+    ] = None,
     codebook: CodebookOpt = paths.CODEBOOK_PATH,
     params: ParamsOpt = paths.PARAMS_PATH,
     kind: KindOpt = "logreg",
@@ -539,6 +547,7 @@ def evaluate(
                 processed,
                 coders=from_,
                 folds=folds,
+                held_out=held_out,
                 codebook_path=codebook,
                 params=settings,
                 kind=kind,

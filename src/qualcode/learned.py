@@ -196,7 +196,12 @@ def prepare_units(
     width = 0
     vectors: list[np.ndarray] = []
     rule_rows: list[dict] = []
-    for doc, ref in zip(nlp.pipe((r.text for r in refs), batch_size=batch_size), refs, strict=True):
+    with warnings.catch_warnings():
+        # W036: a codebook without patterns leaves the SpanRulers empty (harmless)
+        warnings.filterwarnings("ignore", message=r"\[W036\]")
+        docs = list(nlp.pipe((r.text for r in refs), batch_size=batch_size))
+        question_docs = list(nlp.pipe(questions, batch_size=batch_size))
+    for doc, ref in zip(docs, refs, strict=True):
         lemmas.append(_lemma_text(doc))
         tensor = doc.tensor if doc.tensor is not None and doc.tensor.size else None
         if tensor is not None:
@@ -214,8 +219,7 @@ def prepare_units(
         if vec is not None:
             tok2vec[i] = vec
     question_lemmas = {
-        text: _lemma_text(doc)
-        for text, doc in zip(questions, nlp.pipe(questions, batch_size=batch_size), strict=True)
+        text: _lemma_text(doc) for text, doc in zip(questions, question_docs, strict=True)
     }
 
     frame = units.reset_index(drop=True).copy()
@@ -1697,6 +1701,8 @@ def code_with_model(
     )
     parts.append(ours)
     parts = [p for p in parts if len(p)] or [ours]
+    if len({str(p["codebook_version"].dtype) for p in parts}) > 1:
+        parts = [p.astype({"codebook_version": "Int64"}) for p in parts]
     codings = pd.concat(parts, ignore_index=True)
     codings = codings.sort_values(
         ["transcript_id", "turn_id", "sentence_id", "code_id", "coder"], kind="stable"
@@ -2071,7 +2077,12 @@ def _fold_predictions(
 
 
 def learning_curve_tasks(
-    transcripts: Sequence[str], *, sizes: Sequence[int] | None, draws: int, seed: int
+    transcripts: Sequence[str],
+    *,
+    sizes: Sequence[int] | None,
+    draws: int,
+    seed: int,
+    folds: Sequence[str] | None = None,
 ) -> list[tuple[int, int, str, tuple[str, ...]]]:
     """The trainings of the learning curve: for each held-out transcript and each number n of
     training transcripts, `draws` random sets of n of the other transcripts (one when n is all
@@ -2084,6 +2095,8 @@ def learning_curve_tasks(
     sizes = sorted({n for n in (sizes or range(1, n_max + 1)) if 1 <= n <= n_max})
     tasks = []
     for k, fold in enumerate(transcripts):
+        if folds is not None and fold not in folds:
+            continue
         others = [t for t in transcripts if t != fold]
         for n in sizes:
             for d in range(1 if n == n_max else draws):
@@ -2098,6 +2111,7 @@ def evaluate(
     *,
     coders: Sequence[str] | None = None,
     folds: str = "transcript",
+    held_out: Sequence[str] | None = None,
     codebook_path: Path | None = None,
     params: Params | None = None,
     kind: str = "logreg",
@@ -2120,8 +2134,10 @@ def evaluate(
     For each transcript coded in full by one of `coders`, a coder is trained on the other
     transcripts' coding (thresholds chosen on their held-out folds) and codes it; its codings
     are compared with the transcript's own human coding, and so are the rule coder's and the
-    union of both. With `learning_curve`, the same with fewer training transcripts; with
-    `ablation`, the same with each kind of context added in turn.
+    union of both. With `held_out`, only the transcripts of these coders are held out in turn
+    (for instance the reference transcripts that the codebook's patterns were never tuned on);
+    every other coded transcript still trains. With `learning_curve`, the same with fewer
+    training transcripts; with `ablation`, the same with each kind of context added in turn.
     RETURNS (Evaluation): the tables (see `Evaluation`).
     """
     from qualcode.codebook import load_codebook
@@ -2152,6 +2168,17 @@ def evaluate(
             f"{len(transcripts)} ({', '.join(transcripts) or 'none'})",
             element="--from",
         )
+    test_transcripts = transcripts
+    if held_out:
+        from qualcode.human_coding import coder_name
+
+        wanted = {coder_name(c) for c in held_out}
+        test_transcripts = [t for t in transcripts if data.labels.owners.get(t) in wanted]
+        if not test_transcripts:
+            raise QualcodeInputError(
+                f"none of the coded transcripts is coded by {', '.join(sorted(wanted))}",
+                element="--held-out",
+            )
     options = {**DEFAULT_OPTIONS.get(kind, {}), **(options or {})}
     settings = FitSettings(
         kind=kind,
@@ -2161,7 +2188,7 @@ def evaluate(
         min_examples=min_examples,
         min_transcripts=min_transcripts,
     )
-    loto = [(t, tuple(x for x in transcripts if x != t)) for t in transcripts]
+    loto = [(t, tuple(x for x in transcripts if x != t)) for t in test_transcripts]
     results = _run_folds(data, settings, loto, jobs=jobs, progress=progress)
     table, summary, _ = _score_folds(data, results, n_boot=n_boot, seed=seed)
     version = codebook.version if codebook is not None else None
@@ -2172,7 +2199,9 @@ def evaluate(
 
     curve = None
     if learning_curve:
-        tasks = learning_curve_tasks(transcripts, sizes=curve_sizes, draws=curve_draws, seed=seed)
+        tasks = learning_curve_tasks(
+            transcripts, sizes=curve_sizes, draws=curve_draws, seed=seed, folds=test_transcripts
+        )
         full_n = len(transcripts) - 1
         reuse = {(r.fold, r.train_transcripts): r for r in results}
         todo = [(f, tr) for n, _, f, tr in tasks if (f, tr) not in reuse]

@@ -1,0 +1,618 @@
+"""Tests for the learned coder: a small synthetic study coded with a codebook of its own."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from qualcode import learned, tables
+from qualcode.cli import app
+from qualcode.coding import EXTRA_CODING_COLUMNS
+from qualcode.config import Params
+from qualcode.errors import QualcodeInputError
+from qualcode.human_coding import import_csv
+
+runner = CliRunner()
+SEED = 7
+
+PRICING = [
+    "I charge {n} dollars an hour for the {w} work.",
+    "My rate went up to {n} dollars after the {w} project.",
+    "The invoice for the {w} job came to {n} dollars.",
+]
+TEAM = [
+    "I team up with a designer called {w} on most projects.",
+    "A developer friend from the {w} meetup builds the backend with me.",
+    "We split the {w} contract between three of us.",
+]
+NEUTRAL = [
+    "The weather in {w} was lovely that week.",
+    "We had lunch near the {w} office.",
+    "It took about {n} minutes to get there.",
+    "The coffee at the {w} place is terrible.",
+]
+WORDS = [
+    "amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper",
+    "kelp", "lagoon", "maple", "nectar", "opal", "prairie", "quartz", "river", "sage", "tundra",
+    "umber", "violet", "willow", "yarrow", "zinnia", "aspen", "basil", "clover", "dune", "elm",
+]  # fmt: skip
+QUESTIONS = {
+    "price": "How do you set your prices?",
+    "team": "Who do you work with?",
+    "plans": "Will you keep doing this next year?",
+    "workshop": "Did you enjoy the workshop?",
+    "travel": "Do you travel for work?",
+}
+CODEBOOK_YAML = """\
+version: 1
+codes:
+  - id: PRICING_RATES
+    label: Pricing & rates
+    definition: The participant talks about what they charge.
+    examples: ["I charge a flat fee per dashboard."]
+    patterns:
+      phrases: [charge, rate, invoice]
+  - id: TEAM_WORK
+    label: Team work
+    definition: The participant works with others.
+    patterns:
+      phrases: [team up, with me]
+  - id: PLANS
+    label: Plans
+    definition: The participant says they will keep going.
+"""
+
+
+def _study(n_transcripts: int = 6, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """Turns, sentences and the human coding (one row per coded sentence) of a small study.
+
+    PLANS is the code that needs context: the same answer ("Yes, I think so") carries it after
+    the question about next year, and not after the question about the workshop.
+    """
+    rng = np.random.default_rng(seed)
+    turns, sentences, coding = [], [], []
+    word = iter(WORDS * 20)
+    for t in range(n_transcripts):
+        tid = f"study_{t:02d}"
+        turn_id = 0
+        order = ["price", "team", "plans", "workshop", "price", "team", "plans", "workshop"]
+        if t < 2:
+            order.append("travel")
+        for k, topic in enumerate(order):
+            section = ("past", "present", "future")[min(k * 3 // len(order), 2)]
+            turns.append((tid, turn_id, "Interviewer", "interviewer", section, QUESTIONS[topic]))
+            turn_id += 1
+            parts: list[tuple[str, str | None]] = []
+            w = next(word)
+            n = int(rng.integers(20, 300))
+            if topic == "price":
+                parts.append((PRICING[k % 3].format(n=n, w=w), "Pricing & rates"))
+            elif topic == "team":
+                parts.append((TEAM[k % 3].format(n=n, w=w), "Team work"))
+            elif topic == "plans":
+                parts.append((f"Yes, I think so, {w}.", "Plans"))
+            elif topic == "workshop":
+                parts.append((f"Yes, I think so, {w}.", None))
+            else:
+                parts.append((f"I fly to the {w} office every month.", "Travel"))
+            parts.append((NEUTRAL[(k + t) % 4].format(n=n + 1, w=next(word)), None))
+            text = " ".join(p[0] for p in parts)
+            turns.append((tid, turn_id, "P", "participant", section, text))
+            start = 0
+            for s, (sentence, code) in enumerate(parts):
+                end = start + len(sentence)
+                sentences.append((tid, turn_id, s, start, end, sentence))
+                if code is not None:
+                    coding.append(
+                        {"transcript_id": tid, "turn_id": turn_id, "code": code, "quote": sentence}
+                    )
+                start = end + 1
+            turn_id += 1
+    turn_frame = pd.DataFrame(
+        [
+            {
+                "transcript_id": tid,
+                "turn_id": k,
+                "speaker": speaker,
+                "role": role,
+                "section": section,
+                "start_s": np.nan,
+                "end_s": np.nan,
+                "text_raw": text,
+                "text": text,
+            }
+            for tid, k, speaker, role, section, text in turns
+        ]
+    )
+    sentence_frame = pd.DataFrame(sentences, columns=tables.SENTENCES_COLUMNS)
+    return turn_frame, sentence_frame, coding
+
+
+def _write_study(folder: Path, *, coder: str = "alice", codebook: Path | None = None) -> Path:
+    processed = folder / "processed"
+    turns, sentences, coding = _study()
+    tables.write_table(turns, processed / "turns.parquet", columns=tables.TURNS_COLUMNS)
+    tables.write_table(sentences, processed / "sentences.parquet", columns=tables.SENTENCES_COLUMNS)
+    path = folder / f"{coder}.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["transcript_id", "turn_id", "code", "quote"])
+        writer.writeheader()
+        writer.writerows(coding)
+    import_csv(path, processed, coder=coder, codebook_path=codebook)
+    return processed
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A processed folder with the synthetic study, coded by human:alice (codes unknown to any
+    codebook: they are imported under their slugs)."""
+    return _write_study(tmp_path_factory.mktemp("study"))
+
+
+@pytest.fixture(scope="module")
+def trained(study: Path, tmp_path_factory: pytest.TempPathFactory) -> learned.TrainResult:
+    out = tmp_path_factory.mktemp("models") / "model"
+    return learned.train(study, out, params=Params(), seed=SEED, min_examples=4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training, the card, determinism
+
+
+def test_train_learns_a_foreign_codebook_and_reports_rare_codes(
+    trained: learned.TrainResult,
+) -> None:
+    card = trained.card
+    assert card["codes_learned"] == ["PLANS", "PRICING_RATES", "TEAM_WORK"]
+    assert card["codes_left_to_rules"] == ["TRAVEL"]
+    travel = next(c for c in card["codes"] if c["code_id"] == "TRAVEL")
+    assert (travel["n_examples"], travel["n_transcripts"], travel["trained"]) == (2, 2, False)
+    assert card["training_data"]["coders"] == ["human:alice"]
+    assert card["training_data"]["n_transcripts"] == 6
+    assert card["codebook"]["version"] is None
+    assert set(card["thresholds"]) == set(card["codes_learned"])
+    assert all(0.05 <= t <= 0.95 for t in card["thresholds"].values())
+    assert card["model_id"].startswith("logreg-")
+    files = {p.name for p in trained.out_dir.iterdir()}
+    assert files == {"model.joblib", "card.json", "card.md"}
+    assert json.loads((trained.out_dir / "card.json").read_text()) == card
+    markdown = (trained.out_dir / "card.md").read_text()
+    assert "| PLANS |" in markdown and "left to the rules: TRAVEL" in markdown
+
+
+def test_training_is_deterministic_for_a_seed(
+    study: Path, trained: learned.TrainResult, tmp_path: Path
+) -> None:
+    again = learned.train(study, tmp_path / "again", params=Params(), seed=SEED, min_examples=4)
+    for name in ("model.joblib", "card.json", "card.md"):
+        assert (again.out_dir / name).read_bytes() == (trained.out_dir / name).read_bytes()
+    other = learned.train(study, tmp_path / "other", params=Params(), seed=SEED + 1, min_examples=4)
+    assert other.card["seed"] == SEED + 1
+    assert other.model_id != trained.model_id
+
+
+def test_train_replaces_a_model_folder_but_no_other_folder(study: Path, tmp_path: Path) -> None:
+    keep = tmp_path / "notes"
+    keep.mkdir()
+    (keep / "todo.txt").write_text("mine")
+    with pytest.raises(QualcodeInputError, match="refusing to replace"):
+        learned.train(study, keep, params=Params(), seed=SEED, min_examples=4)
+    assert (keep / "todo.txt").read_text() == "mine"
+    first = learned.train(study, tmp_path / "m", params=Params(), seed=SEED, min_examples=4)
+    second = learned.train(study, tmp_path / "m", params=Params(), seed=SEED, min_examples=40)
+    assert first.card["codes_learned"] and not second.card["codes_learned"]
+    assert json.loads((tmp_path / "m" / "card.json").read_text())["min_examples"] == 40
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# Coding with the model
+
+
+def test_model_codings_have_the_rule_coder_columns_and_follow_context(
+    study: Path, trained: learned.TrainResult
+) -> None:
+    before = (study / "turns.parquet").read_bytes()
+    result = learned.code_with_model(study, trained.out_dir, params=Params())
+    codings = pd.read_parquet(study / "codings.parquet")
+    assert list(codings.columns) == [*tables.CODINGS_COLUMNS, *EXTRA_CODING_COLUMNS]
+    assert len(codings) == result.n_model > 0
+    assert set(codings["coder"]) == {"model"}
+    assert set(codings["rule_id"]) == {f"model:{trained.model_id}"}
+    assert set(codings["code_id"]) <= set(trained.card["codes_learned"])
+    assert not codings["negated"].any() and codings["matched"].isna().all()
+    thresholds = trained.card["thresholds"]
+    assert all(
+        s >= thresholds[c] - 1e-6 for c, s in zip(codings["code_id"], codings["score"], strict=True)
+    )
+    assert (codings["match_start"] == codings["start_char"]).all()
+    # "Yes, I think so" is PLANS after the question about next year only
+    answers = codings[codings["text"].str.startswith("Yes, I think so")]
+    turns = pd.read_parquet(study / "turns.parquet")
+    question = {
+        (t, k + 1): q
+        for t, k, q in zip(turns["transcript_id"], turns["turn_id"], turns["text"], strict=True)
+    }
+    asked = [
+        question[(t, k)] for t, k in zip(answers["transcript_id"], answers["turn_id"], strict=True)
+    ]
+    assert set(answers["code_id"]) == {"PLANS"}
+    assert set(asked) == {QUESTIONS["plans"]}
+    assert (study / "turns.parquet").read_bytes() == before
+
+
+def test_question_context_is_what_separates_identical_answers(study: Path) -> None:
+    data = learned.load_training_data(study, params=Params(), use_examples=False)
+    groups = data.units.frame["transcript_id"].to_numpy()
+    held = groups == "study_05"
+    plans = data.labels.codes.index("PLANS")
+    scores = {}
+    for blocks in (("sentence",), ("sentence", "question")):
+        fitted = learned.fit_coder(
+            data.units.subset(~held),
+            data.labels.subset(~held),
+            blocks=blocks,
+            seed=SEED,
+            min_examples=4,
+        )
+        coded = fitted.decide(fitted.predict_proba(data.units.subset(held)))
+        truth = data.labels.y[held, plans]
+        mine = coded[:, fitted.codes.index("PLANS")]
+        scores[blocks] = 2 * (mine & truth).sum() / (mine.sum() + truth.sum())
+    assert scores[("sentence", "question")] == 1.0
+    assert scores[("sentence",)] < 0.8
+
+
+def test_code_both_keeps_rules_and_model_rows(tmp_path: Path, trained: learned.TrainResult) -> None:
+    codebook = tmp_path / "codebook.yml"
+    codebook.write_text(CODEBOOK_YAML)
+    processed = _write_study(tmp_path, codebook=codebook)
+    args = ["code", "--processed", str(processed), "--codebook", str(codebook)]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    rules_only = pd.read_parquet(processed / "codings.parquet")
+    assert set(rules_only["coder"]) == {"rules"}
+    done = runner.invoke(app, [*args, "--coder", "both", "--model", str(trained.out_dir)])
+    assert done.exit_code == 0, done.output
+    assert "model codings" in done.output and "rule codings" in done.output
+    both = pd.read_parquet(processed / "codings.parquet")
+    assert set(both["coder"]) == {"rules", "model"}
+    assert list(both.columns) == [*tables.CODINGS_COLUMNS, *EXTRA_CODING_COLUMNS]
+    rules_rows = both[both["coder"] == "rules"].drop(columns=[]).reset_index(drop=True)
+    # the model was trained without a codebook: its rows have no codebook version
+    assert both.loc[both["coder"] == "model", "codebook_version"].isna().all()
+    pd.testing.assert_frame_equal(
+        rules_rows[tables.CODINGS_COLUMNS], rules_only[tables.CODINGS_COLUMNS], check_dtype=False
+    )
+    assert (both.loc[both["coder"] == "rules", "rule_id"].str.contains(":phrase:")).all()
+    assert (both.loc[both["coder"] == "model", "rule_id"].str.startswith("model:")).all()
+    done = runner.invoke(app, [*args, "--coder", "model", "--model", str(trained.out_dir)])
+    assert done.exit_code == 0, done.output
+    assert set(pd.read_parquet(processed / "codings.parquet")["coder"]) == {"model"}
+
+
+def test_code_command_usage_errors(study: Path, tmp_path: Path) -> None:
+    done = runner.invoke(app, ["code", "--processed", str(study), "--coder", "model"])
+    assert done.exit_code == 2 and "--model" in done.output
+    done = runner.invoke(app, ["code", "--processed", str(study), "--coder", "guess"])
+    assert done.exit_code == 2
+    done = runner.invoke(
+        app, ["code", "--processed", str(study), "--coder", "model", "--model", str(tmp_path)]
+    )
+    assert done.exit_code == 1 and "model folder" in done.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Thresholds on held-out transcripts
+
+
+def test_choose_thresholds_takes_the_middle_of_the_best() -> None:
+    y = np.array([[1], [1], [0], [0], [0]], dtype=bool)
+    probs = np.array([[0.9], [0.58], [0.5], [0.3], [0.1]])
+    known = np.ones_like(y)
+    (threshold,) = learned.choose_thresholds(probs, y, known)
+    # the grid values in (0.5, 0.58] (0.525, 0.55, 0.575) give F1 = 1: the middle one is chosen
+    assert 0.5 < threshold <= 0.58
+    assert threshold == pytest.approx(0.55)
+    none = learned.choose_thresholds(probs, np.zeros_like(y), known)
+    assert none[0] == learned.DEFAULT_THRESHOLD
+
+
+def test_thresholds_come_from_transcripts_the_model_did_not_see(
+    study: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, frozenset[str]]] = []
+    fit, predict = learned.LinearModel.fit, learned.LinearModel.predict_proba
+
+    def spy_fit(self, units, y, known):
+        self._seen = frozenset(units.frame["transcript_id"])
+        calls.append(("fit", self._seen))
+        return fit(self, units, y, known)
+
+    def spy_predict(self, units):
+        shown = frozenset(units.frame["transcript_id"])
+        assert not shown & self._seen, "scored a transcript the model was trained on"
+        calls.append(("predict", shown))
+        return predict(self, units)
+
+    monkeypatch.setattr(learned.LinearModel, "fit", spy_fit)
+    monkeypatch.setattr(learned.LinearModel, "predict_proba", spy_predict)
+    data = learned.load_training_data(study, params=Params(), use_examples=False)
+    fitted = learned.fit_coder(data.units, data.labels, seed=SEED, min_examples=4, inner_folds=3)
+    predicted = [s for kind, s in calls if kind == "predict"]
+    assert len(predicted) == 3
+    assert frozenset().union(*predicted) == frozenset(data.transcripts)
+    assert calls[-1] == ("fit", frozenset(data.transcripts))  # the final model sees all
+    held = fitted.held_out.set_index("code_id")
+    assert np.allclose(held.loc[fitted.codes, "threshold"], fitted.thresholds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels from several coders
+
+
+def test_pooled_coders_first_named_wins_where_both_coded(study: Path) -> None:
+    frame = pd.read_parquet(study / "sentences.parquet")
+    frame = frame.assign(transcript_id=frame["transcript_id"].astype(str))
+    human = pd.read_parquet(study / "human_codings.parquet")
+    bob = human[human["transcript_id"].isin(["study_00", "study_01"])].copy()
+    bob["coder"] = "human:bob"
+    bob["code_id"] = "OTHER"
+    both = pd.concat([human, bob], ignore_index=True)
+    sentences = frame
+    rows, labels = learned.label_units(frame, both, sentences, coders=["human:alice", "human:bob"])
+    assert set(labels.owners.values()) == {"human:alice"}
+    assert "OTHER" not in labels.codes
+    rows, labels = learned.label_units(frame, both, sentences, coders=["human:bob", "human:alice"])
+    assert labels.owners["study_00"] == "human:bob" and labels.owners["study_02"] == "human:alice"
+    assert "OTHER" in labels.codes
+    only_bob = bob[bob["transcript_id"] == "study_00"]
+    pooled = pd.concat([human[human["transcript_id"] != "study_00"], only_bob])
+    rows, labels = learned.label_units(
+        frame, pooled, sentences, coders=["human:alice", "human:bob"]
+    )
+    assert len(labels.owners) == 6 and labels.owners["study_00"] == "human:bob"
+    with pytest.raises(QualcodeInputError, match="coders present: human:alice"):
+        learned.label_units(frame, human, sentences, coders=["human:carol"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Leave-one-transcript-out evaluation
+
+
+def test_learning_curve_tasks_never_train_on_the_held_out_transcript() -> None:
+    names = [f"t{i}" for i in range(5)]
+    tasks = learned.learning_curve_tasks(names, sizes=None, draws=2, seed=1)
+    assert tasks == learned.learning_curve_tasks(names, sizes=None, draws=2, seed=1)
+    for n, _, fold, train in tasks:
+        assert fold not in train and len(train) == n == len(set(train))
+    per_size = pd.Series([n for n, *_ in tasks]).value_counts().sort_index()
+    assert per_size.to_dict() == {1: 10, 2: 10, 3: 10, 4: 5}
+
+
+def test_evaluate_leave_one_transcript_out(study: Path, tmp_path: Path) -> None:
+    result = learned.evaluate(
+        study,
+        params=Params(),
+        seed=SEED,
+        min_examples=4,
+        n_boot=100,
+        learning_curve=True,
+        curve_sizes=[2, 5],
+        curve_draws=1,
+        ablation=False,
+    )
+    table = result.table
+    assert list(table.columns) == learned.EVALUATION_COLUMNS
+    assert set(table["fold"]) == {*result.transcripts, "ALL"}
+    assert set(table["coder"]) == {"model", "rules", "both"}
+    pooled = table[(table["fold"] == "ALL") & (table["code_id"] == "ALL")]
+    assert len(pooled) == 3
+    model = result.summary.set_index("coder").loc["model"]
+    assert model["micro_f1"] > 0.9
+    assert model["micro_f1_lo"] <= model["micro_f1"] <= model["micro_f1_hi"]
+    # TRAVEL is coded in two transcripts: held out, one is left, too few to learn
+    assert "TRAVEL" in result.too_few
+    preds = result.predictions
+    assert list(preds.columns) == [*tables.CODINGS_COLUMNS, *EXTRA_CODING_COLUMNS]
+    assert (preds["rule_id"] == "model:loto:" + preds["transcript_id"]).all()
+    curve = learned.learning_curve_summary(result.learning_curve)
+    assert list(curve["n_train_transcripts"]) == [2, 5]
+    five = result.learning_curve[result.learning_curve["n_train_transcripts"] == 5]
+    assert five["micro_f1"].iloc[0] == pytest.approx(model["micro_f1"])
+    by_code = learned.evaluation_by_code(table)
+    assert set(by_code["code_id"]) == {"PLANS", "PRICING_RATES", "TEAM_WORK", "TRAVEL"}
+    written = learned.write_evaluation(result, tmp_path)
+    assert {p.name for p in written} == {
+        "evaluation.csv",
+        "evaluation_predictions.parquet",
+        "evaluation_summary.csv",
+        "evaluation_learning_curve.csv",
+    }
+    assert learned.evaluation_summary(tmp_path)["coder"].tolist() == ["model", "rules", "both"]
+    assert learned.learning_curve_table(tmp_path)["n_train_transcripts"].tolist() == [2, 5]
+    assert learned.ablation_table(tmp_path) is None
+    assert "micro F1" in learned.format_evaluation(result)
+
+
+def test_evaluate_needs_two_coded_transcripts(tmp_path: Path) -> None:
+    processed = _write_study(tmp_path)
+    human = pd.read_parquet(processed / "human_codings.parquet")
+    tables.write_table(
+        human[human["transcript_id"] == "study_00"], processed / "human_codings.parquet"
+    )
+    with pytest.raises(QualcodeInputError, match="at least two coded transcripts"):
+        learned.evaluate(processed, params=Params(), learning_curve=False, ablation=False)
+    with pytest.raises(QualcodeInputError, match="--held-out"):
+        learned.evaluate(
+            _write_study(tmp_path / "b"), params=Params(), held_out=["nobody"], ablation=False
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Review loop
+
+
+def test_review_round_trip(tmp_path: Path, trained: learned.TrainResult) -> None:
+    codebook = tmp_path / "codebook.yml"
+    codebook.write_text(CODEBOOK_YAML)
+    processed = _write_study(tmp_path, codebook=codebook)
+    model = tmp_path / "model"
+    learned.train(
+        processed, model, params=Params(), seed=SEED, min_examples=4, codebook_path=codebook
+    )
+    table = learned.review_table(processed, model, params=Params())
+    assert list(table.columns) == learned.REVIEW_COLUMNS
+    assert len(table) > 0 and (table["decision"] == "").all()
+    assert table["confidence"].is_monotonic_decreasing
+    assert set(table["proposed_by"]) <= {"model", "rules"}
+    assert set(table["human"]) <= {"yes", "no"}
+    out = learned.export_review(table, tmp_path / "review.csv")
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == len(table)
+    rows[0]["decision"] = "accept"
+    rows[1]["decision"] = "Reject"
+    marked = tmp_path / "marked.csv"
+    with marked.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    done = runner.invoke(app, ["review", "import", str(marked), "--processed", str(processed)])
+    assert done.exit_code == 0, done.output
+    assert "1 accepted, 1 rejected" in done.output
+    human = pd.read_parquet(processed / "human_codings.parquet")
+    mine = human[human["coder"] == "human:review"]
+    assert len(mine) == 1
+    assert mine.iloc[0]["code_id"] == rows[0]["code_id"]
+    assert mine.iloc[0]["source"] == "review:marked.csv"
+    assert mine.iloc[0]["text"] == rows[0]["text"]
+    decisions = pd.read_parquet(processed / "review_decisions.parquet")
+    assert sorted(decisions["decision"]) == ["accept", "reject"]
+    # the review coder is not a full coding: it is not offered as training data by default
+    assert learned.human_coders(human) == ["human:alice"]
+    # a later decision on the same sentence and code replaces the earlier one
+    rows[0]["decision"] = "reject"
+    with marked.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows[:1])
+    learned.import_review(marked, processed)
+    human = pd.read_parquet(processed / "human_codings.parquet")
+    assert (human["coder"] == "human:review").sum() == 0
+    decisions = pd.read_parquet(processed / "review_decisions.parquet")
+    assert sorted(decisions["decision"]) == ["reject", "reject"]
+
+
+def test_review_decisions_label_only_what_was_decided(study: Path) -> None:
+    frame = pd.read_parquet(study / "sentences.parquet")
+    human = pd.read_parquet(study / "human_codings.parquet")
+    partial = human[human["transcript_id"] != "study_05"]
+    decisions = pd.DataFrame(
+        [
+            {"transcript_id": "study_05", "turn_id": 1, "sentence_id": 0,
+             "code_id": "PRICING_RATES", "decision": "accept"},
+            {"transcript_id": "study_05", "turn_id": 1, "sentence_id": 1,
+             "code_id": "PRICING_RATES", "decision": "reject"},
+        ]
+    )  # fmt: skip
+    rows, labels = learned.label_units(
+        frame, partial, frame, coders=["human:alice"], decisions=decisions
+    )
+    in_05 = frame["transcript_id"].iloc[rows].to_numpy() == "study_05"
+    assert in_05.sum() == 2
+    j = labels.codes.index("PRICING_RATES")
+    assert labels.known[in_05].sum() == 2 and labels.known[in_05][:, j].all()
+    assert labels.y[in_05][:, j].tolist() == [True, False]
+    assert labels.known[~in_05].all()
+
+
+def test_review_import_rejects_bad_files(study: Path, tmp_path: Path) -> None:
+    header = "decision,transcript_id,turn_id,sentence_id,code_id,text\n"
+    sentence = pd.read_parquet(study / "sentences.parquet").iloc[1]
+    good = f"{sentence.transcript_id},{sentence.turn_id},{sentence.sentence_id},PLANS"
+    cases = {
+        "maybe.csv": (header + f"maybe,{good},\n", "line 2.*expected accept or reject"),
+        "changed.csv": (header + f"accept,{good},Something else.\n", "changed since the export"),
+        "nowhere.csv": (header + "accept,study_00,99,0,PLANS,\n", "no sentence 0 in turn 99"),
+        "columns.csv": ("decision,code_id\naccept,PLANS\n", "missing column"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(QualcodeInputError, match=message):
+            learned.import_review(path, study)
+    done = runner.invoke(
+        app, ["review", "import", str(tmp_path / "maybe.csv"), "--processed", str(study)]
+    )
+    assert done.exit_code == 1 and "maybe.csv, line 2" in done.output
+    assert not (study / "review_decisions.parquet").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+
+
+def test_train_bad_input(study: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for name in ("turns", "sentences"):
+        (empty / f"{name}.parquet").write_bytes((study / f"{name}.parquet").read_bytes())
+    with pytest.raises(QualcodeInputError, match="no human coding"):
+        learned.train(empty, tmp_path / "m", params=Params())
+    with pytest.raises(QualcodeInputError, match="coders present: human:alice"):
+        learned.train(study, tmp_path / "m", params=Params(), coders=["bob"])
+    with pytest.raises(QualcodeInputError, match="person's coding"):
+        learned.train(study, tmp_path / "m", params=Params(), coders=["rules"])
+    with pytest.raises(QualcodeInputError, match="missing card.json"):
+        learned.load_model(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "card.json").write_text("{}")
+    (broken / "model.joblib").write_bytes(b"not a model")
+    with pytest.raises(QualcodeInputError, match="cannot load the model"):
+        learned.load_model(broken)
+    done = runner.invoke(
+        app, ["train", "--processed", str(study), "--out", str(tmp_path / "m"), "--from", "bob"]
+    )
+    assert done.exit_code == 1 and "error: --from" in done.output
+    done = runner.invoke(
+        app, ["train", "--processed", str(study), "--out", str(tmp_path / "m"), "--features", "x"]
+    )
+    assert done.exit_code == 2
+
+
+def test_train_command(study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli-model"
+    done = runner.invoke(
+        app,
+        ["train", "--processed", str(study), "--out", str(out), "--from", "human:alice",
+         "--min-examples", "4", "--seed", str(SEED)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "3 code(s) learned" in done.output
+    assert "left to the rules: TRAVEL (2 in 2)" in done.output
+    assert (out / "card.json").exists()
+
+
+@pytest.mark.slow
+def test_textcat_model_trains_saves_and_codes(study: Path, tmp_path: Path) -> None:
+    result = learned.train(
+        study, tmp_path / "tc", params=Params(), kind="textcat", seed=SEED, min_examples=4,
+        blocks=("sentence", "question"),
+    )  # fmt: skip
+    assert result.card["kind"] == "textcat"
+    assert (tmp_path / "tc" / "textcat" / "meta.json").exists()
+    loaded = learned.load_model(tmp_path / "tc")
+    units, probs, coded = learned.apply_model(loaded, study, params=Params())
+    assert probs.shape == (len(units), 3) and ((probs >= 0) & (probs <= 1)).all()
+    again = learned.train(
+        study, tmp_path / "tc2", params=Params(), kind="textcat", seed=SEED, min_examples=4,
+        blocks=("sentence", "question"),
+    )  # fmt: skip
+    assert again.model_id == result.model_id
