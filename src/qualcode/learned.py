@@ -2401,10 +2401,12 @@ def format_evaluation(evaluation: Evaluation) -> str:
     RETURNS (str): summary, per code against the rules, ablation, learning curve.
     """
     s = evaluation.settings
+    folds = sorted(set(evaluation.table["fold"]) - {ALL})
     lines = [
-        f"Leave-one-transcript-out over {len(evaluation.transcripts)} transcripts coded by "
-        f"{', '.join(evaluation.coders)}; model {s.kind} on {', '.join(s.blocks)}, seed {s.seed}. "
-        "Sentence level; 95% intervals: bootstrap over transcripts.",
+        f"Leave-one-transcript-out: {len(folds)} of {len(evaluation.transcripts)} transcripts "
+        f"coded by {', '.join(evaluation.coders)} held out in turn ({', '.join(folds)}); model "
+        f"{s.kind} on {', '.join(s.blocks)}, seed {s.seed}. Sentence level; 95% intervals: "
+        "bootstrap over the held-out transcripts.",
         "",
     ]
     summary = pd.DataFrame(

@@ -1,0 +1,219 @@
+"""The learned coder on the demo study: training time, coding speed, and models compared.
+
+The demo's processed tables (data/processed: run `qualcode ingest` first) are copied to a
+temporary folder, and the human coding is imported there afresh: data/reference/*.csv as
+`human:reference`, data/human_coding/*.csv as `human:researcher`. Then
+
+- training: `qualcode.learned.train` on all coded transcripts (reading with spaCy, the inner
+  folds that choose the thresholds, the final model, writing it), wall time;
+- coding: a trained model applied to every participant sentence (`apply_model`: spaCy, context,
+  features, probabilities), words/s; the model alone (features and probabilities of sentences
+  already read), words/s;
+- models compared on the same held-out transcripts (leave one transcript out, the three
+  reference transcripts held out in turn; every other coded transcript trains): scikit-learn
+  logistic regression on lemma TF-IDF with the context and the rule matches, the same on the
+  sentence alone, and spaCy's textcat_multilabel (bag of words) on the sentence and on the
+  question + sentence; the rule coder on the same transcripts for reference.
+
+The figures replace the "## Learned coder" section of benchmarks/results.md.
+
+Usage: python benchmarks/bench_learned.py [--processed data/processed] [--quick] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from qualcode import learned
+from qualcode.config import load_params
+from qualcode.human_coding import import_csv_folder
+from qualcode.paths import (
+    BENCHMARKS_DIR,
+    CODEBOOK_PATH,
+    DATA_DIR,
+    PROCESSED_DIR,
+    RAW_DIR,
+    REFERENCE_DIR,
+)
+
+TABLES = ("transcripts.parquet", "turns.parquet", "sentences.parquet")
+CODINGS = ((REFERENCE_DIR, "human:reference"), (DATA_DIR / "human_coding", "human:researcher"))
+MODELS = (
+    ("logreg", "logistic regression, sentence + question + turn + position + rules", "logreg",
+     learned.DEFAULT_BLOCKS),
+    ("logreg-sentence", "logistic regression, sentence only", "logreg", ("sentence",)),
+    ("textcat", "spaCy textcat_multilabel (BOW), sentence", "textcat", ("sentence",)),
+    ("textcat-question", "spaCy textcat_multilabel (BOW), question + sentence", "textcat",
+     ("sentence", "question")),
+)  # fmt: skip
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def prepare(processed: Path, work: Path) -> None:
+    for name in TABLES:
+        shutil.copyfile(processed / name, work / name)
+    for folder, coder in CODINGS:
+        import_csv_folder(folder, work, coder=coder, codebook_path=CODEBOOK_PATH, raw_dir=RAW_DIR)
+
+
+def bench_train(work: Path, params) -> dict:
+    started = time.perf_counter()
+    result = learned.train(work, work / "model", codebook_path=CODEBOOK_PATH, params=params)
+    seconds = time.perf_counter() - started
+    data = result.card["training_data"]
+    loaded = learned.load_model(work / "model")
+    started = time.perf_counter()
+    units, _, coded = learned.apply_model(loaded, work, params=params)
+    apply_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(3):
+        loaded.coder.decide(loaded.coder.predict_proba(units))
+    model_s = (time.perf_counter() - started) / 3
+    words = int(units.frame["n_words"].sum())
+    return {
+        "model_id": result.model_id,
+        "train_s": seconds,
+        "sentences": data["n_sentences"],
+        "transcripts": data["n_transcripts"],
+        "train_words": data["n_words"],
+        "learned": len(result.card["codes_learned"]),
+        "left": result.card["codes_left_to_rules"],
+        "words": words,
+        "units": len(units),
+        "codings": int(coded.sum()),
+        "apply_s": apply_s,
+        "model_s": model_s,
+    }
+
+
+def bench_models(work: Path, params, models) -> list[dict]:
+    rows = []
+    for key, label, kind, blocks in models:
+        started = time.perf_counter()
+        result = learned.evaluate(
+            work,
+            held_out=["human:reference"],
+            codebook_path=CODEBOOK_PATH,
+            params=params,
+            kind=kind,
+            blocks=blocks,
+            seed=params.report.seed,
+            learning_curve=False,
+            ablation=False,
+        )
+        seconds = time.perf_counter() - started
+        summary = result.summary.set_index("coder")
+        row = {"key": key, "label": label, "seconds": seconds, "folds": result.transcripts}
+        for coder in ("model", "rules"):
+            for metric in ("micro_f1", "micro_f1_lo", "micro_f1_hi", "macro_f1"):
+                row[f"{coder}_{metric}"] = float(summary.loc[coder, metric])
+        rows.append(row)
+        print(
+            f"{key:>18}: micro F1 {row['model_micro_f1']:.3f} "
+            f"[{row['model_micro_f1_lo']:.2f}..{row['model_micro_f1_hi']:.2f}], macro "
+            f"{row['model_macro_f1']:.3f}, rules {row['rules_micro_f1']:.3f} ({seconds:.0f} s)",
+            file=sys.stderr,
+        )
+    return rows
+
+
+def render(speed: dict, models: list[dict]) -> str:
+    lines = [
+        "## Learned coder",
+        "",
+        "`python benchmarks/bench_learned.py`: the demo study with its human coding "
+        "(data/reference as human:reference, data/human_coding as human:researcher).",
+        "",
+        f"Training (`qualcode train`, logistic regression, default features, inner folds for the "
+        f"thresholds included): {speed['train_s']:.1f} s for {speed['sentences']:,} sentences "
+        f"({speed['train_words']:,} words) of {speed['transcripts']} transcripts; "
+        f"{speed['learned']} codes learned, left to the rules (too few examples): "
+        f"{', '.join(speed['left']) or 'none'}.",
+        "",
+        "| coding | sentences | words | seconds | words/s |",
+        "|---|---:|---:|---:|---:|",
+        f"| `apply_model` (spaCy with the codebook's rulers, context, features, probabilities) "
+        f"| {speed['units']:,} | {speed['words']:,} | {speed['apply_s']:.2f} "
+        f"| {speed['words'] / speed['apply_s']:,.0f} |",
+        f"| the model alone (features and probabilities of sentences already read) "
+        f"| {speed['units']:,} | {speed['words']:,} | {speed['model_s']:.3f} "
+        f"| {speed['words'] / speed['model_s']:,.0f} |",
+        "",
+        "Models compared (leave one transcript out, the reference transcripts "
+        f"{', '.join(models[0]['folds']) if models else ''} held out in turn, the nine others "
+        "training; sentence level; micro F1 with its 95% bootstrap interval over the held-out "
+        "transcripts; the rule coder on the same transcripts for reference):",
+        "",
+        "| model | micro F1 [95% CI] | macro F1 | rules micro F1 | time (s) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in models:
+        lines.append(
+            f"| {row['label']} | {row['model_micro_f1']:.3f} "
+            f"[{row['model_micro_f1_lo']:.2f}..{row['model_micro_f1_hi']:.2f}] "
+            f"| {row['model_macro_f1']:.3f} | {row['rules_micro_f1']:.3f} | {row['seconds']:.0f} |"
+        )
+    lines += [
+        "",
+        "en_core_web_sm has no word vectors; the logistic regression reads spaCy's lemmas "
+        "(TF-IDF of uni- and bigrams), the interviewer's question, the rest of the turn, the "
+        "section and position, and the rule coder's matches; `qualcode train` uses it. "
+        "textcat_multilabel: `spacy.TextCatBOW.v3`, 20 epochs, batch 32, seeded.",
+        "",
+        f"Machine: {machine()}. The cores may be shared with other jobs.",
+        f"Date: {time.strftime('%Y-%m-%d')}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace (or add) the `## Learned coder` section of results.md, leaving others alone."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
+    pattern = re.compile(r"^## Learned coder\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processed", type=Path, default=PROCESSED_DIR)
+    parser.add_argument("--quick", action="store_true", help="skip the textcat models")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    params = load_params()
+    models = [m for m in MODELS if not (args.quick and m[2] == "textcat")]
+    with tempfile.TemporaryDirectory(prefix="bench_learned_") as tmp:
+        work = Path(tmp)
+        prepare(args.processed, work)
+        speed = bench_train(work, params)
+        print(
+            f"train {speed['train_s']:.1f} s; apply {speed['words'] / speed['apply_s']:,.0f} "
+            f"words/s; model alone {speed['words'] / speed['model_s']:,.0f} words/s",
+            file=sys.stderr,
+        )
+        rows = bench_models(work, params, models)
+    section = render(speed, rows)
+    print(section)
+    if not args.no_write:
+        write_section(BENCHMARKS_DIR / "results.md", section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
