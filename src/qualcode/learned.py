@@ -209,11 +209,10 @@ def prepare_units(
             vectors.append(tensor.mean(axis=0))
         else:
             vectors.append(None)
-        if codebook is not None and len(codebook):
-            rows, _ = code_docs([(doc, ref)], codebook, cues=cues)
-            rule_rows.extend(rows)
         if progress is not None:
             progress(1)
+    if codebook is not None and len(codebook):
+        rule_rows, _ = code_docs(zip(docs, refs, strict=True), codebook, cues=cues)
     tok2vec = np.zeros((len(refs), width), dtype=np.float32)
     for i, vec in enumerate(vectors):
         if vec is not None:
