@@ -115,7 +115,7 @@ def bench_models(work: Path, params, models) -> list[dict]:
         )
         seconds = time.perf_counter() - started
         summary = result.summary.set_index("coder")
-        row = {"key": key, "label": label, "seconds": seconds, "folds": result.transcripts}
+        row = {"key": key, "label": label, "seconds": seconds, "folds": result.folds}
         for coder in ("model", "rules"):
             for metric in ("micro_f1", "micro_f1_lo", "micro_f1_hi", "macro_f1"):
                 row[f"{coder}_{metric}"] = float(summary.loc[coder, metric])

@@ -201,7 +201,7 @@ def prepare_units(
         warnings.filterwarnings("ignore", message=r"\[W036\]")
         docs = list(nlp.pipe((r.text for r in refs), batch_size=batch_size))
         question_docs = list(nlp.pipe(questions, batch_size=batch_size))
-    for doc, ref in zip(docs, refs, strict=True):
+    for doc in docs:
         lemmas.append(_lemma_text(doc))
         tensor = doc.tensor if doc.tensor is not None and doc.tensor.size else None
         if tensor is not None:
@@ -1945,6 +1945,11 @@ class Evaluation:
     settings: FitSettings
     too_few: list[str] = field(default_factory=list)
 
+    @property
+    def folds(self) -> list[str]:
+        """RETURNS (list[str]): the transcripts held out in turn."""
+        return sorted(set(self.table["fold"]) - {ALL})
+
 
 def _score_folds(
     data: TrainingData,
@@ -2418,7 +2423,7 @@ def format_evaluation(evaluation: Evaluation) -> str:
     RETURNS (str): summary, per code against the rules, ablation, learning curve.
     """
     s = evaluation.settings
-    folds = sorted(set(evaluation.table["fold"]) - {ALL})
+    folds = evaluation.folds
     lines = [
         f"Leave-one-transcript-out: {len(folds)} of {len(evaluation.transcripts)} transcripts "
         f"coded by {', '.join(evaluation.coders)} held out in turn ({', '.join(folds)}); model "
