@@ -47,8 +47,10 @@ from qualcode.paths import (
 TABLES = ("transcripts.parquet", "turns.parquet", "sentences.parquet")
 CODINGS = ((REFERENCE_DIR, "human:reference"), (DATA_DIR / "human_coding", "human:researcher"))
 MODELS = (
-    ("logreg", "logistic regression, sentence + question + turn + position + rules", "logreg",
-     learned.DEFAULT_BLOCKS),
+    ("logreg", "logistic regression, sentence + question + turn + position (default)",
+     "logreg", learned.DEFAULT_BLOCKS),
+    ("logreg-rules", "logistic regression, the same + the rule coder's matches", "logreg",
+     (*learned.DEFAULT_BLOCKS, "rules")),
     ("logreg-sentence", "logistic regression, sentence only", "logreg", ("sentence",)),
     ("textcat", "spaCy textcat_multilabel (BOW), sentence", "textcat", ("sentence",)),
     ("textcat-question", "spaCy textcat_multilabel (BOW), question + sentence", "textcat",
@@ -116,7 +118,7 @@ def bench_models(work: Path, params, models) -> list[dict]:
         seconds = time.perf_counter() - started
         summary = result.summary.set_index("coder")
         row = {"key": key, "label": label, "seconds": seconds, "folds": result.folds}
-        for coder in ("model", "rules"):
+        for coder in ("model", "rules", "both"):
             for metric in ("micro_f1", "micro_f1_lo", "micro_f1_hi", "macro_f1"):
                 row[f"{coder}_{metric}"] = float(summary.loc[coder, metric])
         rows.append(row)
@@ -156,20 +158,22 @@ def render(speed: dict, models: list[dict]) -> str:
         "training; sentence level; micro F1 with its 95% bootstrap interval over the held-out "
         "transcripts; the rule coder on the same transcripts for reference):",
         "",
-        "| model | micro F1 [95% CI] | macro F1 | rules micro F1 | time (s) |",
-        "|---|---:|---:|---:|---:|",
+        "| model | micro F1 [95% CI] | macro F1 | rules micro F1 | model or rules (`both`) "
+        "micro F1 | time (s) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for row in models:
         lines.append(
             f"| {row['label']} | {row['model_micro_f1']:.3f} "
             f"[{row['model_micro_f1_lo']:.2f}..{row['model_micro_f1_hi']:.2f}] "
-            f"| {row['model_macro_f1']:.3f} | {row['rules_micro_f1']:.3f} | {row['seconds']:.0f} |"
+            f"| {row['model_macro_f1']:.3f} | {row['rules_micro_f1']:.3f} "
+            f"| {row['both_micro_f1']:.3f} | {row['seconds']:.0f} |"
         )
     lines += [
         "",
         "en_core_web_sm has no word vectors; the logistic regression reads spaCy's lemmas "
-        "(TF-IDF of uni- and bigrams), the interviewer's question, the rest of the turn, the "
-        "section and position, and the rule coder's matches; `qualcode train` uses it. "
+        "(TF-IDF of uni- and bigrams) of the sentence, the interviewer's question and the rest "
+        "of the turn, and the section and position; `qualcode train` uses it. "
         "textcat_multilabel: `spacy.TextCatBOW.v3`, 20 epochs, batch 32, seeded.",
         "",
         f"Machine: {machine()}. The cores may be shared with other jobs.",

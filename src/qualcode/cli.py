@@ -399,7 +399,7 @@ ExamplesOpt = Annotated[
     bool,
     typer.Option("--examples/--no-examples", help="Also learn from the codebook's examples."),
 ]
-DEFAULT_FEATURES = "sentence,question,turn,position,rules"
+DEFAULT_FEATURES = "sentence,question,turn,position"
 
 
 def _features(text: str) -> tuple[str, ...]:
