@@ -22,16 +22,14 @@ Usage: python benchmarks/bench_coding.py [--sizes 10 100 1000] [--no-write]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
-import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from results_md import machine, write_section
 
 from qualcode.codebook import load_codebook
 from qualcode.coding import build_coder, code_corpus
@@ -167,11 +165,6 @@ def _work_dir() -> Path:
     return path
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def render(rows: list[dict]) -> str:
     lines = [
         "## Coding",
@@ -207,17 +200,6 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or add) the `## Coding` section of results.md, leaving other sections alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(r"^## Coding\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
@@ -247,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(rows)
     print(section)
     if not args.no_write:
-        write_section(BENCHMARKS_DIR / "results.md", section)
+        write_section(BENCHMARKS_DIR / "results.md", "Coding", section)
     return 0
 
 

@@ -16,16 +16,13 @@ Usage: python benchmarks/bench_ingest.py [--sizes 10 100 1000] [--no-write]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
-import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import spacy
+from results_md import machine, write_section
 
 from qualcode.cleaning import words
 from qualcode.config import load_params
@@ -132,20 +129,6 @@ def bench_size(n: int, *, params, seed: int = 7) -> dict[str, float]:
     }
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        found = re.search(r"model name\s*:\s*(.+)", info)
-        cpu = found.group(1).strip() if found else cpu
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, spaCy {spacy.__version__}"
-    )
-
-
 def render(rows: list[dict[str, float]]) -> str:
     lines = [
         "## Ingest",
@@ -174,17 +157,6 @@ def render(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or add) the `## Ingest` section of results.md, leaving other sections alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(r"^## Ingest\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
@@ -206,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(rows)
     print(section)
     if not args.no_write:
-        write_section(BENCHMARKS_DIR / "results.md", section)
+        write_section(BENCHMARKS_DIR / "results.md", "Ingest", section)
     return 0
 
 
