@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -616,3 +617,56 @@ def test_textcat_model_trains_saves_and_codes(study: Path, tmp_path: Path) -> No
         blocks=("sentence", "question"),
     )  # fmt: skip
     assert again.model_id == result.model_id
+
+
+# ---------------------------------------------------------------------------------------------
+# The learning step of `qualcode run`
+
+
+def test_learn_step_imports_evaluates_and_trains(tmp_path: Path) -> None:
+    processed = _write_study(tmp_path / "study")
+    people = tmp_path / "people"
+    people.mkdir()
+    shutil.copy(tmp_path / "study" / "alice.csv", people / "study.csv")
+    (tmp_path / "empty").mkdir()
+    sources = [(people, "human:alice"), (tmp_path / "empty", "human:bob")]
+    step = learned.learn_step(
+        processed, sources, codebook_path=None, raw_dir=None, params=Params(), jobs=1,
+        curve_sizes=(2,),
+    )  # fmt: skip
+    assert not step.skipped
+    assert list(step.imported) == ["human:alice"]
+    assert step.imported["human:alice"] == len(_study()[2])
+    assert step.evaluation.folds == [f"study_{t:02d}" for t in range(6)]
+    assert learned.evaluation_summary(processed)["coder"].tolist() == ["model", "rules", "both"]
+    assert learned.learning_curve_table(processed)["n_train_transcripts"].tolist() == [2, 5]
+    assert learned.ablation_table(processed) is not None
+    assert (step.model_dir / learned.CARD_FILE).exists()
+    assert step.model_dir == learned.study_model_dir(processed)
+    # Again without a curve: the earlier curve no longer describes the evaluation, and goes.
+    again = learned.learn_step(
+        processed, sources, codebook_path=None, raw_dir=None, params=Params(), jobs=1
+    )
+    assert again.evaluation is not None
+    assert learned.learning_curve_table(processed) is None
+    assert learned.review_table(processed, again.model_dir, params=Params()) is not None
+
+
+def test_learn_step_is_skipped_without_enough_human_coding(tmp_path: Path) -> None:
+    processed = _write_study(tmp_path / "study")
+    (tmp_path / "empty").mkdir()
+    step = learned.learn_step(
+        processed, [(tmp_path / "empty", "human:bob"), (tmp_path / "missing", "human:carol")],
+        codebook_path=None, raw_dir=None, params=Params(),
+    )  # fmt: skip
+    assert step.skipped.startswith("no human coding in")
+    assert step.evaluation is None and step.model_dir is None
+    one = tmp_path / "one"
+    one.mkdir()
+    rows = pd.read_csv(tmp_path / "study" / "alice.csv")
+    rows[rows["transcript_id"] == "study_00"].to_csv(one / "study_00.csv", index=False)
+    step = learned.learn_step(
+        processed, [(one, "human:dora")], codebook_path=None, raw_dir=None, params=Params()
+    )
+    assert step.skipped.startswith("1 transcript(s) coded by people")
+    assert not (learned.study_model_dir(processed)).exists()

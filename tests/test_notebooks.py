@@ -140,6 +140,7 @@ def small_report(tmp_path_factory):
     root = make_study(tmp_path_factory.mktemp("study"))
     result = run_study(root)
     assert result.exit_code == 0, result.output
+    assert "learned coder, leave one transcript out over 2 transcripts" in result.output
     return root
 
 
@@ -183,6 +184,9 @@ def test_executed_notebooks_narrate_the_data(small_report):
     assert re.search(r"\d of 3 participants", takeaways)
     agreement = "\n".join(outputs(executed["02_code_themes"], "text/markdown"))
     assert "The reference coding (`human:reference`) covers 2 transcripts" in agreement
+    # `qualcode run` learned from the reference coding: its evaluation and the review table
+    assert "Leave one transcript out over 2 human-coded transcripts" in agreement
+    assert "sentence-code disagreements on the codes the model learned" in agreement
 
 
 @pytest.mark.slow

@@ -200,10 +200,21 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="Folder for the HTML report.")] = paths.REPORTS_DIR,
     codebook: CodebookOpt = paths.CODEBOOK_PATH,
     params: ParamsOpt = paths.PARAMS_PATH,
+    learn: Annotated[
+        bool,
+        typer.Option(
+            "--learn/--no-learn",
+            help="When people's coding sits beside the raw folder (reference/ as human:reference, "
+            "human_coding/ as human:researcher): import it, evaluate the learned coder leave one "
+            "transcript out and train it into PROCESSED/model, for notebook 02.",
+        ),
+    ] = True,
 ) -> None:
-    """Run the whole study: ingest, code, report."""
+    """Run the whole study: ingest, code, learn from people's coding, report."""
     ingest(raw=raw, out=processed, keep_going=False, params=params, keys=None)
     code(processed=processed, codebook=codebook, params=params)
+    if learn:
+        _learn_step(raw=raw, processed=processed, codebook=codebook, params=params)
     report(
         processed=processed,
         out=out,
@@ -211,6 +222,37 @@ def run(
         params=params,
         raw=raw,
         notebooks=paths.NOTEBOOKS_DIR,
+    )
+
+
+def _learn_step(*, raw: Path, processed: Path, codebook: Path, params: Path) -> None:
+    from tqdm import tqdm
+
+    from qualcode import learned
+    from qualcode.config import load_params
+
+    sources = [(raw.parent / folder, coder) for folder, coder in paths.HUMAN_CODING_FOLDERS]
+    try:
+        with tqdm(desc="learning", unit=" folds", disable=None, leave=False) as bar:
+            step = learned.learn_step(
+                processed,
+                sources,
+                codebook_path=codebook,
+                raw_dir=raw,
+                params=load_params(params),
+                progress=bar.update,
+            )
+    except QualcodeInputError as err:
+        raise _fail(err) from None
+    if step.skipped:
+        typer.echo(f"learned coder: skipped ({step.skipped})")
+        return
+    summary = step.evaluation.summary.set_index("coder")
+    typer.echo(
+        "learned coder, leave one transcript out over "
+        f"{len(step.evaluation.folds)} transcripts: micro F1 "
+        + ", ".join(f"{c} {summary.loc[c, 'micro_f1']:.2f}" for c in summary.index)
+        + f"; model trained on all of them -> {step.model_dir}"
     )
 
 

@@ -2343,10 +2343,15 @@ def write_evaluation(evaluation: Evaluation, processed_dir: Path) -> list[Path]:
         ),
         csv(evaluation.summary, SUMMARY_FILE),
     ]
-    if evaluation.learning_curve is not None:
-        written.append(csv(evaluation.learning_curve, LEARNING_CURVE_FILE))
-    if evaluation.ablation is not None:
-        written.append(csv(evaluation.ablation, ABLATION_FILE))
+    # A learning curve or ablation of an earlier evaluation would no longer match this one.
+    for frame, name in (
+        (evaluation.learning_curve, LEARNING_CURVE_FILE),
+        (evaluation.ablation, ABLATION_FILE),
+    ):
+        if frame is not None:
+            written.append(csv(frame, name))
+        else:
+            (processed_dir / name).unlink(missing_ok=True)
     return written
 
 
@@ -2947,3 +2952,96 @@ def ablation_table(processed_dir: Path) -> pd.DataFrame | None:
     """RETURNS (DataFrame | None): micro and macro F1 (with intervals) with each kind of context
     added in turn (evaluation_ablation.csv); None when no ablation was made."""
     return _read_csv(processed_dir, ABLATION_FILE)
+
+
+# ---------------------------------------------------------------------------------------------
+# The learning step of `qualcode run`
+
+STUDY_MODEL_FOLDER = "model"
+
+
+def study_model_dir(processed_dir: Path) -> Path:
+    """RETURNS (Path): where `qualcode run` keeps the model trained on all the human coding."""
+    return Path(processed_dir) / STUDY_MODEL_FOLDER
+
+
+@dataclass
+class LearnStep:
+    """What the learning step of `qualcode run` did.
+
+    imported: per coder, the rows of human coding imported from its folder.
+    evaluation: the leave-one-transcript-out evaluation (None when skipped).
+    model_dir: the model trained on all the human coding (None when skipped).
+    skipped: why the step was skipped, or "".
+    """
+
+    imported: dict[str, int]
+    evaluation: Evaluation | None = None
+    model_dir: Path | None = None
+    card: dict[str, Any] | None = None
+    skipped: str = ""
+
+
+def learn_step(
+    processed_dir: Path,
+    sources: Sequence[tuple[Path, str]],
+    *,
+    codebook_path: Path | None,
+    raw_dir: Path | None,
+    params: Params,
+    jobs: int = 2,
+    curve_sizes: Sequence[int] = (),
+    progress: Callable[[int], None] | None = None,
+) -> LearnStep:
+    """Import people's coding from its folders (one coder per folder, replacing that coder's
+    earlier rows), evaluate the learned coder leave-one-transcript-out (with the ablation of
+    the context; with `curve_sizes`, a learning curve over those numbers of training
+    transcripts and all of the others), and train it on all of it into processed_dir/model, so
+    that the report shows how far automatic coding agrees with people.
+
+    Skipped, with the reason in `skipped`, when no folder holds coding or fewer than two
+    transcripts are coded in full. Bad coding files raise QualcodeInputError.
+    RETURNS (LearnStep): what was imported, the evaluation and the model.
+    """
+    from qualcode.human_coding import import_csv_folder
+
+    processed_dir = Path(processed_dir)
+    imported: dict[str, int] = {}
+    for folder, coder in sources:
+        result = import_csv_folder(
+            Path(folder), processed_dir, coder=coder, codebook_path=codebook_path, raw_dir=raw_dir
+        )
+        if result is not None:
+            imported[coder] = len(result.codings)
+    if not imported:
+        return LearnStep(imported, skipped="no human coding in " + ", ".join(
+            str(folder) for folder, _ in sources))  # fmt: skip
+    coders = list(imported)
+    human = tables.read_table(processed_dir, "human_codings")
+    full = human[~_is_review(human) & human["coder"].astype(str).isin(coders)]
+    n_coded = full["transcript_id"].astype(str).nunique()
+    if n_coded < 2:
+        return LearnStep(
+            imported,
+            skipped=f"{n_coded} transcript(s) coded by people; the learned coder needs two or more",
+        )
+    seed = params.report.seed
+    evaluation = evaluate(
+        processed_dir,
+        coders=coders,
+        codebook_path=codebook_path,
+        params=params,
+        seed=seed,
+        learning_curve=bool(curve_sizes),
+        curve_sizes=[*(n for n in curve_sizes if n < n_coded - 1), n_coded - 1],
+        curve_draws=1,
+        jobs=jobs,
+        progress=progress,
+    )
+    write_evaluation(evaluation, processed_dir)
+    model_dir = study_model_dir(processed_dir)
+    trained = train(
+        processed_dir, model_dir, coders=coders, codebook_path=codebook_path, params=params,
+        seed=seed,
+    )  # fmt: skip
+    return LearnStep(imported, evaluation=evaluation, model_dir=model_dir, card=trained.card)

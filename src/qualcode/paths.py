@@ -15,6 +15,9 @@ DATA_DIR = PROJ_ROOT / "data"
 RAW_DIR = DATA_DIR / "raw"
 PROCESSED_DIR = DATA_DIR / "processed"
 REFERENCE_DIR = DATA_DIR / "reference"
+HUMAN_CODING_DIR = DATA_DIR / "human_coding"
+# People's coding beside the raw folder that `qualcode run` learns from: (folder name, coder).
+HUMAN_CODING_FOLDERS = (("reference", "human:reference"), ("human_coding", "human:researcher"))
 KEYS_DIR = DATA_DIR / "keys"
 
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
