@@ -18,7 +18,8 @@ from qualcode.errors import QualcodeInputError
 
 app = typer.Typer(
     name="qualcode",
-    help="Reproducible qualitative coding of interview transcripts, from raw files to an HTML report.",
+    help="Reproducible qualitative coding of interview transcripts, "
+    "from raw files to an HTML report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -65,7 +66,9 @@ def ingest(
     params: ParamsOpt = paths.PARAMS_PATH,
     keys: Annotated[
         Path | None,
-        typer.Option("--keys", help="Folder for the re-identification key [default: beside --raw]."),
+        typer.Option(
+            "--keys", help="Folder for the re-identification key [default: beside --raw]."
+        ),
     ] = None,
 ) -> None:
     """Read every transcript in --raw into transcripts, turns and sentences tables."""
@@ -154,7 +157,9 @@ def code(
 @app.command()
 def report(
     processed: ProcessedOpt = paths.PROCESSED_DIR,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML report.")] = paths.REPORTS_DIR,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the HTML report.")
+    ] = paths.REPORTS_DIR,
     codebook: CodebookOpt = paths.CODEBOOK_PATH,
     params: ParamsOpt = paths.PARAMS_PATH,
     raw: Annotated[
@@ -197,7 +202,9 @@ def report(
 def run(
     raw: Annotated[Path, typer.Option("--raw", help="Folder of raw transcripts.")] = paths.RAW_DIR,
     processed: ProcessedOpt = paths.PROCESSED_DIR,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML report.")] = paths.REPORTS_DIR,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the HTML report.")
+    ] = paths.REPORTS_DIR,
     codebook: CodebookOpt = paths.CODEBOOK_PATH,
     params: ParamsOpt = paths.PARAMS_PATH,
     learn: Annotated[
