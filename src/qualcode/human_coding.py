@@ -61,6 +61,9 @@ logger = logging.getLogger(__name__)
 HUMAN_PREFIX = "human:"
 MACHINE_CODERS = ("rules", "model")
 EXTRA_COLUMNS = ["selection_id", "source"]
+# One coded span of a turn, as read from a coding file, before it becomes human_codings rows.
+PIECE_COLUMNS = ["transcript_id", "turn_id", "start_char", "end_char", "code_id", "coder",
+                 *EXTRA_COLUMNS]  # fmt: skip
 MIN_WORDS = 3
 SPEAKER_SEP = ": "
 TURN_SEP = "\n\n"
@@ -976,19 +979,7 @@ def read_coding_csv(
             )
     if errors:
         raise errors[0] if len(errors) == 1 else ManyInputErrors(errors)
-    piece_frame = pd.DataFrame(
-        pieces,
-        columns=[
-            "transcript_id",
-            "turn_id",
-            "start_char",
-            "end_char",
-            "code_id",
-            "coder",
-            "selection_id",
-            "source",
-        ],
-    )
+    piece_frame = pd.DataFrame(pieces, columns=PIECE_COLUMNS)
     version = codebook.version if codebook is not None else None
     codings = finish_rows(pieces_to_rows(piece_frame, corpus), codebook_version=version)
     for problem in problems:

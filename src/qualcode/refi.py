@@ -49,6 +49,7 @@ from qualcode.codebook import Codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human_coding import (
     MACHINE_CODERS,
+    PIECE_COLUMNS,
     CodeResolver,
     Corpus,
     ImportResult,
@@ -602,17 +603,7 @@ def project_pieces(
                             "source": project.path.name,
                         }
                     )
-    columns = [
-        "transcript_id",
-        "turn_id",
-        "start_char",
-        "end_char",
-        "code_id",
-        "coder",
-        "selection_id",
-        "source",
-    ]
-    return pd.DataFrame(rows, columns=columns), counts
+    return pd.DataFrame(rows, columns=PIECE_COLUMNS), counts
 
 
 def import_qdpx(
