@@ -420,6 +420,29 @@ def test_import_ingests_a_source_that_is_not_processed_yet(project, tmp_path) ->
     assert "wind farms" in row["text"]
 
 
+def test_import_command_warns_that_a_source_outside_raw_will_drop_out(project, tmp_path) -> None:
+    text = "Interviewer: What is your niche?\n\nP03: I build forecasting models for wind farms.\n"
+    path = make_qdpx(
+        tmp_path / "new.qdpx",
+        text=text,
+        source_name="Interview C.txt",
+        text_path="interview_c.txt",
+        selections=[(*span_of(text, "I build forecasting models for wind farms."), ["Pricing"])],
+    )
+    result = runner.invoke(
+        app,
+        [
+            "import-coding", str(path), "--processed", str(project["processed"]),
+            "--codebook", str(project["codebook"]), "--raw", str(project["raw"]),
+            "--keys", str(tmp_path / "keys"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ingested from the project: interview_c" in result.output
+    assert f"interview_c not in {project['raw']}" in result.output
+    assert "will drop them" in result.output
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input
 

@@ -318,6 +318,12 @@ def import_coding(
     )
     if result.ingested:
         typer.echo(f"ingested from the project: {', '.join(result.ingested)}")
+        typer.echo(
+            f"warning: {', '.join(result.ingested)} not in {raw}: `qualcode ingest` (and "
+            "`make report`) reads that folder and will drop them; save their text there "
+            "(one file each, named by transcript id) to keep them in the study",
+            err=True,
+        )
     if result.n_uncoded_selections:
         typer.echo(f"selections without a coding (left out): {result.n_uncoded_selections}")
     if result.n_source_codings:
