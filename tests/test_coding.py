@@ -380,3 +380,48 @@ def test_demo_codebook_negation(demo_coder):
     )
     flags = codings.groupby("turn_id")["negated"].all().to_dict()
     assert flags == {0: True, 1: True, 2: False}
+
+
+# ---------------------------------------------------------------- the anchored matcher
+
+ANCHOR_PATTERNS = [
+    [{"LEMMA": "referral"}],
+    [{"LOWER": {"NOT_IN": ["of"]}}, {"LOWER": {"IN": ["course", "courses"]}}],
+    [{"LOWER": "i"}, {"IS_ALPHA": True, "OP": "?"}, {"LEMMA": "post"}],
+    [{"LEMMA": "client", "OP": "?"}, {"LOWER": "work"}],
+    [{"LIKE_NUM": True}, {"LOWER": {"IN": ["hours", "hrs"]}}],
+    [{"IS_ALPHA": True, "OP": "+"}, {"LEMMA": {"NOT_IN": ["be"]}}],
+    [{"LEMMA": {"IN": ["niche", "specialty"]}, "OP": "!"}, {"LOWER": "only"}],
+]
+ANCHOR_TEXTS = [
+    "Most of my work comes from referrals.",
+    "I sell courses now, and a course of mine did well.",
+    "I post every week. I usually post on weekends.",
+    "Client work is ten hours a week, 10 hrs at most.",
+    "Energy only, that is my niche only.",
+    "",
+]
+
+
+def test_anchored_matcher_finds_what_spacy_matcher_finds(nlp):
+    from spacy.matcher import Matcher
+
+    from qualcode.coding import AnchoredMatcher
+
+    plain, anchored = Matcher(nlp.vocab), AnchoredMatcher(nlp.vocab)
+    for i, pattern in enumerate(ANCHOR_PATTERNS):
+        plain.add(f"P{i % 3}", [pattern])
+        anchored.add(f"P{i % 3}", [pattern])
+    assert AnchoredMatcher.anchors(ANCHOR_PATTERNS[0]) == {("LEMMA", "referral")}
+    # a stop word is a poorer anchor than a content word; an optional token is none
+    assert AnchoredMatcher.anchors(ANCHOR_PATTERNS[2]) == {("LEMMA", "post")}
+    assert AnchoredMatcher.anchors(ANCHOR_PATTERNS[3]) == {("LOWER", "work")}
+    assert AnchoredMatcher.anchors(ANCHOR_PATTERNS[5]) is None
+    for doc in nlp.pipe(ANCHOR_TEXTS):
+        assert sorted(anchored(doc)) == sorted(set(plain(doc))), doc.text
+    assert len(anchored) == 3 and "P1" in anchored
+    anchored.remove("P1")
+    plain.remove("P1")
+    assert "P1" not in anchored
+    for doc in nlp.pipe(ANCHOR_TEXTS):
+        assert sorted(anchored(doc)) == sorted(set(plain(doc))), doc.text
