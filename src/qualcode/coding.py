@@ -27,7 +27,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,10 +268,12 @@ def build_coder(codebook: Codebook, *, model: str = "en_core_web_sm") -> Languag
     )
     lemma_ruler.matcher = AnchoredMatcher(nlp.vocab, validate=True)
     lemma_patterns, lower_patterns = rule_patterns(codebook)
-    lemma_ruler.add_patterns(lemma_patterns)
-    with warnings.catch_warnings():
-        # W012: the phrase docs are tagged though LOWER does not need it (harmless, once).
-        warnings.filterwarnings("ignore", message=r"\[W012\]")
+    # A ruler reads its phrases with the components before it. Lemmas need the tagger, the
+    # attribute ruler and the lemmatizer, not the parser; lower-case words need the tokenizer.
+    with nlp.select_pipes(disable=[p for p in ("parser",) if p in nlp.pipe_names]):
+        lemma_ruler.add_patterns(lemma_patterns)
+    before_lower = nlp.pipe_names[: nlp.pipe_names.index(RULER_LOWER)]
+    with nlp.select_pipes(disable=before_lower):
         lower_ruler.add_patterns(lower_patterns)
     return nlp
 
