@@ -161,8 +161,10 @@ class AnchoredMatcher:
         from spacy.matcher import Matcher
 
         self._new = lambda: Matcher(vocab, validate=validate)
+        self._strings = vocab.strings
         self._general = self._new()
-        self._anchored: dict[tuple[str, str], Any] = {}
+        # per attribute, the hash of a word or lemma -> the Matcher of the patterns needing it
+        self._anchored: dict[str, dict[int, Any]] = {attr: {} for attr in self._ATTRS}
         self._holders: dict[str, list[Any]] = {}
 
     @classmethod
@@ -201,9 +203,12 @@ class AnchoredMatcher:
                 if anchor is None:
                     matcher = self._general
                 else:
-                    matcher = self._anchored.get(anchor)
+                    attr, value = anchor
+                    by_value = self._anchored[attr]
+                    key_hash = self._strings.add(value)
+                    matcher = by_value.get(key_hash)
                     if matcher is None:
-                        matcher = self._anchored[anchor] = self._new()
+                        matcher = by_value[key_hash] = self._new()
                 matchers.append(matcher)
             holders = self._holders.setdefault(key, [])
             for matcher in matchers:
@@ -212,13 +217,17 @@ class AnchoredMatcher:
                     holders.append(matcher)
 
     def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
+        from spacy.attrs import LEMMA, LOWER
+
         matches = list(self._general(doc)) if len(self._general) else []
-        if self._anchored:
-            present = {("LOWER", t.lower_) for t in doc} | {("LEMMA", t.lemma_) for t in doc}
-            for anchor in present.intersection(self._anchored):
-                matcher = self._anchored[anchor]
-                if len(matcher):
-                    matches.extend(matcher(doc))
+        if len(doc):
+            values = doc.to_array([LOWER, LEMMA])
+            for k, attr in enumerate(self._ATTRS):
+                by_value = self._anchored[attr]
+                for key_hash in set(values[:, k].tolist()).intersection(by_value):
+                    matcher = by_value[key_hash]
+                    if len(matcher):
+                        matches.extend(matcher(doc))
         # a pattern held under several words of a set runs once for each of them in the doc
         return list(dict.fromkeys(matches))
 
