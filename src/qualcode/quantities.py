@@ -96,6 +96,10 @@ class Quantity:
     about: str | None = None
 
 
+_ANY_DIGIT = re.compile(r"\d")
+_BIG_NUMBER_WORDS = frozenset({"hundred", "thousand"})
+
+
 @lru_cache(maxsize=4)
 def _number_matcher(vocab: Vocab) -> Matcher:
     matcher = Matcher(vocab, validate=True)
@@ -172,6 +176,12 @@ def find_numbers(doc: Doc | Span) -> list[_Number]:
     """
     doc_obj = doc.doc if isinstance(doc, Span) else doc
     offset = doc.start if isinstance(doc, Span) else 0
+    # Every number pattern needs a digit, a number-like word, or "hundred"/"thousand": most
+    # sentences have none, and are spared the matcher.
+    if not _ANY_DIGIT.search(doc.text) and not any(
+        t.like_num or t.lower_ in _BIG_NUMBER_WORDS for t in doc
+    ):
+        return []
     matcher = _number_matcher(doc_obj.vocab)
     spans = filter_spans([Span(doc_obj, s + offset, e + offset) for _, s, e in matcher(doc)])
     numbers: list[_Number] = []
