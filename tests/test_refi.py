@@ -396,18 +396,23 @@ def test_reimport_replaces_instead_of_doubling(project, tmp_path) -> None:
     assert len(tables.read_table(project["processed"], "human_codings")) == 1
 
 
-def test_import_ingests_a_source_that_is_not_processed_yet(project, tmp_path) -> None:
+def _new_source_project(folder: Path) -> Path:
+    """A project whose one source (interview_c) is not among the processed transcripts."""
     text = (
         "Interviewer: What is your niche?\n\n"
         "P03: I build forecasting models for wind farms. It keeps me busy.\n"
     )
-    path = make_qdpx(
-        tmp_path / "new.qdpx",
+    return make_qdpx(
+        folder / "new.qdpx",
         text=text,
         source_name="Interview C.txt",
         text_path="interview_c.txt",
         selections=[(*span_of(text, "I build forecasting models for wind farms."), ["Pricing"])],
     )
+
+
+def test_import_ingests_a_source_that_is_not_processed_yet(project, tmp_path) -> None:
+    path = _new_source_project(tmp_path)
     keys = tmp_path / "keys"
     result = refi.import_qdpx(
         path, project["processed"], codebook_path=project["codebook"], keys_dir=keys
@@ -421,14 +426,7 @@ def test_import_ingests_a_source_that_is_not_processed_yet(project, tmp_path) ->
 
 
 def test_import_command_warns_that_a_source_outside_raw_will_drop_out(project, tmp_path) -> None:
-    text = "Interviewer: What is your niche?\n\nP03: I build forecasting models for wind farms.\n"
-    path = make_qdpx(
-        tmp_path / "new.qdpx",
-        text=text,
-        source_name="Interview C.txt",
-        text_path="interview_c.txt",
-        selections=[(*span_of(text, "I build forecasting models for wind farms."), ["Pricing"])],
-    )
+    path = _new_source_project(tmp_path)
     result = runner.invoke(
         app,
         [
