@@ -641,7 +641,7 @@ def code_corpus(
     params: Params | None = None,
     nlp: Language | None = None,
     progress: Callable[[int], None] | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 256,
 ) -> CodingResult:
     """Apply the codebook to the participant sentences (or turns) of data/processed.
 
