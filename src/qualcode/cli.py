@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +37,19 @@ ParamsOpt = Annotated[Path, typer.Option("--params", help="Pipeline parameters (
 def _fail(err: QualcodeInputError) -> typer.Exit:
     typer.echo(f"error: {err}", err=True)
     return typer.Exit(code=1)
+
+
+@contextmanager
+def _progress(desc: str, unit: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar (hidden when the output is not a terminal) for a step; bad input met in
+    the step exits 1 with its message. YIELDS: the function that advances the bar."""
+    from tqdm import tqdm
+
+    try:
+        with tqdm(desc=desc, unit=unit, disable=None, leave=False) as bar:
+            yield bar.update
+    except QualcodeInputError as err:
+        raise _fail(err) from None
 
 
 def _not_implemented(command: str) -> typer.Exit:
@@ -110,7 +125,6 @@ def code(
     ] = None,
 ) -> None:
     """Apply the codebook to participant sentences and write codings.parquet."""
-    from tqdm import tqdm
 
     from qualcode.coding import code_corpus
     from qualcode.config import load_params
@@ -122,31 +136,23 @@ def code(
             raise typer.BadParameter(f"--coder {coder} needs --model DIR", param_hint="--model")
         from qualcode.learned import code_with_model
 
-        try:
-            with tqdm(desc="coding", unit=" units", disable=None, leave=False) as bar:
-                done = code_with_model(
-                    processed,
-                    model,
-                    coder=coder,
-                    codebook_path=codebook,
-                    params=load_params(params),
-                    progress=bar.update,
-                )
-        except QualcodeInputError as err:
-            raise _fail(err) from None
+        with _progress("coding", " units") as progress:
+            done = code_with_model(
+                processed,
+                model,
+                coder=coder,
+                codebook_path=codebook,
+                params=load_params(params),
+                progress=progress,
+            )
         rules = f", {done.n_rules} rule codings" if coder == "both" else ""
         typer.echo(
             f"coded {done.n_units} sentences with model {done.model_id}: {done.n_model} model "
             f"codings{rules} -> {done.codings_path}"
         )
         return
-    try:
-        with tqdm(desc="coding", unit=" units", disable=None, leave=False) as bar:
-            result = code_corpus(
-                processed, codebook, params=load_params(params), progress=bar.update
-            )
-    except QualcodeInputError as err:
-        raise _fail(err) from None
+    with _progress("coding", " units") as progress:
+        result = code_corpus(processed, codebook, params=load_params(params), progress=progress)
     typer.echo(
         f"coded {len(result.coded)} transcript(s), {len(result.cached)} unchanged; "
         f"{len(result.codings)} codings, {len(result.quantities)} quantities "
@@ -233,24 +239,20 @@ def run(
 
 
 def _learn_step(*, raw: Path, processed: Path, codebook: Path, params: Path) -> None:
-    from tqdm import tqdm
 
     from qualcode import learned
     from qualcode.config import load_params
 
     sources = [(raw.parent / folder, coder) for folder, coder in paths.HUMAN_CODING_FOLDERS]
-    try:
-        with tqdm(desc="learning", unit=" folds", disable=None, leave=False) as bar:
-            step = learned.learn_step(
-                processed,
-                sources,
-                codebook_path=codebook,
-                raw_dir=raw,
-                params=load_params(params),
-                progress=bar.update,
-            )
-    except QualcodeInputError as err:
-        raise _fail(err) from None
+    with _progress("learning", " folds") as progress:
+        step = learned.learn_step(
+            processed,
+            sources,
+            codebook_path=codebook,
+            raw_dir=raw,
+            params=load_params(params),
+            progress=progress,
+        )
     if step.skipped:
         typer.echo(f"learned coder: skipped ({step.skipped})")
         return
@@ -490,35 +492,30 @@ def train(
     """Train a coder on human coding (sentences in context) and write it with its card."""
     import time
 
-    from tqdm import tqdm
-
     from qualcode import learned
     from qualcode.config import load_params
 
     if kind not in learned.KINDS:
         raise typer.BadParameter(f"expected one of {', '.join(learned.KINDS)}", param_hint="--kind")
     blocks = _features(features)
-    try:
+    with _progress("reading", " sentences") as progress:
         settings = load_params(params)
         started = time.perf_counter()
-        with tqdm(desc="reading", unit=" sentences", disable=None, leave=False) as bar:
-            result = learned.train(
-                processed,
-                out,
-                coders=from_,
-                codebook_path=codebook,
-                params=settings,
-                kind=kind,
-                blocks=blocks,
-                seed=settings.report.seed if seed is None else seed,
-                min_examples=min_examples,
-                use_examples=examples,
-                use_reviews=reviews,
-                progress=bar.update,
-            )
+        result = learned.train(
+            processed,
+            out,
+            coders=from_,
+            codebook_path=codebook,
+            params=settings,
+            kind=kind,
+            blocks=blocks,
+            seed=settings.report.seed if seed is None else seed,
+            min_examples=min_examples,
+            use_examples=examples,
+            use_reviews=reviews,
+            progress=progress,
+        )
         seconds = time.perf_counter() - started
-    except QualcodeInputError as err:
-        raise _fail(err) from None
     card = result.card
     data = card["training_data"]
     typer.echo(
@@ -583,7 +580,6 @@ def evaluate(
     jobs: Annotated[int, typer.Option("--jobs", help="Folds trained in parallel.")] = 1,
 ) -> None:
     """Leave-one-transcript-out evaluation of the learned coder against human coding."""
-    from tqdm import tqdm
 
     from qualcode import learned
     from qualcode.config import load_params
@@ -595,31 +591,28 @@ def evaluate(
             f"expected one of {', '.join(learned.FOLDS)}", param_hint="--folds"
         )
     blocks = _features(features)
-    try:
+    with _progress("training folds", " folds") as progress:
         settings = load_params(params)
-        with tqdm(desc="training folds", unit=" folds", disable=None, leave=False) as bar:
-            result = learned.evaluate(
-                processed,
-                coders=from_,
-                folds=folds,
-                held_out=held_out,
-                codebook_path=codebook,
-                params=settings,
-                kind=kind,
-                blocks=blocks,
-                seed=settings.report.seed if seed is None else seed,
-                min_examples=min_examples,
-                use_examples=examples,
-                n_boot=bootstrap,
-                learning_curve=learning_curve,
-                curve_draws=curve_draws,
-                ablation=ablation,
-                jobs=jobs,
-                progress=bar.update,
-            )
+        result = learned.evaluate(
+            processed,
+            coders=from_,
+            folds=folds,
+            held_out=held_out,
+            codebook_path=codebook,
+            params=settings,
+            kind=kind,
+            blocks=blocks,
+            seed=settings.report.seed if seed is None else seed,
+            min_examples=min_examples,
+            use_examples=examples,
+            n_boot=bootstrap,
+            learning_curve=learning_curve,
+            curve_draws=curve_draws,
+            ablation=ablation,
+            jobs=jobs,
+            progress=progress,
+        )
         written = learned.write_evaluation(result, processed)
-    except QualcodeInputError as err:
-        raise _fail(err) from None
     typer.echo(learned.format_evaluation(result))
     typer.echo("written: " + ", ".join(str(p) for p in written))
 
