@@ -18,17 +18,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from qualcode.cli import app
-from qualcode.paths import RAW_DIR, REFERENCE_DIR
+from small_study import make_study, run_study
 
 pytestmark = pytest.mark.browser
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed")
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-SMALL = ("interview_01.txt", "interview_02.txt", "interview_05.srt")
 PAGES = [
     "01_clean_transcripts.html",
     "02_code_themes.html",
@@ -190,29 +186,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("browser-study")
-    raw = root / "data" / "raw"
-    reference = root / "data" / "reference"
-    raw.mkdir(parents=True)
-    reference.mkdir(parents=True)
-    for name in SMALL:
-        shutil.copy(RAW_DIR / name, raw / name)
-        coded = REFERENCE_DIR / f"{Path(name).stem}.csv"
-        if coded.exists():
-            shutil.copy(coded, reference / coded.name)
-    shutil.copy(RAW_DIR / "participants.csv", raw / "participants.csv")
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--raw",
-            str(raw),
-            "--processed",
-            str(root / "data" / "processed"),
-            "--out",
-            str(root / "reports"),
-        ],
-    )
+    root = make_study(tmp_path_factory.mktemp("browser-study"))
+    result = run_study(root)
     assert result.exit_code == 0, result.output
     return root / "reports"
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+from small_study import SMALL, make_study, run_study
 from typer.testing import CliRunner
 
 from qualcode.cli import app
-from qualcode.paths import NOTEBOOKS_DIR, RAW_DIR, REFERENCE_DIR
+from qualcode.paths import NOTEBOOKS_DIR, RAW_DIR
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 NAMES = ["01_clean_transcripts", "02_code_themes", "03_analyze_themes", "04_key_takeaways"]
-SMALL = ("interview_01.txt", "interview_02.txt", "interview_05.srt")
 PARAMETERS = {
     "processed_dir": "data/processed",
     "raw_dir": "data/raw",
@@ -31,38 +31,6 @@ PARAMETERS = {
     "params_path": "config/params.yml",
     "reference_dir": "data/reference",
 }
-
-
-def make_study(root: Path, transcripts: tuple[str, ...] = SMALL) -> Path:
-    """Copy some demo transcripts, participants.csv and their reference coding under root/data."""
-    raw = root / "data" / "raw"
-    reference = root / "data" / "reference"
-    raw.mkdir(parents=True)
-    reference.mkdir(parents=True)
-    for name in transcripts:
-        shutil.copy(RAW_DIR / name, raw / name)
-        coded = REFERENCE_DIR / f"{Path(name).stem}.csv"
-        if coded.exists():
-            shutil.copy(coded, reference / coded.name)
-    shutil.copy(RAW_DIR / "participants.csv", raw / "participants.csv")
-    return root
-
-
-def run_study(root: Path) -> object:
-    """`qualcode run` on root/data/raw, the report in root/reports. RETURNS: the CLI result."""
-    data = root / "data"
-    return CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--raw",
-            str(data / "raw"),
-            "--processed",
-            str(data / "processed"),
-            "--out",
-            str(root / "reports"),
-        ],
-    )
 
 
 def outputs(nb: nbformat.NotebookNode, mime: str) -> list[str]:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from typer.testing import CliRunner
+from small_study import run_study
 
-from qualcode.cli import app
 from qualcode.paths import RAW_DIR, REFERENCE_DIR
 
 NEW_ID = "interview_11"
@@ -63,19 +62,7 @@ def transcript_count(raw: Path) -> int:
 
 
 def run(root: Path) -> None:
-    data = root / "data"
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--raw",
-            str(data / "raw"),
-            "--processed",
-            str(data / "processed"),
-            "--out",
-            str(root / "reports"),
-        ],
-    )
+    result = run_study(root)
     assert result.exit_code == 0, result.output
 
 
