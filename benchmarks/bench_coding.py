@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from results_md import machine, write_section
+from results_md import machine, publish
 
 from qualcode.codebook import load_codebook
 from qualcode.coding import build_coder, code_corpus, rule_patterns
@@ -321,9 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows.append(row)
     section = render(rows)
-    print(section)
-    if not args.no_write:
-        write_section(BENCHMARKS_DIR / "results.md", "Coding", section)
+    publish("Coding", section, write=not args.no_write)
     return 0
 
 

@@ -22,13 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_md import machine, write_section
+from results_md import machine, publish
 
 from qualcode.cleaning import words
 from qualcode.config import load_params
 from qualcode.ingest import ingest_corpus, ingest_nlp
 from qualcode.nlp import load_nlp
-from qualcode.paths import BENCHMARKS_DIR
 
 FIRST = ["Ana", "Ben", "Chloe", "Dev", "Ella", "Femi", "Gus", "Hana", "Ivan", "Jia", "Kofi", "Lea"]
 LAST = ["Novak", "Osei", "Park", "Quinn", "Rossi", "Silva", "Tanaka", "Urban", "Vance", "Wolff"]
@@ -176,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows.append(row)
     section = render(rows)
-    print(section)
-    if not args.no_write:
-        write_section(BENCHMARKS_DIR / "results.md", "Ingest", section)
+    publish("Ingest", section, write=not args.no_write)
     return 0
 
 

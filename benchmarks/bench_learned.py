@@ -29,13 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_md import machine, write_section
+from results_md import machine, publish
 
 from qualcode import learned
 from qualcode.config import load_params
 from qualcode.human_coding import import_csv_folder
 from qualcode.paths import (
-    BENCHMARKS_DIR,
     CODEBOOK_PATH,
     DATA_DIR,
     PROCESSED_DIR,
@@ -291,9 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows = bench_models(work, params, models)
     section = render(speed, rows, quick=args.quick)
-    print(section)
-    if not args.no_write:
-        write_section(BENCHMARKS_DIR / "results.md", "Learned coder", section)
+    publish("Learned coder", section, write=not args.no_write)
     return 0
 
 

@@ -33,3 +33,10 @@ def write_section(path: Path, heading: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def publish(heading: str, section: str, *, write: bool = True) -> None:
+    """Print a benchmark's section and, with `write`, put it in results.md beside this file."""
+    print(section)
+    if write:
+        write_section(Path(__file__).with_name("results.md"), heading, section)
