@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import spacy
+from spacy.attrs import LEMMA, LOWER
+from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -172,8 +174,6 @@ class AnchoredMatcher:
         """RETURNS (set | None): (attribute, value) pairs of which every match has one, the
         fewest and least common there are; None when no token of the pattern is required with
         a given word or lemma."""
-        from spacy.lang.en.stop_words import STOP_WORDS
-
         best, best_rank = None, None
         for spec in pattern:
             spec = {str(k).upper(): v for k, v in spec.items()}
@@ -217,8 +217,6 @@ class AnchoredMatcher:
                     holders.append(matcher)
 
     def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
-        from spacy.attrs import LEMMA, LOWER
-
         matches = list(self._general(doc)) if len(self._general) else []
         if len(doc):
             values = doc.to_array([LOWER, LEMMA])

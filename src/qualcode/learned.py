@@ -3007,19 +3007,19 @@ def learn_step(
 
     processed_dir = Path(processed_dir)
     imported: dict[str, int] = {}
+    coded: set[str] = set()
     for folder, coder in sources:
         result = import_csv_folder(
             Path(folder), processed_dir, coder=coder, codebook_path=codebook_path, raw_dir=raw_dir
         )
         if result is not None:
             imported[coder] = len(result.codings)
+            coded.update(result.codings["transcript_id"].astype(str))
     if not imported:
         return LearnStep(imported, skipped="no human coding in " + ", ".join(
             str(folder) for folder, _ in sources))  # fmt: skip
     coders = list(imported)
-    human = tables.read_table(processed_dir, "human_codings")
-    full = human[~_is_review(human) & human["coder"].astype(str).isin(coders)]
-    n_coded = full["transcript_id"].astype(str).nunique()
+    n_coded = len(coded)
     if n_coded < 2:
         return LearnStep(
             imported,
