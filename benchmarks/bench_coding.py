@@ -3,7 +3,7 @@
 For each size, generated turns and sentences tables (participant and interviewer turns, sentences
 built from the codebook's examples and plain interview clauses) go through
 
-- `qualcode.coding.code_corpus` from scratch (no cache): reading the tables, checking offsets,
+- `qualcode.coding.rules.code_corpus` from scratch (no cache): reading the tables, checking offsets,
   spaCy with the codebook's SpanRulers, negation cues, quantities, writing the tables;
 - the bare spaCy pipeline on the same participant sentences: `nlp.pipe` with the components the
   coder runs (tok2vec, tagger, parser, attribute_ruler, lemmatizer; no ner), which is the limit,
@@ -35,8 +35,8 @@ from pathlib import Path
 import pandas as pd
 from results_md import machine, publish
 
-from qualcode.codebook import load_codebook
-from qualcode.coding import build_coder, code_corpus, rule_patterns
+from qualcode.coding.codebook import load_codebook
+from qualcode.coding.rules import build_coder, code_corpus, rule_patterns
 from qualcode.config import load_params
 from qualcode.nlp import load_nlp
 from qualcode.paths import BENCHMARKS_DIR, CODEBOOK_PATH
@@ -198,7 +198,7 @@ def render(rows: list[dict]) -> str:
     lines = [
         "## Coding",
         "",
-        "`python benchmarks/bench_coding.py`: `qualcode.coding.code_corpus` from scratch on",
+        "`python benchmarks/bench_coding.py`: `qualcode.coding.rules.code_corpus` from scratch on",
         f"generated transcripts ({TURNS_PER_TRANSCRIPT} participant turns of {SENTENCES_PER_TURN}",
         "sentences each, sentences drawn from the codebook's examples and plain interview clauses)",
         "against the bare spaCy pipeline on the same participant sentences. The limit is",

@@ -2,7 +2,7 @@
 
 For each size, the same generated transcripts go through
 
-- `qualcode.ingest.ingest_corpus` from scratch (no cache, a fresh key): reading, cleaning, spaCy
+- `ingest.corpus.ingest_corpus` from scratch (no cache, a fresh key): reading, cleaning, spaCy
   (tok2vec + senter + ner), roles, sections, de-identification and writing the tables;
 - the bare spaCy pipeline: `nlp.pipe` over the same turn texts with en_core_web_sm as shipped
   (tagger, parser, lemmatizer, ner), and with the components ingest runs (tok2vec, senter, ner).
@@ -24,9 +24,9 @@ from pathlib import Path
 
 from results_md import machine, publish
 
-from qualcode.cleaning import words
 from qualcode.config import load_params
-from qualcode.ingest import ingest_corpus, ingest_nlp
+from qualcode.ingest.cleaning import words
+from qualcode.ingest.corpus import ingest_corpus, ingest_nlp
 from qualcode.nlp import load_nlp
 
 FIRST = ["Ana", "Ben", "Chloe", "Dev", "Ella", "Femi", "Gus", "Hana", "Ivan", "Jia", "Kofi", "Lea"]

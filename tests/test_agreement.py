@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from qualcode import agreement as ag
 from qualcode import tables
 from qualcode.cli import app
-from qualcode.codebook import parse_codebook
+from qualcode.coding.codebook import parse_codebook
 from qualcode.errors import QualcodeInputError
+from qualcode.human import agreement as ag
 
 runner = CliRunner()
 

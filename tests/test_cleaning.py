@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qualcode.cleaning import clean_text, normalise, normalise_raw, strip_timestamps, words
 from qualcode.config import load_params
+from qualcode.ingest.cleaning import clean_text, normalise, normalise_raw, strip_timestamps, words
 
 DEFAULTS = load_params().ingest  # config/params.yml
 

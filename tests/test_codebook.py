@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qualcode.codebook import load_codebook, parse_codebook
+from qualcode.coding.codebook import load_codebook, parse_codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.paths import CODEBOOK_PATH
 

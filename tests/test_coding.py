@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from qualcode.cli import app
-from qualcode.codebook import load_codebook
-from qualcode.coding import (
+from qualcode.coding.codebook import load_codebook
+from qualcode.coding.rules import (
     EXTRA_CODING_COLUMNS,
     MANIFEST_FILE,
     build_coder,
@@ -406,7 +406,7 @@ ANCHOR_TEXTS = [
 def test_anchored_matcher_finds_what_spacy_matcher_finds(nlp):
     from spacy.matcher import Matcher
 
-    from qualcode.coding import AnchoredMatcher
+    from qualcode.coding.rules import AnchoredMatcher
 
     plain, anchored = Matcher(nlp.vocab), AnchoredMatcher(nlp.vocab)
     for i, pattern in enumerate(ANCHOR_PATTERNS):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qualcode.deid import Pseudonymiser, PseudonymKey, looks_like_phone
 from qualcode.errors import QualcodeInputError
+from qualcode.ingest.deid import Pseudonymiser, PseudonymKey, looks_like_phone
 
 
 def make(*names: tuple[str, str], keep=(), parts=True) -> Pseudonymiser:

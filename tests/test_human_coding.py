@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from qualcode import tables
 from qualcode.cli import app
-from qualcode.codebook import load_codebook
+from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.human_coding import (
+from qualcode.human.coding import (
     CodeResolver,
     Corpus,
     OffsetMapper,

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from qualcode.cli import app
 from qualcode.config import load_params
 from qualcode.errors import QualcodeInputError
-from qualcode.ingest import ingest_corpus, ingest_text, match_section
+from qualcode.ingest.corpus import ingest_corpus, ingest_text, match_section
 from qualcode.paths import GUIDE_PATH, RAW_DIR
 from qualcode.tables import SENTENCES_COLUMNS, TRANSCRIPTS_COLUMNS, TURNS_COLUMNS
 
@@ -320,7 +320,7 @@ def test_roles_from_questions_without_participants_csv(tmp_path, caplog):
         "Alex: Mostly referrals from old colleagues, and some conference talks.\n",
         encoding="utf-8",
     )
-    with caplog.at_level(logging.INFO, logger="qualcode.ingest"):
+    with caplog.at_level(logging.INFO, logger="qualcode.ingest.corpus"):
         result = run(tmp_path)
     assert result.warnings == []
     turns = tables(tmp_path)["turns"]
@@ -378,7 +378,7 @@ def test_ingest_text_adds_one_transcript(corpus, tmp_path):
 
 
 def test_match_section_is_fuzzy():
-    from qualcode.ingest import load_guide
+    from qualcode.ingest.corpus import load_guide
 
     questions = load_guide(GUIDE_PATH)
     assert (

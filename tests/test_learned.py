@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from qualcode import learned, tables
 from qualcode.cli import app
-from qualcode.coding import EXTRA_CODING_COLUMNS
+from qualcode.coding.rules import EXTRA_CODING_COLUMNS
 from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
-from qualcode.human_coding import import_csv
+from qualcode.human.coding import import_csv
 
 runner = CliRunner()
 SEED = 7

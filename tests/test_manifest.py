@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from qualcode.codebook import load_codebook
+from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.manifest import build_manifest, file_sha256, model_meta, write_manifest
+from qualcode.report.manifest import build_manifest, file_sha256, model_meta, write_manifest
 from qualcode.tables import CODINGS_COLUMNS, TRANSCRIPTS_COLUMNS, write_table
 
 CODEBOOK = """version: 7

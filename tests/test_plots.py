@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from qualcode import plots  # noqa: E402
+from qualcode.report import plots  # noqa: E402
 
 MAX_PIXELS = (1300, 1000)  # a laptop screen at 100 dpi
 

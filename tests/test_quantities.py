@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from qualcode.quantities import extract_quantities, find_numbers
+from qualcode.coding.quantities import extract_quantities, find_numbers
 from qualcode.tables import QUANTITIES_COLUMNS
 
 
@@ -114,7 +114,7 @@ def test_numbers(nlp):
 
 
 def test_quantities_table_from_the_coder(tmp_path):
-    from qualcode.coding import EXTRA_QUANTITY_COLUMNS, code_corpus
+    from qualcode.coding.rules import EXTRA_QUANTITY_COLUMNS, code_corpus
     from qualcode.config import Params
     from qualcode.paths import CODEBOOK_PATH
     from qualcode.tables import SENTENCES_COLUMNS, TURNS_COLUMNS, write_table

@@ -19,11 +19,12 @@ from fixtures.refi.corpus import (
 from lxml import etree
 from typer.testing import CliRunner
 
-from qualcode import refi, tables
+from qualcode import tables
 from qualcode.cli import app
-from qualcode.codebook import load_codebook
+from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.human_coding import CodeResolver, Corpus
+from qualcode.human import refi
+from qualcode.human.coding import CodeResolver, Corpus
 
 SHARED_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "refi-qda" / "Project.xsd"
 NS = refi.NS
@@ -50,7 +51,7 @@ def project(tmp_path: Path) -> dict[str, Path]:
 
 def human_rows(processed: Path, codebook: Path) -> pd.DataFrame:
     """Two human selections: one spanning two sentences, one with two codes."""
-    from qualcode.human_coding import finish_rows, pieces_to_rows
+    from qualcode.human.coding import finish_rows, pieces_to_rows
 
     corpus = Corpus.load(processed)
     pieces = pd.DataFrame(

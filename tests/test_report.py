@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from qualcode.report import ReportError, build_report, discover_notebooks, notebook_summary
+from qualcode.report.render import ReportError, build_report, discover_notebooks, notebook_summary
 
 pytestmark = pytest.mark.slow  # starts Jupyter kernels
 

@@ -9,7 +9,7 @@ import docx
 import pytest
 
 from qualcode.errors import QualcodeInputError
-from qualcode.transcripts import (
+from qualcode.ingest.readers import (
     decode_bytes,
     detect_format,
     parse_text,

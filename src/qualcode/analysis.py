@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qualcode.codebook import load_codebook
+from qualcode.coding.codebook import load_codebook
 from qualcode.config import Params, load_params
 from qualcode.errors import QualcodeInputError
 from qualcode.tables import CODINGS_COLUMNS, QUANTITIES_COLUMNS, read_table
@@ -68,7 +68,7 @@ class PremiseError(ValueError):
 def codebook_frame(codebook_path: Path | str) -> pd.DataFrame:
     """The codebook's codes as a frame, in codebook order, with their place in the hierarchy.
 
-    The codebook is loaded and validated by qualcode.codebook; frame.attrs holds its version and
+    The codebook is loaded and validated by coding.codebook; frame.attrs holds its version and
     sha256.
     RETURNS (DataFrame): code_id, label, parent (None at the top), path (ids from the top, joined
         by " > "), depth (0 at the top), definition, order (position in the codebook).
@@ -567,7 +567,7 @@ def agreement_table(
 ) -> pd.DataFrame:
     """Per-code agreement of one pair of coders, best first, the pooled rows last.
 
-    agreement: agreement.csv or qualcode.agreement's per-code frame (one row per code, scope and
+    agreement: agreement.csv or human.agreement's per-code frame (one row per code, scope and
         pair of coders). The rows of `pair` (default: `main_pair`) are kept, but not the
         parents' roll-up rows (scope "rollup"); and
         codes that neither coder used (n_first + n_second == 0) are left out (their number is in

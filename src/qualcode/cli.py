@@ -88,7 +88,7 @@ def ingest(
 ) -> None:
     """Read every transcript in --raw into transcripts, turns and sentences tables."""
     from qualcode.config import load_params
-    from qualcode.ingest import format_errors, ingest_corpus
+    from qualcode.ingest.corpus import format_errors, ingest_corpus
 
     try:
         result = ingest_corpus(
@@ -126,7 +126,7 @@ def code(
 ) -> None:
     """Apply the codebook to participant sentences and write codings.parquet."""
 
-    from qualcode.coding import code_corpus
+    from qualcode.coding.rules import code_corpus
     from qualcode.config import load_params
 
     if coder not in ("rules", "model", "both"):
@@ -176,8 +176,8 @@ def report(
     ] = paths.NOTEBOOKS_DIR,
 ) -> None:
     """Execute the notebooks in order and render them to HTML in --out."""
-    from qualcode.manifest import build_manifest
-    from qualcode.report import ReportError, build_report, discover_notebooks
+    from qualcode.report.manifest import build_manifest
+    from qualcode.report.render import ReportError, build_report, discover_notebooks
 
     try:
         discover_notebooks(notebooks)
@@ -289,8 +289,8 @@ def import_coding(
     ] = None,
 ) -> None:
     """Import human coding from REFI-QDA or CSV into human_codings.parquet."""
-    from qualcode.human_coding import import_csv
-    from qualcode.refi import import_qdpx
+    from qualcode.human.coding import import_csv
+    from qualcode.human.refi import import_qdpx
 
     suffix = file.suffix.lower()
     try:
@@ -377,9 +377,9 @@ def agreement(
     ] = False,
 ) -> None:
     """Agreement between two coders per code (default: reference coding vs the rules)."""
-    from qualcode import agreement as agreement_module
     from qualcode.config import load_params
-    from qualcode.human_coding import coder_name
+    from qualcode.human import agreement as agreement_module
+    from qualcode.human.coding import coder_name
 
     if unit not in agreement_module.UNITS:
         raise typer.BadParameter("expected sentence or turn", param_hint="--unit")
@@ -695,9 +695,9 @@ def export(
     ] = paths.RAW_DIR,
 ) -> None:
     """Export the project as REFI-QDA (qdpx), the codebook (qdc) or a quote table (csv)."""
-    from qualcode.codebook import load_codebook
-    from qualcode.export import KINDS
-    from qualcode.export import export as export_project
+    from qualcode.coding.codebook import load_codebook
+    from qualcode.human.export import KINDS
+    from qualcode.human.export import export as export_project
 
     if kind not in KINDS:
         raise typer.BadParameter(f"expected one of {', '.join(KINDS)}", param_hint="KIND")

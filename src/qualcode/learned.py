@@ -22,8 +22,8 @@ import scipy.sparse as sp
 from spacy.language import Language
 
 from qualcode import tables
-from qualcode.codebook import Codebook
-from qualcode.coding import Cues, build_coder, code_docs, coding_units
+from qualcode.coding.codebook import Codebook
+from qualcode.coding.rules import Cues, build_coder, code_docs, coding_units
 from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
 
@@ -66,7 +66,7 @@ _PSEUDONYM_RE = re.compile(r"^\[?([A-Z]+)_\d+\]?$")
 
 
 class _UnitRef(NamedTuple):
-    """What `qualcode.coding.code_docs` needs to know of a unit."""
+    """What `qualcode.coding.rules.code_docs` needs to know of a unit."""
 
     transcript_id: str
     turn_id: int
@@ -614,7 +614,7 @@ def human_coders(human: pd.DataFrame | None) -> list[str]:
 
     RETURNS (list[str]): coder names.
     """
-    from qualcode.agreement import coders_present
+    from qualcode.human.agreement import coders_present
 
     if human is None or human.empty:
         return []
@@ -649,7 +649,7 @@ def label_units(
     RETURNS (tuple[ndarray, Labels]): the positions of the labelled units in `frame`, and
         their labels.
     """
-    from qualcode.human_coding import unit_keys
+    from qualcode.human.coding import unit_keys
 
     coders = list(dict.fromkeys(coders))
     human = human.astype({"coder": str, "transcript_id": str})
@@ -804,7 +804,7 @@ class FittedCoder:
 
 
 def _scores(coded: np.ndarray, y: np.ndarray, known: np.ndarray) -> dict[str, np.ndarray]:
-    from qualcode.agreement import table_metrics
+    from qualcode.human.agreement import table_metrics
 
     counts = np.stack(
         [
@@ -1070,7 +1070,7 @@ def load_training_data(
     use_reviews: add the accept/reject decisions of review_decisions.parquet.
     RETURNS (TrainingData): the labelled units.
     """
-    from qualcode.human_coding import coder_name
+    from qualcode.human.coding import coder_name
 
     processed_dir = Path(processed_dir)
     human = tables.read_table(processed_dir, "human_codings", required=False)
@@ -1443,7 +1443,7 @@ def load_model(model_dir: Path) -> LoadedModel:
     """
     import joblib
 
-    from qualcode.codebook import parse_codebook
+    from qualcode.coding.codebook import parse_codebook
 
     model_dir = Path(model_dir)
     card_path = model_dir / CARD_FILE
@@ -1509,7 +1509,7 @@ def train(
 
     RETURNS (TrainResult): the card, the coder and the data it was trained on.
     """
-    from qualcode.codebook import load_codebook
+    from qualcode.coding.codebook import load_codebook
     from qualcode.config import load_params
 
     params = params if params is not None else load_params()
@@ -1564,7 +1564,7 @@ def train(
 
 def _typed_codings(rows: list[dict]) -> pd.DataFrame:
     """RETURNS (DataFrame): coding rows with the columns and types the rule coder writes."""
-    from qualcode.coding import EXTRA_CODING_COLUMNS
+    from qualcode.coding.rules import EXTRA_CODING_COLUMNS
 
     columns = [*tables.CODINGS_COLUMNS, *EXTRA_CODING_COLUMNS]
     frame = pd.DataFrame(rows, columns=columns)
@@ -1690,7 +1690,7 @@ def code_with_model(
     come from the rule coder (`both`) and are left as they are with `model`.
     RETURNS (ModelCoding): the codings written and what was coded.
     """
-    from qualcode.coding import code_corpus
+    from qualcode.coding.rules import code_corpus
     from qualcode.config import load_params
 
     if coder not in (MODEL_CODER, "both"):
@@ -1903,7 +1903,7 @@ def _micro_macro(counts: np.ndarray, support: np.ndarray) -> tuple[np.ndarray, n
     counts: [..., n_codes, 4].
     RETURNS (tuple[ndarray, ndarray]): micro and macro F1 over the leading dimensions.
     """
-    from qualcode.agreement import table_metrics
+    from qualcode.human.agreement import table_metrics
 
     pooled = counts.sum(axis=-2)
     micro = table_metrics(pooled)["f1"]
@@ -1963,7 +1963,7 @@ def _score_folds(
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
     """Per fold, code and coder counts and metrics; the pooled rows with intervals; summary."""
-    from qualcode.agreement import table_metrics
+    from qualcode.human.agreement import table_metrics
 
     codes = data.labels.codes
     rules_all = rule_matrix(data.units, codes)
@@ -2166,7 +2166,7 @@ def evaluate(
     training transcripts; with `ablation`, the same with each kind of context added in turn.
     RETURNS (Evaluation): the tables (see `Evaluation`).
     """
-    from qualcode.codebook import load_codebook
+    from qualcode.coding.codebook import load_codebook
     from qualcode.config import load_params
 
     if folds not in FOLDS:
@@ -2196,7 +2196,7 @@ def evaluate(
         )
     test_transcripts = transcripts
     if held_out:
-        from qualcode.human_coding import coder_name
+        from qualcode.human.coding import coder_name
 
         wanted = {coder_name(c) for c in held_out}
         test_transcripts = [t for t in transcripts if data.labels.owners.get(t) in wanted]
@@ -2581,7 +2581,7 @@ def review_table(
     human_yes: set[tuple[str, int, int, str]] = set()
     covered: set[str] = set()
     if human is not None and len(human):
-        from qualcode.human_coding import unit_keys
+        from qualcode.human.coding import unit_keys
 
         full = human[~_is_review(human) & human["coder"].astype(str).str.startswith("human:")]
         covered = set(full["transcript_id"].astype(str))
@@ -2810,7 +2810,7 @@ def import_review(path: Path, processed_dir: Path, *, coder: str = "review") -> 
     unlabelled (a review is not a full coding of the transcript).
     RETURNS (ReviewImport): counts and the files written.
     """
-    from qualcode.human_coding import (
+    from qualcode.human.coding import (
         EXTRA_COLUMNS,
         coder_name,
         finish_rows,
@@ -3003,7 +3003,7 @@ def learn_step(
     transcripts are coded in full. Bad coding files raise QualcodeInputError.
     RETURNS (LearnStep): what was imported, the evaluation and the model.
     """
-    from qualcode.human_coding import import_csv_folder
+    from qualcode.human.coding import import_csv_folder
 
     processed_dir = Path(processed_dir)
     imported: dict[str, int] = {}

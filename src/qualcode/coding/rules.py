@@ -40,11 +40,11 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from qualcode.codebook import Codebook, load_codebook
+from qualcode.coding.codebook import Codebook, load_codebook
+from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
 from qualcode.errors import QualcodeInputError
 from qualcode.nlp import load_nlp, model_candidates
-from qualcode.quantities import extract_quantities
 from qualcode.tables import (
     CODINGS_COLUMNS,
     QUANTITIES_COLUMNS,

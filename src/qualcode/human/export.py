@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from qualcode import tables
-from qualcode.codebook import Codebook
+from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.refi import load_participant_attributes, write_qdc, write_qdpx
+from qualcode.human.refi import load_participant_attributes, write_qdc, write_qdpx
 
 KINDS = ("qdpx", "qdc", "csv")
 CONTEXT_COLUMNS = ["speaker", "role", "section"]

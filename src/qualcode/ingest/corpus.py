@@ -2,14 +2,14 @@
 
 Steps, per transcript (`transcript_id` is the file stem):
 
-1. read (`qualcode.transcripts`; format detected from the extension and the content) and clean
-   (`qualcode.cleaning`) each turn;
+1. read (`qualcode.ingest.readers`; format detected from the extension and the content) and clean
+   (`qualcode.ingest.cleaning`) each turn;
 2. spaCy (senter for sentences, NER for names; `nlp.pipe` in batches) on the cleaned text;
 3. speakers and roles: from data/raw/participants.csv when it names the interviewer, otherwise the
    speaker who asks most questions and talks least is the interviewer (the decision is logged);
 4. sections: each turn takes the interview-guide section (config/interview_guide.yml) of the latest
    interviewer question that matches one of the guide's questions (fuzzy);
-5. de-identification (`qualcode.deid`): names from participants.csv and speaker labels, spaCy
+5. de-identification (`qualcode.ingest.deid`): names from participants.csv and speaker labels, spaCy
    PERSON/ORG/GPE entities, emails, phones and URLs become stable pseudonyms across the corpus;
    the key is `<keys>/pseudonym_key.csv`.
 
@@ -53,10 +53,18 @@ import yaml
 from rapidfuzz import fuzz, utils
 from spacy.language import Language
 
-from qualcode.cleaning import clean_text, words
 from qualcode.config import Params
-from qualcode.deid import EMAIL_RE, GENERIC_SPEAKERS, KEY_FILE, URL_RE, Pseudonymiser, PseudonymKey
 from qualcode.errors import ManyInputErrors, QualcodeInputError
+from qualcode.ingest.cleaning import clean_text, words
+from qualcode.ingest.deid import (
+    EMAIL_RE,
+    GENERIC_SPEAKERS,
+    KEY_FILE,
+    URL_RE,
+    Pseudonymiser,
+    PseudonymKey,
+)
+from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_transcript
 from qualcode.paths import GUIDE_PATH
 from qualcode.tables import (
     SENTENCES_COLUMNS,
@@ -66,7 +74,6 @@ from qualcode.tables import (
     write_json,
     write_table,
 )
-from qualcode.transcripts import EXTENSIONS, RawTurn, read_transcript
 
 log = logging.getLogger(__name__)
 
@@ -771,13 +778,13 @@ def ingest_text(
     participants: the participants.csv row of this transcript, if any.
     RETURNS (IngestResult): processed = [transcript_id], with the warnings.
     """
-    from qualcode.transcripts import parse_text
+    from qualcode.ingest.readers import parse_text
 
     source_path = source_path or f"{transcript_id}.txt"
     turns, warnings = parse_text(
         text, fmt=fmt, path=source_path, merge_threshold=params.ingest.speaker_merge_threshold
     )
-    from qualcode.transcripts import detect_text_format
+    from qualcode.ingest.readers import detect_text_format
 
     parsed = _Parsed(
         transcript_id=transcript_id,

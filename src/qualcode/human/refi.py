@@ -2,7 +2,7 @@
 and write ours (.qdpx) and our codebook (.qdc).
 
 Reading (`read_qdpx`): a .qdpx is a zip holding project.qde (XML in the namespace
-urn:QDA-XML:project:1.0, validated against the REFI-QDA schema shipped in qualcode/schemas) and
+urn:QDA-XML:project:1.0, validated against the REFI-QDA schema shipped in human/schemas) and
 the source files under Sources/ (or sources/). A TextSource carries its text inline
 (PlainTextContent) or points to a file (plainTextPath: `internal://name`, a relative path or a bare
 file name). Texts are read as UTF-8 (a byte-order mark is dropped, UTF-16 is recognised by its
@@ -13,8 +13,8 @@ codings of a whole source.
 
 Importing (`import_qdpx`): each TextSource maps to a transcript by name (file extension, case and
 punctuation ignored); a source that is not in data/processed yet is ingested from its text
-(`qualcode.ingest.ingest_text`). Selections map onto turns and sentences with
-`qualcode.human_coding` (which also states the overlap rule). A coding's coder is
+(`qualcode.ingest.corpus.ingest_text`). Selections map onto turns and sentences with
+`qualcode.human.coding` (which also states the overlap rule). A coding's coder is
 `human:<user name>` of its creatingUser (of the Coding, else of its selection, source or project);
 codings whose user is a machine coder (`rules`, `model`: our own export coming back) are counted
 and left out, since `qualcode code` rebuilds them. Codes map to the codebook by label or id; others
@@ -45,9 +45,9 @@ import xmlschema
 from lxml import etree
 
 from qualcode import tables
-from qualcode.codebook import Codebook
+from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.human_coding import (
+from qualcode.human.coding import (
     MACHINE_CODERS,
     PIECE_COLUMNS,
     CodeResolver,
@@ -531,7 +531,7 @@ def _ingest_sources(
     keys_dir: Path | None,
 ) -> None:
     from qualcode.config import load_params
-    from qualcode.ingest import PARTICIPANTS_FILE, ingest_text, load_participants
+    from qualcode.ingest.corpus import PARTICIPANTS_FILE, ingest_text, load_participants
     from qualcode.paths import KEYS_DIR
 
     params = load_params(params_path)

@@ -6,7 +6,7 @@ Coders are `rules` and `model` (codings.parquet) and `human:<name>` (human_codin
 Units: the sentences (or turns) spoken by participants (params `coding.roles`) in the transcripts
 both coders covered. `rules` and `model` cover every transcript in turns.parquet; a human coder
 covers the transcripts where they coded at least once. A unit counts as coded with a code when a
-coding of that code falls in it (for sentences, the overlap rule of `qualcode.human_coding` has
+coding of that code falls in it (for sentences, the overlap rule of `qualcode.human.coding` has
 already decided which sentences a human selection codes; a turn counts as coded when one of its
 sentences is).
 
@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 
 from qualcode import tables
-from qualcode.codebook import Codebook
+from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.human_coding import (
+from qualcode.human.coding import (
     HUMAN_PREFIX,
     MACHINE_CODERS,
     ImportResult,

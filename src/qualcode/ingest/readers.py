@@ -15,7 +15,7 @@ Formats (`detect_format` picks one from the extension and the content):
 - ``json``: a list of ``{"speaker", "text", "start"?, "end"?}`` (or an object holding it under
   ``turns``, ``segments`` or ``utterances``).
 
-A reader keeps the words as they are (line breaks included); `qualcode.cleaning` cleans them.
+A reader keeps the words as they are (line breaks included); `qualcode.ingest.cleaning` cleans them.
 Bad input raises `QualcodeInputError` naming the file, the line (paragraph or item) and what was
 expected.
 """

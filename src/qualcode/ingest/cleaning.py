@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from qualcode.transcripts import TIMESTAMP, parse_timestamp
+from qualcode.ingest.readers import TIMESTAMP, parse_timestamp
 
 DEFAULT_ANNOTATION_WORDS = (
     "inaudible",

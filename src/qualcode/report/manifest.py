@@ -22,7 +22,7 @@ from typing import Any
 import spacy
 
 from qualcode import __version__
-from qualcode.codebook import load_codebook
+from qualcode.coding.codebook import load_codebook
 from qualcode.config import load_params
 from qualcode.nlp import model_candidates
 from qualcode.paths import PROJ_ROOT

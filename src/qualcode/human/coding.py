@@ -53,7 +53,7 @@ import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
 from qualcode import tables
-from qualcode.codebook import Codebook, load_codebook
+from qualcode.coding.codebook import Codebook, load_codebook
 from qualcode.errors import ManyInputErrors, QualcodeInputError
 
 logger = logging.getLogger(__name__)
