@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from qualcode import tables
 from qualcode.cli import app
 from qualcode.coding.codebook import parse_codebook
+from qualcode.config import load_params
 from qualcode.errors import QualcodeInputError
 from qualcode.human import agreement as ag
 
@@ -404,15 +405,74 @@ def test_cli_agreement_bad_input(study) -> None:
     assert result.exit_code == 2
 
 
-def test_pairwise_agreement_for_the_notebook(study) -> None:
-    per_code, summary, disagreements = ag.pairwise_agreement(
+def test_pairwise_agreement_from_the_tables(study) -> None:
+    ag.refresh_reference(
+        study["reference"],
         study["processed"],
         codebook_path=study["codebook"],
-        reference_dir=study["reference"],
         raw_dir=study["raw"],
-        n_boot=50,
+    )
+    per_code, summary, disagreements = ag.pairwise_agreement(
+        study["processed"], codebook_path=study["codebook"], n_boot=50
     )
     assert summary[["coder_a", "coder_b"]].values.tolist() == [["human:reference", "rules"]]
+    assert list(summary.columns) == ag.PAIR_COLUMNS
     assert set(per_code["coder_a"]) == {"human:reference"}
     assert "ALL" in set(per_code["code_id"])
     assert len(disagreements) > 0
+
+
+def test_agreement_step_imports_the_reference_and_writes_every_pair(study) -> None:
+    processed = study["processed"]
+    assert ag.read_agreement(processed) is None
+    params = load_params(None)
+    ag.agreement_step(
+        processed,
+        codebook_path=study["codebook"],
+        params=params,
+        reference_dir=study["reference"],
+        raw_dir=study["raw"],
+    )
+    reference = tables.read_table(processed, "human_codings")
+    assert set(reference["coder"]) == {"human:reference"}
+    files = ag.read_agreement(processed)
+    assert files.pairs[["coder_a", "coder_b"]].values.tolist() == [["human:reference", "rules"]]
+    assert list(files.pairs.columns) == ag.PAIR_COLUMNS
+    assert list(files.per_code.columns) == ag.AGREEMENT_COLUMNS
+    assert set(files.per_code["coder_a"]) == {"human:reference"}
+    assert "ALL" in set(files.per_code["code_id"])
+    assert list(files.disagreements.columns) == ag.DISAGREEMENT_COLUMNS
+    assert len(files.disagreements) > 0
+    # The same tables as computed in memory, to the four decimals agreement.csv keeps.
+    per_code, summary, disagreements = ag.pairwise_agreement(
+        processed,
+        codebook_path=study["codebook"],
+        roles=params.coding.roles,
+        seed=params.report.seed,
+    )
+    pd.testing.assert_frame_equal(files.per_code, per_code, check_dtype=False, atol=5e-5)
+    pd.testing.assert_frame_equal(files.pairs, summary, check_dtype=False, atol=5e-5)
+    pd.testing.assert_frame_equal(
+        files.disagreements.astype(object), disagreements.astype(object), check_dtype=False
+    )
+    leftovers = [p.name for p in processed.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_agreement_step_without_people_coding_writes_empty_tables(study) -> None:
+    processed = study["processed"]
+    ag.agreement_step(processed, codebook_path=study["codebook"], params=load_params(None))
+    files = ag.read_agreement(processed)
+    assert files.per_code.empty and list(files.per_code.columns) == ag.AGREEMENT_COLUMNS
+    assert files.pairs.empty and list(files.pairs.columns) == ag.PAIR_COLUMNS
+    assert files.disagreements.empty
+
+
+def test_read_agreement_of_the_agreement_command(study) -> None:
+    """`qualcode agreement` writes one pair's tables, without agreement_pairs.csv."""
+    assert _cli(study).exit_code == 0
+    files = ag.read_agreement(study["processed"])
+    assert files.pairs.empty
+    assert set(files.per_code["coder_b"]) == {"rules"}
+    (study["processed"] / "agreement.csv").write_text("code_id,kappa\nNA,0.5\n")
+    assert ag.read_agreement(study["processed"]).per_code.values.tolist() == [["NA", 0.5]]

@@ -10,7 +10,8 @@ import pytest
 
 from qualcode import analysis
 from qualcode.analysis import PremiseError
-from qualcode.errors import QualcodeInputError
+from qualcode.analysis.saturation import _saturation_point
+from qualcode.participants import UNKNOWN
 from qualcode.tables import (
     CODINGS_COLUMNS,
     QUANTITIES_COLUMNS,
@@ -226,7 +227,7 @@ def test_load_study_reads_tables_and_participants_without_names(study):
     # t3 is not in participants.csv: it gets its speaker's pseudonym and unknown attributes.
     t3 = people.set_index("transcript_id").loc["t3"]
     assert t3["pseudonym"] == "P03"
-    assert t3["background"] == analysis.UNKNOWN
+    assert t3["background"] == UNKNOWN
     assert study.n_participants == 3
     assert study.codings["negated"].dtype == bool
     assert study.params.report.saturation_orders == 20
@@ -248,23 +249,6 @@ def test_codebook_frame_hierarchy(study):
     table = analysis.codebook_table(book)
     assert table.loc[1, "code"] == "\u2003Build products"
     assert table.loc[0, "parent"] == ""
-
-
-def test_participants_csv_without_pseudonym_is_rejected(tmp_path, study):
-    (tmp_path / "participants.csv").write_text("transcript_id,background\nt1,Physics\n")
-    with pytest.raises(QualcodeInputError, match="pseudonym"):
-        analysis.load_participants(tmp_path, transcripts=study.transcripts)
-
-
-def test_participants_csv_with_duplicate_transcript_is_rejected(tmp_path, study):
-    (tmp_path / "participants.csv").write_text("transcript_id,pseudonym\nt1,P01\nt1,P02\n")
-    with pytest.raises(QualcodeInputError, match="t1 is listed twice"):
-        analysis.load_participants(tmp_path, transcripts=study.transcripts)
-
-
-def test_missing_participants_csv_names_participants_after_speakers(tmp_path, study):
-    people = analysis.load_participants(tmp_path, transcripts=study.transcripts, turns=study.turns)
-    assert list(people["pseudonym"]) == ["P01", "P02", "P03"]
 
 
 # ------------------------------------------------------------------------- 01 transcripts
@@ -388,12 +372,6 @@ def test_agreement_table_picks_person_against_machine(study):
     other = analysis.agreement_table(agreement, study.codebook, pair=("human:ann", "human:bob"))
     assert set(other["kappa"]) == {0.1}
     assert analysis.main_pair(agreement.iloc[0:0]) is None
-
-
-def test_read_agreement_missing_is_none(tmp_path):
-    assert analysis.read_agreement(tmp_path) is None
-    (tmp_path / "agreement.csv").write_text("code_id,kappa\nNICHE,0.5\n")
-    assert analysis.read_agreement(tmp_path)["kappa"].tolist() == [0.5]
 
 
 # ---------------------------------------------------------------------------- 03 themes
@@ -522,9 +500,9 @@ def test_saturation_is_reproducible_and_complete(study):
 def test_saturation_point_follows_guest_namey_chen():
     # base of 4 interviews brings 20 codes; runs of 2 then add 3, 1, 0 codes.
     new = [8, 6, 4, 2, 2, 1, 1, 0, 0, 0]
-    assert analysis._saturation_point(new, 4, 2, 0.05) == 6.0  # run 7-8 adds 1/20 = 5%
-    assert analysis._saturation_point(new, 4, 2, 0.0) == 7.0
-    assert math.isnan(analysis._saturation_point([0, 0, 0, 0, 0, 0], 4, 2, 0.05))
+    assert _saturation_point(new, 4, 2, 0.05) == 6.0  # run 7-8 adds 1/20 = 5%
+    assert _saturation_point(new, 4, 2, 0.0) == 7.0
+    assert math.isnan(_saturation_point([0, 0, 0, 0, 0, 0], 4, 2, 0.05))
 
 
 # ------------------------------------------------------------------------- 04 takeaways

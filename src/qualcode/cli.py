@@ -380,8 +380,9 @@ def agreement(
     from qualcode.config import load_params
     from qualcode.human import agreement as agreement_module
     from qualcode.human.coding import coder_name
+    from qualcode.units import UNITS
 
-    if unit not in agreement_module.UNITS:
+    if unit not in UNITS:
         raise typer.BadParameter("expected sentence or turn", param_hint="--unit")
     try:
         settings = load_params(params)

@@ -23,9 +23,10 @@ from spacy.language import Language
 
 from qualcode import tables
 from qualcode.coding.codebook import Codebook
-from qualcode.coding.rules import Cues, build_coder, code_docs, coding_units
+from qualcode.coding.rules import Cues, build_coder, code_docs
 from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
+from qualcode.units import participant_units
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def prepare_units(
         wanted = set(transcripts)
         turns = turns[turns["transcript_id"].astype(str).isin(wanted)]
         sentences = sentences[sentences["transcript_id"].astype(str).isin(wanted)]
-    units = coding_units(turns, sentences, unit="sentence", roles=params.coding.roles)
+    units = participant_units(turns, sentences, unit="sentence", roles=params.coding.roles)
     turns = turns.astype({"transcript_id": str}).sort_values(["transcript_id", "turn_id"])
     # The interviewer turn before each turn, the section and the relative position of each turn.
     question_of: dict[tuple[str, int], str] = {}
@@ -1089,7 +1090,7 @@ def load_training_data(
     sentences = tables.read_table(processed_dir, "sentences")
     decisions = read_review_decisions(processed_dir) if use_reviews else None
     # Labels first (cheap): they say which transcripts to read with spaCy.
-    probe = coding_units(turns, sentences, unit="sentence", roles=params.coding.roles)
+    probe = participant_units(turns, sentences, unit="sentence", roles=params.coding.roles)
     probe = probe.astype({"transcript_id": str, "turn_id": "int64", "sentence_id": "int64"})
     rows, _labels = label_units(
         probe, human, sentences, coders=coders, codebook=codebook, decisions=decisions

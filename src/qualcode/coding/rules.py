@@ -43,18 +43,16 @@ from spacy.tokens import Doc, Span
 from qualcode.coding.codebook import Codebook, load_codebook
 from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
-from qualcode.errors import QualcodeInputError
 from qualcode.nlp import load_nlp, model_candidates
 from qualcode.tables import (
     CODINGS_COLUMNS,
     QUANTITIES_COLUMNS,
-    SENTENCES_COLUMNS,
     TABLE_FILES,
-    TURNS_COLUMNS,
     read_table,
     write_json,
     write_table,
 )
+from qualcode.units import participant_units
 
 log = logging.getLogger(__name__)
 
@@ -359,15 +357,6 @@ def find_cue(span: Span, cues: Cues) -> str | None:
 # ---------------------------------------------------------------- inputs
 
 
-def _check_columns(df: pd.DataFrame, columns: list[str], name: str, processed: Path) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise QualcodeInputError(
-            f"expected columns {', '.join(missing)}; rerun `qualcode ingest`",
-            path=Path(processed) / TABLE_FILES[name],
-        )
-
-
 @dataclass(frozen=True)
 class _Unit:
     transcript_id: str
@@ -376,55 +365,6 @@ class _Unit:
     start_char: int
     end_char: int
     text: str
-
-
-def coding_units(
-    turns: pd.DataFrame,
-    sentences: pd.DataFrame,
-    *,
-    unit: str,
-    roles: Iterable[str],
-    processed_dir: Path | str = Path("."),
-) -> pd.DataFrame:
-    """The units to code: sentences (or turns) of the turns whose role is in `roles`.
-
-    Checks that every sentence's text is turns.text[start_char:end_char].
-    RETURNS (DataFrame): transcript_id, turn_id, sentence_id (null for turns), start_char,
-        end_char, text, in table order.
-    """
-    processed_dir = Path(processed_dir)
-    _check_columns(turns, TURNS_COLUMNS, "turns", processed_dir)
-    _check_columns(sentences, SENTENCES_COLUMNS, "sentences", processed_dir)
-    coded = turns[turns["role"].isin(list(roles))]
-    keys = ["transcript_id", "turn_id"]
-    if unit == "turn":
-        frame = coded[[*keys, "text"]].copy()
-        frame["text"] = frame["text"].fillna("").astype(str)
-        frame["sentence_id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
-        frame["start_char"] = 0
-        frame["end_char"] = frame["text"].str.len()
-    else:
-        frame = sentences.merge(
-            coded[[*keys, "text"]].rename(columns={"text": "turn_text"}), on=keys, how="inner"
-        )
-        bad = [
-            (row.transcript_id, row.turn_id, row.sentence_id)
-            for row in frame.itertuples(index=False)
-            if str(row.turn_text)[int(row.start_char) : int(row.end_char)] != row.text
-        ]
-        if bad:
-            tid, turn, sid = bad[0]
-            raise QualcodeInputError(
-                f"{len(bad)} sentence(s) whose text is not turns.text[start_char:end_char], "
-                f"first transcript {tid}, turn {turn}, sentence {sid}; rerun `qualcode ingest`",
-                path=processed_dir / TABLE_FILES["sentences"],
-            )
-        frame = frame.drop(columns=["turn_text"])
-        frame["sentence_id"] = frame["sentence_id"].astype("Int64")
-    frame = frame[[*keys, "sentence_id", "start_char", "end_char", "text"]]
-    frame = frame[frame["text"].str.strip() != ""]
-    order = ["transcript_id", "turn_id", "sentence_id"]
-    return frame.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def transcript_hashes(units: pd.DataFrame) -> dict[str, str]:
@@ -657,7 +597,7 @@ def code_corpus(
     unit = params.coding.unit
     turns = read_table(processed_dir, "turns")
     sentences = read_table(processed_dir, "sentences")
-    units = coding_units(
+    units = participant_units(
         turns, sentences, unit=unit, roles=params.coding.roles, processed_dir=processed_dir
     )
     hashes = transcript_hashes(units)

@@ -31,7 +31,9 @@ when it has the parent or any code below it. The row `ALL` pools the 2x2 tables 
 
 Outputs: data/processed/agreement.csv (one row per code and scope, the pair and unit in columns)
 and data/processed/disagreements.parquet (one row per unit and code where the coders differ, with
-the unit's text and the codes each coder gave it) for review.
+the unit's text and the codes each coder gave it) for review. `qualcode agreement` writes them for
+one pair; the pipeline's `agreement_step` for every pair of coders present, with
+agreement_pairs.csv (one summary row per pair), which notebook 02 reads (`read_agreement`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import pandas as pd
 
 from qualcode import tables
 from qualcode.coding.codebook import Codebook
+from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
 from qualcode.human.coding import (
     HUMAN_PREFIX,
@@ -57,18 +60,18 @@ from qualcode.human.coding import (
     load_codebook_or_none,
     unit_keys,
 )
+from qualcode.units import participant_units
 
 logger = logging.getLogger(__name__)
 
-UNITS = ("sentence", "turn")
 REFERENCE_CODER = "human:reference"
 DEFAULT_PAIR = (REFERENCE_CODER, "rules")
 ALL_CODES = "ALL"
 N_BOOT = 1000
 CI_LEVEL = 0.95
 AGREEMENT_FILE = "agreement.csv"
+PAIRS_FILE = "agreement_pairs.csv"
 DISAGREEMENTS_FILE = "disagreements.parquet"
-METRICS = ("percent_agreement", "kappa", "alpha", "precision", "recall", "f1")
 CI_METRICS = ("kappa", "alpha", "precision", "recall", "f1")
 AGREEMENT_COLUMNS = [
     "code_id",
@@ -99,6 +102,24 @@ AGREEMENT_COLUMNS = [
     "coder_a",
     "coder_b",
     "unit",
+]
+# agreement_pairs.csv: one row per pair of coders (`Agreement.summary`).
+PAIR_COLUMNS = [
+    "coder_a",
+    "coder_b",
+    "unit",
+    "n_transcripts",
+    "n_units",
+    "n_uncoded_units",
+    "n_codes_used",
+    "kappa",
+    "kappa_lo",
+    "kappa_hi",
+    "alpha",
+    "f1",
+    "f1_lo",
+    "f1_hi",
+    "mean_kappa",
 ]
 DISAGREEMENT_COLUMNS = [
     "coder_a",
@@ -224,36 +245,6 @@ def coverage(codings: pd.DataFrame, coder: str, turns: pd.DataFrame) -> set[str]
     if coder in MACHINE_CODERS:
         return set(turns["transcript_id"].astype(str))
     return set(codings.loc[codings["coder"] == coder, "transcript_id"].astype(str))
-
-
-def units_frame(
-    turns: pd.DataFrame,
-    sentences: pd.DataFrame,
-    *,
-    unit: str,
-    roles: tuple[str, ...] = ("participant",),
-    transcripts: set[str] | None = None,
-) -> pd.DataFrame:
-    """The units of agreement: participant sentences (or turns) of the given transcripts.
-
-    RETURNS (DataFrame): transcript_id, turn_id, sentence_id (NA for turns), speaker, section,
-        text; sorted.
-    """
-    if unit not in UNITS:
-        raise QualcodeInputError(f"unit must be sentence or turn, got {unit!r}", element="--unit")
-    spoken = turns[turns["role"].isin(roles)]
-    if transcripts is not None:
-        spoken = spoken[spoken["transcript_id"].astype(str).isin(transcripts)]
-    spoken = spoken[["transcript_id", "turn_id", "speaker", "section", "text"]].copy()
-    if unit == "turn":
-        frame = spoken.assign(sentence_id=pd.NA)
-    else:
-        frame = sentences[["transcript_id", "turn_id", "sentence_id", "text"]].merge(
-            spoken.drop(columns="text"), on=["transcript_id", "turn_id"], how="inner"
-        )
-    frame = frame.astype({"transcript_id": str, "turn_id": "int64"})
-    frame = frame.sort_values(["transcript_id", "turn_id", "sentence_id"]).reset_index(drop=True)
-    return frame[["transcript_id", "turn_id", "sentence_id", "speaker", "section", "text"]]
 
 
 def _code_order(codebook: Codebook | None, used: set[str]) -> list[str]:
@@ -388,7 +379,7 @@ def compare_coders(
         raise QualcodeInputError(
             f"{coder_a} and {coder_b} coded no transcript in common", element="--between"
         )
-    units = units_frame(turns, sentences, unit=unit, roles=roles, transcripts=common)
+    units = participant_units(turns, sentences, unit=unit, roles=roles, transcripts=common)
     transcripts = sorted(units["transcript_id"].unique())
     first = codings[codings["coder"] == coder_a]
     second = codings[codings["coder"] == coder_b]
@@ -464,6 +455,10 @@ def compare_coders(
     )
 
 
+def _empty_disagreements() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in DISAGREEMENT_COLUMNS})
+
+
 def _disagreements(
     units: pd.DataFrame,
     x: np.ndarray,
@@ -475,7 +470,7 @@ def _disagreements(
 ) -> pd.DataFrame:
     rows, cols = np.nonzero(x != y)
     if len(rows) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in DISAGREEMENT_COLUMNS})
+        return _empty_disagreements()
     codes_arr = np.array(codes, dtype=object)
 
     def listing(matrix: np.ndarray, row: int) -> str:
@@ -577,24 +572,16 @@ def pairwise_agreement(
     n_boot: int = N_BOOT,
     seed: int = 0,
     rollup: bool = False,
-    reference_dir: Path | None = None,
-    raw_dir: Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Agreement between every pair of coders present (for notebook 02).
+    """Agreement between every pair of coders present in the tables of processed_dir.
 
     The first coder of a pair is the reference: human:reference, then other people, then
     machines. Pairs without a transcript in common are left out.
-    reference_dir: when given, its CSVs are imported afresh as human:reference first.
     RETURNS (tuple[DataFrame, DataFrame, DataFrame]): the per-code tables of all pairs
-        (AGREEMENT_COLUMNS), one summary row per pair (`Agreement.summary`), and all
-        disagreements.
+        (AGREEMENT_COLUMNS), one summary row per pair (PAIR_COLUMNS, `Agreement.summary`), and
+        all disagreements (DISAGREEMENT_COLUMNS).
     """
-    processed_dir = Path(processed_dir)
-    if reference_dir is not None:
-        refresh_reference(
-            reference_dir, processed_dir, codebook_path=codebook_path, raw_dir=raw_dir
-        )
-    loaded = _load(processed_dir)
+    loaded = _load(Path(processed_dir))
     codebook = load_codebook_or_none(codebook_path)
     results = []
     for coder_a, coder_b in itertools.combinations(coders_present(loaded.codings), 2):
@@ -617,27 +604,108 @@ def pairwise_agreement(
         except QualcodeInputError as err:
             logger.info("pair %s / %s left out: %s", coder_a, coder_b, err.detail)
     if not results:
-        empty = pd.DataFrame(columns=AGREEMENT_COLUMNS)
-        return empty, pd.DataFrame(), pd.DataFrame(columns=DISAGREEMENT_COLUMNS)
+        return (
+            pd.DataFrame(columns=AGREEMENT_COLUMNS),
+            pd.DataFrame(columns=PAIR_COLUMNS),
+            _empty_disagreements(),
+        )
     per_code = pd.concat([r.table for r in results], ignore_index=True)
-    summary = pd.DataFrame([r.summary() for r in results])
+    summary = pd.DataFrame([r.summary() for r in results], columns=PAIR_COLUMNS)
     disagreements = pd.concat([r.disagreements for r in results], ignore_index=True)
     return per_code, summary, disagreements
 
 
-def write_agreement(agreement: Agreement, processed_dir: Path) -> tuple[Path, Path]:
-    """Write agreement.csv and disagreements.parquet, atomically.
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    return tables.write_text(
+        path, frame.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+    )
 
-    RETURNS (tuple[Path, Path]): the two files.
-    """
-    processed_dir = Path(processed_dir)
-    csv_text = agreement.table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
-    csv_path = tables.write_text(processed_dir / AGREEMENT_FILE, csv_text)
-    disagreements = agreement.disagreements.astype(
+
+def _write_tables(
+    per_code: pd.DataFrame, disagreements: pd.DataFrame, processed_dir: Path
+) -> tuple[Path, Path]:
+    csv_path = _write_csv(per_code, processed_dir / AGREEMENT_FILE)
+    disagreements = disagreements.astype(
         {c: "string" for c in DISAGREEMENT_COLUMNS if c not in ("turn_id", "sentence_id")}
     ).astype({"turn_id": "int64", "sentence_id": "Int64"})
     parquet_path = tables.write_table(disagreements, processed_dir / DISAGREEMENTS_FILE)
     return csv_path, parquet_path
+
+
+def write_agreement(agreement: Agreement, processed_dir: Path) -> tuple[Path, Path]:
+    """Write one pair's agreement.csv and disagreements.parquet, atomically.
+
+    RETURNS (tuple[Path, Path]): the two files.
+    """
+    return _write_tables(agreement.table, agreement.disagreements, Path(processed_dir))
+
+
+def agreement_step(
+    processed_dir: Path,
+    *,
+    codebook_path: Path,
+    params: Params,
+    reference_dir: Path | None = None,
+    raw_dir: Path | None = None,
+) -> None:
+    """The pipeline's agreement step: every pair of coders compared, for notebook 02.
+
+    Reads codings.parquet, human_codings.parquet, turns.parquet and sentences.parquet; when
+    reference_dir is a folder, first imports its CSVs afresh as human:reference into
+    human_codings.parquet (`refresh_reference`). Writes, atomically, agreement.csv (the per-code
+    rows of every pair), agreement_pairs.csv (one summary row per pair) and
+    disagreements.parquet (every pair's disagreements); with no pair to compare they hold no rows.
+    Units are sentences of the coded roles (params `coding.roles`); intervals are seeded with
+    params `report.seed`.
+    RETURNS (None).
+    """
+    processed_dir = Path(processed_dir)
+    if reference_dir is not None and Path(reference_dir).is_dir():
+        refresh_reference(
+            Path(reference_dir), processed_dir, codebook_path=codebook_path, raw_dir=raw_dir
+        )
+    per_code, pairs, disagreements = pairwise_agreement(
+        processed_dir,
+        codebook_path=codebook_path,
+        roles=params.coding.roles,
+        seed=params.report.seed,
+    )
+    _write_tables(per_code, disagreements, processed_dir)
+    _write_csv(pairs, processed_dir / PAIRS_FILE)
+
+
+@dataclass(frozen=True)
+class AgreementFiles:
+    """What the agreement step wrote (see `agreement_step`)."""
+
+    per_code: pd.DataFrame
+    pairs: pd.DataFrame
+    disagreements: pd.DataFrame
+
+
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    # Only an empty field is missing: a code may well be called "NA".
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def read_agreement(processed_dir: Path | str) -> AgreementFiles | None:
+    """Read the agreement of processed_dir: agreement.csv, agreement_pairs.csv and
+    disagreements.parquet (the last two hold no rows when absent, e.g. after `qualcode
+    agreement`, which writes one pair's).
+
+    RETURNS (AgreementFiles | None): the three tables; None before agreement.csv is made.
+    """
+    processed_dir = Path(processed_dir)
+    if not (processed_dir / AGREEMENT_FILE).exists():
+        return None
+    disagreements = tables.read_table(processed_dir, "disagreements", required=False)
+    return AgreementFiles(
+        per_code=_read_csv(processed_dir / AGREEMENT_FILE, AGREEMENT_COLUMNS),
+        pairs=_read_csv(processed_dir / PAIRS_FILE, PAIR_COLUMNS),
+        disagreements=_empty_disagreements() if disagreements is None else disagreements,
+    )
 
 
 def _fmt(value: float, digits: int = 2) -> str:

@@ -17,7 +17,8 @@ import pandas as pd
 from qualcode import tables
 from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.human.refi import load_participant_attributes, write_qdc, write_qdpx
+from qualcode.human.refi import write_qdc, write_qdpx
+from qualcode.participants import read_participants
 
 KINDS = ("qdpx", "qdc", "csv")
 CONTEXT_COLUMNS = ["speaker", "role", "section"]
@@ -104,7 +105,7 @@ def quote_table(
         codebook.path(c) if codebook is not None and c in codebook else c for c in frame["code_id"]
     ]
     frame = frame.rename(columns={"text": "quote"})
-    participants = load_participant_attributes(participants_path)
+    participants = read_participants(participants_path)
     attributes: list[str] = []
     if participants is not None:
         attributes = [c for c in participants.columns if c != "transcript_id"]

@@ -60,6 +60,7 @@ from qualcode.human.coding import (
     transcript_doc,
     write_human_codings,
 )
+from qualcode.participants import PARTICIPANTS_FILE, read_participants, rows_by_transcript
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +70,6 @@ SCHEMA_PATH = Path(__file__).parent / "schemas" / "Project.xsd"
 GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:qualcode:refi-qda")
 PROJECT_FILE = "project.qde"
 SOURCE_SUFFIXES = (".txt", ".text", ".md", ".rtf", ".docx", ".doc", ".pdf", ".vtt", ".srt", ".odt")
-# participants.csv columns that hold names: they never leave the machine
-NAME_COLUMNS = ("participant_label", "interviewer_label")
 MAX_SCHEMA_ERRORS = 3
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 UNKNOWN_CODE_DESCRIPTION = "A code used in imported coding, not in the codebook."
@@ -531,13 +530,13 @@ def _ingest_sources(
     keys_dir: Path | None,
 ) -> None:
     from qualcode.config import load_params
-    from qualcode.ingest.corpus import PARTICIPANTS_FILE, ingest_text, load_participants
+    from qualcode.ingest.corpus import ingest_text
     from qualcode.paths import KEYS_DIR
 
     params = load_params(params_path)
     participants = {}
-    if raw_dir is not None and (Path(raw_dir) / PARTICIPANTS_FILE).exists():
-        participants = load_participants(Path(raw_dir) / PARTICIPANTS_FILE)
+    if raw_dir is not None:
+        participants = rows_by_transcript(Path(raw_dir) / PARTICIPANTS_FILE)
     for source, transcript_id in sources:
         logger.info("ingesting source %r as transcript %s", source.name, transcript_id)
         ingest_text(
@@ -747,20 +746,6 @@ def _variable_type(values: pd.Series) -> str:
     return "Text"
 
 
-def load_participant_attributes(path: Path | None) -> pd.DataFrame | None:
-    """Read participants.csv without its name columns.
-
-    RETURNS (DataFrame | None): transcript_id, pseudonym and the attribute columns, as text;
-        None when there is no file.
-    """
-    if path is None or not Path(path).is_file():
-        return None
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "transcript_id" not in frame.columns:
-        raise QualcodeInputError("expected a transcript_id column", path=path, line=1)
-    return frame.drop(columns=[c for c in NAME_COLUMNS if c in frame.columns])
-
-
 def build_project_xml(
     processed_dir: Path,
     *,
@@ -911,7 +896,7 @@ def write_qdpx(
 
     RETURNS (dict[str, int]): counts of sources, selections, codings and cases written.
     """
-    participants = load_participant_attributes(participants_path)
+    participants = read_participants(participants_path)
     xml, files, counts = build_project_xml(
         processed_dir, codebook=codebook, participants=participants, name=name
     )

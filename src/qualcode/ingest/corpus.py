@@ -34,9 +34,7 @@ Tables (data/processed/, rows sorted by transcript_id, turn_id, sentence_id):
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import re
@@ -65,6 +63,7 @@ from qualcode.ingest.deid import (
     PseudonymKey,
 )
 from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_transcript
+from qualcode.participants import PARTICIPANTS_FILE, rows_by_transcript
 from qualcode.paths import GUIDE_PATH
 from qualcode.tables import (
     SENTENCES_COLUMNS,
@@ -78,7 +77,6 @@ from qualcode.tables import (
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = "ingest.v2"
-PARTICIPANTS_FILE = "participants.csv"
 CACHE_DIR = "ingest_cache"
 DEID_SUMMARY_COLUMNS = ["transcript_id", "entity_type", "n_replaced", "n_distinct"]
 TURN_EXTRA_COLUMNS = ["n_annotations", "n_disfluencies", "n_pseudonyms"]
@@ -121,31 +119,6 @@ def transcript_files(raw_dir: Path) -> list[Path]:
             continue
         files.append(path)
     return files
-
-
-def load_participants(path: Path) -> dict[str, dict[str, str]]:
-    """data/raw/participants.csv by transcript_id (an absent file gives an empty mapping).
-
-    RETURNS (dict): the row of each transcript.
-    """
-    if not path.exists():
-        return {}
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise QualcodeInputError("expected UTF-8 CSV", path=path) from None
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "transcript_id" not in reader.fieldnames:
-        raise QualcodeInputError("expected a header with a transcript_id column", path=path, line=1)
-    rows: dict[str, dict[str, str]] = {}
-    for i, row in enumerate(reader, start=2):
-        tid = (row.get("transcript_id") or "").strip()
-        if not tid:
-            raise QualcodeInputError("expected a transcript_id", path=path, line=i)
-        if tid in rows:
-            raise QualcodeInputError(f"transcript_id {tid!r} appears twice", path=path, line=i)
-        rows[tid] = {k: (v or "").strip() for k, v in row.items() if k is not None}
-    return rows
 
 
 def load_guide(path: Path | None) -> list[tuple[str, str]]:
@@ -682,7 +655,7 @@ def ingest_corpus(
         raise QualcodeInputError("raw transcripts folder not found", path=raw_dir)
     keys_dir = Path(keys_dir) if keys_dir is not None else raw_dir.parent / "keys"
     result = IngestResult()
-    participants = load_participants(raw_dir / PARTICIPANTS_FILE)
+    participants = rows_by_transcript(raw_dir / PARTICIPANTS_FILE)
     questions = load_guide(guide_path)
     digest = settings_digest(params)
 

@@ -1,0 +1,173 @@
+"""Page 02: how the automatic coding agrees with people's coding, and how the learned coder
+compares with the rules.
+
+The agreement tables are written by the pipeline's agreement step (`qualcode.human.agreement`);
+the learned coder's evaluation by its learning step. The functions here pick what the page
+reports: the pair of coders, the pooled row, the codes with the best and worst agreement, the
+coder with the best held-out score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from qualcode.analysis.checks import PremiseError
+from qualcode.analysis.study import code_labels
+from qualcode.human.agreement import AgreementFiles
+from qualcode.human.coding import HUMAN_PREFIX, MACHINE_CODERS
+
+# Kappa from which agreement is usually called substantial (Landis and Koch 1977).
+SUBSTANTIAL_KAPPA = 0.6
+
+
+def main_pair(agreement: pd.DataFrame) -> tuple[str, str] | None:
+    """The pair of coders to report: a person (the reference first) against the machine.
+
+    RETURNS (tuple[str, str] | None): (coder_a, coder_b): the first pair in the frame whose first
+        coder is a person (human:...) and whose second is rules or model; else the first pair;
+        None for a frame without coder columns or rows.
+    """
+    if agreement.empty or not {"coder_a", "coder_b"} <= set(agreement.columns):
+        return None
+    pairs = list(dict.fromkeys(zip(agreement["coder_a"], agreement["coder_b"], strict=True)))
+    for first, second in pairs:
+        if str(first).startswith(HUMAN_PREFIX) and second in MACHINE_CODERS:
+            return str(first), str(second)
+    return str(pairs[0][0]), str(pairs[0][1])
+
+
+def agreement_table(
+    agreement: pd.DataFrame,
+    codebook: pd.DataFrame,
+    *,
+    metric: str = "kappa",
+    pair: tuple[str, str] | None = None,
+) -> pd.DataFrame:
+    """Per-code agreement of one pair of coders, best first, the pooled rows last.
+
+    agreement: agreement.csv or human.agreement's per-code frame (one row per code, scope and
+        pair of coders). The rows of `pair` (default: `main_pair`) are kept, but not the
+        parents' roll-up rows (scope "rollup"); and
+        codes that neither coder used (n_first + n_second == 0) are left out (their number is in
+        attrs["unused"]). Rows whose code_id is not a codebook code (e.g. "ALL") come last.
+    RETURNS (DataFrame): code_id, label, then the agreement frame's columns.
+    """
+    if metric not in agreement.columns:
+        raise PremiseError(
+            f"agreement has no `{metric}` column (has {', '.join(agreement.columns)})"
+        )
+    table = agreement.copy()
+    if "scope" in table.columns:
+        table = table[table["scope"] != "rollup"]
+    pair = pair or main_pair(table)
+    if pair is not None:
+        table = table[(table["coder_a"] == pair[0]) & (table["coder_b"] == pair[1])]
+    unused = 0
+    if {"n_first", "n_second"} <= set(table.columns):
+        used = (table["n_first"] + table["n_second"]) > 0
+        unused = int((~used).sum())
+        table = table[used]
+    labels = code_labels(codebook)
+    table.insert(1, "label", table["code_id"].map(labels))
+    in_book = table["code_id"].isin(labels)
+    ranked = table[in_book].sort_values(
+        [metric, "code_id"], ascending=[False, True], na_position="last"
+    )
+    result = pd.concat([ranked, table[~in_book]], ignore_index=True)
+    result.attrs["unused"] = unused
+    result.attrs["pair"] = pair
+    return result
+
+
+@dataclass(frozen=True)
+class AgreementView:
+    """The agreement page 02 reports: one pair of coders, per code and pooled."""
+
+    table: pd.DataFrame  # `agreement_table` of the pair: codes best first, pooled rows last
+    coder_a: str  # the reference
+    coder_b: str
+    per_code: pd.DataFrame  # the table's codebook codes with a kappa, best first
+    pooled: pd.Series  # the pooled row (code_id ALL)
+    best: pd.Series  # the code with the highest kappa
+    worst: pd.Series  # ... and the lowest
+    n_substantial: int  # codes with kappa >= SUBSTANTIAL_KAPPA
+    n_disagreements: int  # the pair's sentence-code disagreements
+    other_pairs: pd.DataFrame  # the summary rows of the other pairs compared
+
+    @property
+    def n_units(self) -> int:
+        """RETURNS (int): the participant sentences both coders covered."""
+        return int(self.per_code["n_units"].max())
+
+
+def agreement_view(files: AgreementFiles | None, codebook: pd.DataFrame) -> AgreementView | None:
+    """The agreement to report, from the agreement step's files (`read_agreement`).
+
+    RETURNS (AgreementView | None): the main pair's view; None without agreement rows (no
+        people's coding to compare with).
+    """
+    if files is None or files.per_code.empty:
+        return None
+    table = agreement_table(files.per_code, codebook)
+    coder_a, coder_b = table.attrs["pair"]
+    in_book = table["code_id"].isin(codebook["code_id"])
+    per_code = table[in_book].dropna(subset=["kappa"])
+    disagreements = files.disagreements
+    return AgreementView(
+        table=table,
+        coder_a=coder_a,
+        coder_b=coder_b,
+        per_code=per_code,
+        pooled=table[~in_book].iloc[0],
+        best=per_code.iloc[0],
+        worst=per_code.iloc[-1],
+        n_substantial=int((per_code["kappa"] >= SUBSTANTIAL_KAPPA).sum()),
+        n_disagreements=int(
+            ((disagreements["coder_a"] == coder_a) & (disagreements["coder_b"] == coder_b)).sum()
+        ),
+        other_pairs=files.pairs.iloc[1:],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The learned coder
+
+
+def best_coder(summary: pd.DataFrame) -> pd.Series:
+    """RETURNS (Series): the evaluation summary row with the highest held-out micro-F1."""
+    return summary.sort_values("micro_f1", ascending=False).iloc[0]
+
+
+@dataclass(frozen=True)
+class CodeEvaluation:
+    """The learned coder against the rules, per code."""
+
+    table: pd.DataFrame  # the per-code evaluation with each code's label
+    not_learned: list[str]  # labels of the codes the model did not learn in every fold
+    model_wins: list[str]  # labels of the codes where the model beats the rules
+
+
+def code_evaluation(per_code: pd.DataFrame, codebook: pd.DataFrame) -> CodeEvaluation:
+    """Label the per-code evaluation and name the codes not learned and those the model wins.
+
+    per_code: the learned coder's per-code evaluation (code_id, learned, better, F1 columns).
+    RETURNS (CodeEvaluation): the labelled table and the two lists of labels.
+    """
+    table = per_code.merge(codebook[["code_id", "label"]], on="code_id", how="left")
+    table["label"] = table["label"].fillna(table["code_id"])
+    return CodeEvaluation(
+        table=table,
+        not_learned=table.loc[~table["learned"].astype(bool), "label"].tolist(),
+        model_wins=table.loc[table["better"] == "model", "label"].tolist(),
+    )
+
+
+def largest_gain(ablation: pd.DataFrame) -> pd.Series | None:
+    """RETURNS (Series | None): the ablation row whose added context gains most micro-F1 (None
+    when no row has a gain)."""
+    gains = ablation.dropna(subset=["micro_f1_gain"])
+    if gains.empty:
+        return None
+    return gains.sort_values("micro_f1_gain", ascending=False).iloc[0]

@@ -1,0 +1,68 @@
+"""Wording for the narrative: counts, shares, lists and numbers as the pages print them, and
+participants' words made safe for Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import pandas as pd
+
+
+def count_phrase(n: int, total: int, noun: str = "participants") -> str:
+    """RETURNS (str): "7 of 10 participants"."""
+    return f"{n} of {total} {noun}"
+
+
+def listing(items: Iterable[object], *, conjunction: str = "and") -> str:
+    """RETURNS (str): "a, b and c" (empty text for no items)."""
+    words = [str(i) for i in items]
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
+def percent(share: float, digits: int = 0) -> str:
+    """RETURNS (str): a share (0..1) as a percentage, "n/a" when undefined."""
+    if share is None or pd.isna(share):
+        return "n/a"
+    return f"{100 * share:.{digits}f}%"
+
+
+def plural(n: int, singular: str, plural_form: str | None = None) -> str:
+    """RETURNS (str): "1 code", "3 codes"."""
+    return f"{n} {singular if n == 1 else (plural_form or singular + 's')}"
+
+
+def decimal(value: float, digits: int = 2) -> str:
+    """RETURNS (str): the value with `digits` decimals, never "-0.00"; "n/a" for NaN."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
+
+
+def number(value: float) -> str:
+    """RETURNS (str): 10 for 10.0, 2.5 for 2.5, "n/a" for NaN."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def humanise(value: str) -> str:
+    """RETURNS (str): "full time freelance" for "full_time_freelance"."""
+    return str(value).replace("_", " ")
+
+
+def md_escape(text: str) -> str:
+    """Escape a participant's words for Markdown, so `$`, `*`, `_` or `[` show as typed.
+
+    RETURNS (str): the escaped text, on one line.
+    """
+    text = " ".join(str(text).split())
+    return re.sub(r"([\\`*_{}\[\]<>()#+|$~])", r"\\\1", text)
+
+
+def word_count(text: pd.Series) -> pd.Series:
+    """RETURNS (Series): the number of white-space separated words of each text (0 for none)."""
+    return text.fillna("").str.split().str.len().astype(int)

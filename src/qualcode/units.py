@@ -1,0 +1,107 @@
+"""Participant units: the sentences (or turns) that get coded, and over which coders are compared.
+
+A unit is a sentence of sentences.parquet (or a whole turn of turns.parquet) spoken in a turn
+whose role is coded (params `coding.roles`, by default the participant's). Units whose text is
+empty carry no code and are left out. The rule coder codes these units, the learned coder learns
+from and codes them, agreement compares coders over them, and the report counts how many of them
+a code caught.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from qualcode.errors import QualcodeInputError
+from qualcode.tables import SENTENCES_COLUMNS, TABLE_FILES
+
+UNITS = ("sentence", "turn")
+UNIT_KEYS = ["transcript_id", "turn_id", "sentence_id"]
+UNIT_COLUMNS = [*UNIT_KEYS, "start_char", "end_char", "speaker", "section", "text"]
+# The columns of turns.parquet that units are built from.
+TURN_COLUMNS = ["transcript_id", "turn_id", "speaker", "role", "section", "text"]
+
+
+def _check_columns(frame: pd.DataFrame, columns: list[str], name: str, processed: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise QualcodeInputError(
+            f"expected columns {', '.join(missing)}; rerun `qualcode ingest`",
+            path=processed / TABLE_FILES[name],
+        )
+
+
+def _check_offsets(frame: pd.DataFrame, processed: Path) -> None:
+    bad = [
+        (row.transcript_id, row.turn_id, row.sentence_id)
+        for row in frame.itertuples(index=False)
+        if str(row.turn_text)[int(row.start_char) : int(row.end_char)] != row.text
+    ]
+    if bad:
+        tid, turn, sid = bad[0]
+        raise QualcodeInputError(
+            f"{len(bad)} sentence(s) whose text is not turns.text[start_char:end_char], "
+            f"first transcript {tid}, turn {turn}, sentence {sid}; rerun `qualcode ingest`",
+            path=processed / TABLE_FILES["sentences"],
+        )
+
+
+def participant_units(
+    turns: pd.DataFrame,
+    sentences: pd.DataFrame,
+    *,
+    unit: str = "sentence",
+    roles: Iterable[str] = ("participant",),
+    transcripts: Iterable[str] | None = None,
+    processed_dir: Path | str = Path("."),
+) -> pd.DataFrame:
+    """The units of the turns whose role is in `roles`: their sentences, or the turns themselves.
+
+    Checks that the tables have their columns and that every sentence's text is
+    turns.text[start_char:end_char]; bad tables raise QualcodeInputError naming the table file
+    in processed_dir.
+    unit: "sentence" or "turn".
+    transcripts: only these transcripts (all when None).
+    RETURNS (DataFrame): UNIT_COLUMNS: transcript_id (str), turn_id (int64), sentence_id (Int64,
+        null for turns), start_char, end_char (into turns.text), speaker, section, text; sorted by
+        transcript, turn and sentence.
+    """
+    if unit not in UNITS:
+        raise QualcodeInputError(f"unit must be sentence or turn, got {unit!r}", element="--unit")
+    processed_dir = Path(processed_dir)
+    _check_columns(turns, TURN_COLUMNS, "turns", processed_dir)
+    _check_columns(sentences, SENTENCES_COLUMNS, "sentences", processed_dir)
+    spoken = turns[turns["role"].isin(list(roles))]
+    if transcripts is not None:
+        spoken = spoken[spoken["transcript_id"].astype(str).isin(set(transcripts))]
+    keys = ["transcript_id", "turn_id"]
+    spoken = spoken[[*keys, "speaker", "section", "text"]]
+    if unit == "turn":
+        frame = spoken.assign(
+            text=spoken["text"].fillna("").astype(str),
+            sentence_id=pd.array([pd.NA] * len(spoken), dtype="Int64"),
+            start_char=0,
+        )
+        frame["end_char"] = frame["text"].str.len()
+    else:
+        frame = sentences[SENTENCES_COLUMNS].merge(
+            spoken.rename(columns={"text": "turn_text"}), on=keys, how="inner"
+        )
+        _check_offsets(frame, processed_dir)
+        frame["sentence_id"] = frame["sentence_id"].astype("Int64")
+    frame = frame.astype({"transcript_id": str, "turn_id": "int64"})
+    frame = frame.loc[frame["text"].str.strip() != "", UNIT_COLUMNS]
+    return frame.sort_values(UNIT_KEYS, kind="stable").reset_index(drop=True)
+
+
+def sentence_key(frame: pd.DataFrame) -> pd.Series:
+    """RETURNS (Series): "transcript_id/turn_id/sentence_id" per row, to match sentences."""
+    return (
+        frame["transcript_id"].astype(str)
+        + "/"
+        + frame["turn_id"].astype(str)
+        + "/"
+        + frame["sentence_id"].astype(str)
+    )
