@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from qualcode import analysis
 from qualcode.analysis import PremiseError
 from qualcode.analysis.saturation import _saturation_point
+from qualcode.human.agreement import AgreementFiles
 from qualcode.participants import UNKNOWN
 from qualcode.tables import (
     CODINGS_COLUMNS,
@@ -427,14 +429,18 @@ def test_codes_by_section_in_interview_order(study):
     assert rolled.loc["KEY_TAKEAWAYS"].tolist() == [3, 0, 0]  # the negated niche is left out
 
 
-def test_codes_by_attribute_splits_multi_valued(study):
-    table = analysis.codes_by_attribute(
+def _background_table(study) -> pd.DataFrame:
+    return analysis.codes_by_attribute(
         study.codings,
         study.participants,
         attribute="background",
         codes=["NICHE", "PERSONAL_BRAND"],
         split=";",
     )
+
+
+def test_codes_by_attribute_splits_multi_valued(study):
+    table = _background_table(study)
     assert list(table.columns) == ["Physics (n=2)", "MBA (n=1)", "unknown (n=1)"]
     assert table.loc["NICHE", "Physics (n=2)"] == 0.5
     assert table.loc["PERSONAL_BRAND", "MBA (n=1)"] == 0.0
@@ -707,3 +713,219 @@ def test_md_escape():
     assert (
         analysis.md_escape("I paid $675 for *ten*\n calls_") == r"I paid \$675 for \*ten\* calls\_"
     )
+
+
+# ------------------------------------------------------------- what the pages pick and rank
+
+
+def test_talk_share_and_coverage_summary(study):
+    overview = analysis.transcript_overview(study.transcripts, study.turns, study.participants)
+    talk = analysis.talk_share(overview)
+    assert talk.share == pytest.approx(15 / 62)  # interviewer words 8 + 6 + 1 of 62 spoken
+    assert talk.lowest["pseudonym"] == "P02"
+    assert talk.highest["interviewer_share"] == pytest.approx(1 / 3)
+    covered = analysis.coverage_summary(
+        analysis.coverage(study.sentences, study.turns, study.codings), study.participants
+    )
+    assert covered.overall["n_sentences"] == 8
+    assert list(covered.per_transcript["pseudonym"]) == ["P01", "P02", "P03"]
+    assert (covered.lowest["pseudonym"], covered.highest["pseudonym"]) == ("P03", "P01")
+
+
+def test_firing_names_the_top_leaf_and_those_never_fired(study):
+    frequencies = analysis.code_frequencies(study.codings, study.codebook, study.participants)
+    fired = analysis.firing(frequencies, study.codebook, study.codings)
+    assert list(fired.leaves["code_id"]) == analysis.leaf_codes(study.codebook)
+    assert fired.top["code_id"] == "NICHE"
+    assert fired.never.empty
+    assert fired.n_coded_sentences == 6
+    silent = analysis.firing(frequencies.assign(n_sentences=0), study.codebook, study.codings)
+    assert silent.top["code_id"] == "FUTURE_FULL_TIME"  # a tie goes to the first code id
+    assert len(silent.never) == 4
+
+
+def test_voicing_and_participants_voicing_several(study):
+    leaves = analysis.leaf_codes(study.codebook)
+    counts = analysis.code_matrix(study.codings, study.participants, study.codebook, codes=leaves)
+    voiced = analysis.voicing(counts)
+    assert voiced.voiced_by.to_dict() == {
+        "FUTURE_PRODUCTS": 2,
+        "FUTURE_FULL_TIME": 1,
+        "NICHE": 1,
+        "PERSONAL_BRAND": 1,
+    }
+    assert list(voiced.breadth.index) == ["P02", "P01", "P03"]
+    assert voiced.by_everyone == []
+    assert voiced.by_one == ["FUTURE_FULL_TIME", "NICHE", "PERSONAL_BRAND"]
+    assert voiced.voiced_codes == leaves
+    several = analysis.participants_voicing_several(
+        study.codings, study.participants, study.codebook, codes=leaves
+    )
+    assert several == 2
+
+
+def test_section_peaks(study):
+    sections = analysis.codes_by_section(
+        study.codings, study.turns, codes=["NICHE", "KEY_TAKEAWAYS", "FUTURE_PRODUCTS"]
+    )
+    peaks = analysis.section_peaks(sections)
+    assert peaks.peaks.values.tolist() == [
+        ["NICHE", 2, "past", 1.0],
+        ["FUTURE_PRODUCTS", 2, "future", 1.0],
+    ]
+    assert peaks.most_tied["code_id"] == "NICHE"
+
+
+def test_attribute_gap_and_spread(study):
+    table = _background_table(study)
+    assert analysis.attribute_gap(table) is None  # a single group of two or more
+    gap = analysis.attribute_gap(table, min_size=1)
+    assert (gap.code_id, gap.high_group, gap.high_share) == ("NICHE", "MBA (n=1)", 1.0)
+    assert (gap.low_group, gap.low_share) == ("unknown (n=1)", 0.0)
+    spread = analysis.attribute_spread(study.participants, "background", split=";")
+    assert (spread.n_people, spread.n_multi, spread.n_distinct) == (3, 1, 3)
+    assert spread.shared["value"].tolist() == ["Physics"]
+    assert len(spread.values) == 3
+
+
+def test_evidence_uses_the_report_settings(study):
+    found = analysis.evidence(study, "FUTURE")
+    report = study.params.report
+    expected = analysis.exemplar_quotes(
+        study.codings,
+        study.sentences,
+        study.participants,
+        study.codebook,
+        code_id="FUTURE",
+        n=report.quotes_per_code,
+        min_chars=report.quote_min_chars,
+        max_chars=report.quote_max_chars,
+    )
+    pd.testing.assert_frame_equal(found.quotes, expected)
+    assert (found.n_negated, found.n_qualified) == (0, 1)
+    assert found.shown["kind"].tolist() == ["qualified"]
+    niche = analysis.evidence(study, "NICHE", n_negated=0)
+    assert niche.n_negated == 1 and niche.shown.empty
+
+
+def test_saturation_reached_and_found_after(study):
+    saturated = analysis.saturation(
+        study.codings, study.transcripts["transcript_id"], orders=30, seed=7
+    )
+    assert saturated.reached.empty
+    assert saturated.found_after(1.0) == 3
+    assert saturated.found_after(0.0) == 1
+
+
+def test_agreement_view_of_the_main_pair(study):
+    rows = []
+    for first, second in (("human:reference", "rules"), ("human:ann", "rules")):
+        for code, kappa, n_first in (
+            ("NICHE", 0.3, 2),
+            ("PERSONAL_BRAND", 0.8, 1),
+            ("FUTURE_PRODUCTS", 0.65, 1),
+            ("FUTURE", 0.0, 0),
+            ("ALL", 0.5, 4),
+        ):
+            rows.append(
+                {
+                    "code_id": code,
+                    "scope": "all" if code == "ALL" else "code",
+                    "n_transcripts": 2,
+                    "n_units": 40,
+                    "n_first": n_first,
+                    "n_second": n_first,
+                    "kappa": kappa,
+                    "coder_a": first,
+                    "coder_b": second,
+                }
+            )
+    pairs = pd.DataFrame(
+        {"coder_a": ["human:reference", "human:ann"], "coder_b": ["rules", "rules"]}
+    )
+    disagreements = pd.DataFrame(
+        {"coder_a": ["human:reference", "human:ann", "human:reference"], "coder_b": ["rules"] * 3}
+    )
+    files = AgreementFiles(per_code=pd.DataFrame(rows), pairs=pairs, disagreements=disagreements)
+    view = analysis.agreement_view(files, study.codebook)
+    assert (view.coder_a, view.coder_b) == ("human:reference", "rules")
+    assert list(view.per_code["code_id"]) == ["PERSONAL_BRAND", "FUTURE_PRODUCTS", "NICHE"]
+    assert (view.best["code_id"], view.worst["code_id"]) == ("PERSONAL_BRAND", "NICHE")
+    assert view.pooled["code_id"] == "ALL" and view.pooled["kappa"] == 0.5
+    assert view.n_substantial == 2
+    assert view.n_disagreements == 2
+    assert view.n_units == 40
+    assert view.other_pairs["coder_a"].tolist() == ["human:ann"]
+    assert view.table.attrs["unused"] == 1
+    empty = AgreementFiles(per_code=pd.DataFrame(rows).iloc[0:0], pairs=pairs, disagreements=pairs)
+    assert analysis.agreement_view(empty, study.codebook) is None
+    assert analysis.agreement_view(None, study.codebook) is None
+
+
+def test_learned_coder_views(study):
+    summary = pd.DataFrame({"coder": ["model", "rules", "both"], "micro_f1": [0.4, 0.7, 0.6]})
+    assert analysis.best_coder(summary)["coder"] == "rules"
+    per_code = pd.DataFrame(
+        {
+            "code_id": ["NICHE", "GHOST"],
+            "learned": [True, False],
+            "better": ["model", "rules"],
+        }
+    )
+    scores = analysis.code_evaluation(per_code, study.codebook)
+    assert scores.table["label"].tolist() == ["Find a niche", "GHOST"]
+    assert scores.not_learned == ["GHOST"]
+    assert scores.model_wins == ["Find a niche"]
+    ablation = pd.DataFrame(
+        {"features": ["sentence", "+ question", "+ turn"], "micro_f1_gain": [None, 0.02, 0.05]}
+    )
+    assert analysis.largest_gain(ablation)["features"] == "+ turn"
+    assert analysis.largest_gain(ablation.iloc[:1]) is None
+
+
+def test_checks_moved_out_of_the_notebooks(study):
+    analysis.check_turn_counts(study.transcripts, study.turns)
+    with pytest.raises(PremiseError, match="n_turns"):
+        analysis.check_turn_counts(study.transcripts.assign(n_turns=1), study.turns)
+    analysis.check_participant_turns(study.transcripts, study.turns)
+    with pytest.raises(PremiseError, match="t3"):
+        analysis.check_participant_turns(study.transcripts, study.turns.iloc[:7])
+    analysis.check_coded_roles(study.codings, study.turns, ["participant"])
+    with pytest.raises(PremiseError, match="role"):
+        analysis.check_coded_roles(study.codings, study.turns, ["interviewer"])
+    similarity = analysis.cooccurrence(study.codings, codes=["NICHE", "FUTURE_PRODUCTS"])
+    analysis.check_similarity(similarity)
+    lopsided = similarity.copy()
+    lopsided.iloc[0, 1] = 0.5
+    with pytest.raises(PremiseError, match="symmetric"):
+        analysis.check_similarity(lopsided)
+    with pytest.raises(PremiseError, match=r"\[0, 1\]"):
+        analysis.check_similarity(similarity + 2)
+    analysis.check_parents(study.codebook, ["FUTURE", "KEY_TAKEAWAYS"])
+    with pytest.raises(PremiseError, match="NICHE has no codes below it"):
+        analysis.check_parents(study.codebook, ["NICHE"])
+    with pytest.raises(PremiseError, match="NOPE"):
+        analysis.check_parents(study.codebook, ["NOPE"])
+
+
+def test_check_quotes(study, tmp_path):
+    (tmp_path / "participants.csv").write_text(
+        "transcript_id,pseudonym,participant_label\nt1,P01,Ada Lovelace\n"
+    )
+    found = {code: analysis.evidence(study, code) for code in ("FUTURE", "NICHE")}
+    assert analysis.check_quotes(found, study.sentences, tmp_path) == sum(
+        len(f.quotes) for f in found.values()
+    )
+    twice = dataclasses.replace(
+        found["FUTURE"], quotes=pd.concat([found["FUTURE"].quotes] * 2, ignore_index=True)
+    )
+    with pytest.raises(PremiseError, match="same participant"):
+        analysis.check_quotes({"FUTURE": twice}, study.sentences, tmp_path)
+    astray = dataclasses.replace(found["FUTURE"], quotes=found["FUTURE"].quotes.assign(turn_id=9))
+    with pytest.raises(PremiseError, match="does not point at a sentence"):
+        analysis.check_quotes({"FUTURE": astray}, study.sentences, tmp_path)
+    named = dataclasses.replace(
+        found["FUTURE"], quotes=found["FUTURE"].quotes.assign(quote="Ada Lovelace said so")
+    )
+    with pytest.raises(PremiseError, match="quotes of FUTURE"):
+        analysis.check_quotes({"FUTURE": named}, study.sentences, tmp_path)

@@ -176,11 +176,20 @@ def report(
     ] = paths.NOTEBOOKS_DIR,
 ) -> None:
     """Execute the notebooks in order and render them to HTML in --out."""
+    from qualcode.config import load_params
+    from qualcode.human.agreement import agreement_step
     from qualcode.report.manifest import build_manifest
     from qualcode.report.render import ReportError, build_report, discover_notebooks
 
     try:
         discover_notebooks(notebooks)
+        agreement_step(
+            processed,
+            codebook_path=codebook,
+            params=load_params(params),
+            reference_dir=raw.parent / "reference",
+            raw_dir=raw,
+        )
         manifest = build_manifest(
             processed_dir=processed, codebook_path=codebook, params_path=params, raw_dir=raw
         )

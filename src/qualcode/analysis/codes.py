@@ -2,7 +2,8 @@
 
 A parent code counts what the codes below it caught (`rolled_up`); a code is voiced by a
 participant when at least one of their sentences carries it and the coding is not negated
-(`voiced`). Coverage is the share of participant sentences (`qualcode.units`) some code caught.
+(`voiced_codings`). Coverage is the share of participant sentences (`qualcode.units`) that some
+code caught.
 """
 
 from __future__ import annotations

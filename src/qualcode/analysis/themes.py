@@ -133,24 +133,34 @@ def codes_by_section(
     )
 
 
-def section_peaks(sections: pd.DataFrame) -> pd.DataFrame:
-    """Where each code came up most: its section with the largest share of its sentences.
+@dataclass(frozen=True)
+class SectionPeaks:
+    """Where each code came up most, by interview section."""
+
+    peaks: pd.DataFrame  # code_id, n_sentences, section, share; codes without sentences left out
+    most_tied: pd.Series  # the peaks row with the largest share (ties: the first code)
+
+
+def section_peaks(sections: pd.DataFrame) -> SectionPeaks:
+    """Per code, the section holding the largest share of its sentences, and the code most tied
+    to one section.
 
     sections: `codes_by_section`.
-    RETURNS (DataFrame): code_id, n_sentences, section, share; codes without sentences left out,
-        in the order of `sections`.
+    RETURNS (SectionPeaks): one row per code with sentences, in the order of `sections`, and the
+        most tied one.
     """
     totals = sections.sum(axis=1)
-    shares = sections.div(totals.replace(0, float("nan")), axis=0)
     used = totals > 0
-    return pd.DataFrame(
+    shares = sections[used].div(totals[used], axis=0)
+    peaks = pd.DataFrame(
         {
             "code_id": sections.index[used],
             "n_sentences": totals[used].to_numpy(),
-            "section": shares[used].idxmax(axis=1).to_numpy(),
-            "share": shares[used].max(axis=1).to_numpy(),
+            "section": shares.idxmax(axis=1).to_numpy(),
+            "share": shares.max(axis=1).to_numpy(),
         }
     )
+    return SectionPeaks(peaks=peaks, most_tied=peaks.loc[peaks["share"].idxmax()])
 
 
 def codes_by_attribute(

@@ -615,16 +615,25 @@ def pairwise_agreement(
     return per_code, summary, disagreements
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    return tables.write_text(
-        path, frame.to_csv(index=False, float_format="%.4f", lineterminator="\n")
-    )
+# `qualcode agreement` writes four decimals, for reading; the agreement step writes every digit
+# (the shortest text that reads back as the same float), so the report shows what was computed.
+READABLE = "%.4f"
+EXACT = None
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, *, float_format: str | None) -> Path:
+    text = frame.to_csv(index=False, float_format=float_format, lineterminator="\n")
+    return tables.write_text(path, text)
 
 
 def _write_tables(
-    per_code: pd.DataFrame, disagreements: pd.DataFrame, processed_dir: Path
+    per_code: pd.DataFrame,
+    disagreements: pd.DataFrame,
+    processed_dir: Path,
+    *,
+    float_format: str | None,
 ) -> tuple[Path, Path]:
-    csv_path = _write_csv(per_code, processed_dir / AGREEMENT_FILE)
+    csv_path = _write_csv(per_code, processed_dir / AGREEMENT_FILE, float_format=float_format)
     disagreements = disagreements.astype(
         {c: "string" for c in DISAGREEMENT_COLUMNS if c not in ("turn_id", "sentence_id")}
     ).astype({"turn_id": "int64", "sentence_id": "Int64"})
@@ -633,11 +642,13 @@ def _write_tables(
 
 
 def write_agreement(agreement: Agreement, processed_dir: Path) -> tuple[Path, Path]:
-    """Write one pair's agreement.csv and disagreements.parquet, atomically.
+    """Write one pair's agreement.csv (four decimals) and disagreements.parquet, atomically.
 
     RETURNS (tuple[Path, Path]): the two files.
     """
-    return _write_tables(agreement.table, agreement.disagreements, Path(processed_dir))
+    return _write_tables(
+        agreement.table, agreement.disagreements, Path(processed_dir), float_format=READABLE
+    )
 
 
 def agreement_step(
@@ -653,7 +664,7 @@ def agreement_step(
     Reads codings.parquet, human_codings.parquet, turns.parquet and sentences.parquet; when
     reference_dir is a folder, first imports its CSVs afresh as human:reference into
     human_codings.parquet (`refresh_reference`). Writes, atomically, agreement.csv (the per-code
-    rows of every pair), agreement_pairs.csv (one summary row per pair) and
+    rows of every pair, every digit kept), agreement_pairs.csv (one summary row per pair) and
     disagreements.parquet (every pair's disagreements); with no pair to compare they hold no rows.
     Units are sentences of the coded roles (params `coding.roles`); intervals are seeded with
     params `report.seed`.
@@ -670,8 +681,8 @@ def agreement_step(
         roles=params.coding.roles,
         seed=params.report.seed,
     )
-    _write_tables(per_code, disagreements, processed_dir)
-    _write_csv(pairs, processed_dir / PAIRS_FILE)
+    _write_tables(per_code, disagreements, processed_dir, float_format=EXACT)
+    _write_csv(pairs, processed_dir / PAIRS_FILE, float_format=EXACT)
 
 
 @dataclass(frozen=True)
@@ -687,7 +698,7 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=columns)
     # Only an empty field is missing: a code may well be called "NA".
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], float_precision="round_trip")
 
 
 def read_agreement(processed_dir: Path | str) -> AgreementFiles | None:
