@@ -49,11 +49,10 @@ from typing import Any
 
 import pandas as pd
 import spacy
-import yaml
 from rapidfuzz import fuzz, utils
 from spacy.language import Language
 
-from qualcode.config import Params
+from qualcode.config import Params, load_yaml
 from qualcode.errors import ManyInputErrors, QualcodeInputError
 from qualcode.ingest.cleaning import clean_text, words
 from qualcode.ingest.deid import (
@@ -155,13 +154,7 @@ def load_guide(path: Path | None) -> list[tuple[str, str]]:
     """
     if path is None or not Path(path).exists():
         return []
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise QualcodeInputError(
-            f"expected valid YAML ({err})", path=path, line=mark.line + 1 if mark else None
-        ) from None
+    data, _root = load_yaml(Path(path).read_text(encoding="utf-8"), path=path)
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
         raise QualcodeInputError("expected a mapping with a 'sections' list", path=path)
     unknown = set(data) - {"sections", "version", "title"}
