@@ -287,6 +287,15 @@ def import_coding(
         Path | None,
         typer.Option("--keys", help="Folder of the re-identification key [default: data/keys]."),
     ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            "--sources",
+            help="Folder holding a .qdpx's source files that are not inside the archive "
+            "[default: none: sources are read from the archive only].",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Import human coding from REFI-QDA or CSV into human_codings.parquet."""
     from qualcode.human.coding import import_csv
@@ -303,6 +312,7 @@ def import_coding(
                 raw_dir=raw,
                 params_path=params,
                 keys_dir=keys,
+                sources_dir=sources,
             )
         elif suffix == ".csv":
             result = import_csv(file, processed, coder=coder, codebook_path=codebook, raw_dir=raw)
