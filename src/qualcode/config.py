@@ -72,8 +72,6 @@ class LimitsParams:
     max_file_mb: int = 100
     # one speaker turn, in characters (spaCy refuses texts over nlp.max_length, 1,000,000)
     max_turn_chars: int = 200_000
-    # nesting of a JSON transcript
-    max_json_depth: int = 100
     # distinct speaker labels in one transcript
     max_speakers: int = 500
 

@@ -431,6 +431,65 @@ def _parse_patterns(item: dict, *, code_id: str, index: int, line, path) -> Patt
     return Patterns(phrases=phrases, tokens=tuple(tokens))
 
 
+MAX_REGEX_CHARS = 200
+
+
+def _regex_problem(pattern: str) -> str | None:
+    """Why a REGEX token pattern is unsafe to run, if it is.
+
+    spaCy runs REGEX with Python's `re`, which has no timeout (the `regex` package, which has one,
+    is not a dependency), so patterns that can backtrack exponentially are refused when the
+    codebook loads: a repetition holding another repetition or an alternation (``(a+)+``,
+    ``(a|ab)*``) and back-references. The pattern is read with the parser of `re` itself.
+    RETURNS (str | None): the problem, or None for a safe pattern.
+    """
+    from re import _constants as sre
+    from re import _parser
+
+    if len(pattern) > MAX_REGEX_CHARS:
+        return f"is {len(pattern)} characters long; expected at most {MAX_REGEX_CHARS}"
+    try:
+        parsed = _parser.parse(pattern)
+    except re.error as err:
+        return f"is not a valid regular expression ({err})"
+    repeats = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+    nested = (
+        "repeats a group that holds {}; expected no nested repetition (it can take exponential "
+        "time on a long word)"
+    )
+
+    def walk(items, in_repeat: bool) -> str | None:
+        for op, arg in items:
+            children: list = []
+            if op in repeats:
+                _lo, hi, body = arg
+                many = hi == sre.MAXREPEAT or hi > 1
+                if many and in_repeat:
+                    return nested.format("another repetition")
+                problem = walk(body, in_repeat or many)
+                if problem:
+                    return problem
+            elif op is sre.BRANCH:
+                if in_repeat:
+                    return nested.format("an alternation (|)")
+                children = arg[1]
+            elif op is sre.SUBPATTERN:
+                children = [arg[-1]]
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                children = [arg[1]]
+            elif op is sre.ATOMIC_GROUP:
+                children = [arg]
+            elif op in (sre.GROUPREF, sre.GROUPREF_EXISTS):
+                return "uses a back-reference; expected none"
+            for child in children:
+                problem = walk(child, in_repeat)
+                if problem:
+                    return problem
+        return None
+
+    return walk(parsed, False)
+
+
 def _check_token_pattern(pattern: Any, i: int, *, code_id, index, line, path) -> tuple[dict, ...]:
     from spacy.errors import MatchPatternError
     from spacy.matcher import Matcher
@@ -456,6 +515,17 @@ def _check_token_pattern(pattern: Any, i: int, *, code_id, index, line, path) ->
                 path,
             )
         for attr, val in spec.items():
+            regex = (
+                next(
+                    (v for k, v in val.items() if str(k).upper() == "REGEX"),
+                    None,
+                )
+                if isinstance(val, dict)
+                else None
+            )
+            problem = _regex_problem(regex) if isinstance(regex, str) else None
+            if problem:
+                _fail(code_id, index, line, f"`{key}[{j}].{attr}.REGEX` {problem}", path)
             vals = val.get("IN", val.get("NOT_IN", [])) if isinstance(val, dict) else [val]
             if str(attr).upper() in _TEXT_ATTRS and any(isinstance(v, bool) for v in vals):
                 _fail(

@@ -63,7 +63,7 @@ from qualcode.ingest.deid import (
     Pseudonymiser,
     PseudonymKey,
 )
-from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_transcript
+from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
 from qualcode.paths import GUIDE_PATH
 from qualcode.tables import (
     SENTENCES_COLUMNS,
@@ -267,7 +267,10 @@ def _clean_turns(raw_turns: list[RawTurn], params: Params) -> list[dict[str, Any
 
 def _parse_file(path: Path, raw_dir: Path, data: bytes, params: Params) -> _Parsed:
     transcript = read_transcript(
-        path, data=data, merge_threshold=params.ingest.speaker_merge_threshold
+        path,
+        data=data,
+        merge_threshold=params.ingest.speaker_merge_threshold,
+        limits=params.limits,
     )
     return _Parsed(
         transcript_id=path.stem,
@@ -698,7 +701,7 @@ def ingest_corpus(
         try:
             if path.suffix.lower() not in EXTENSIONS:
                 read_transcript(path)  # raises the unknown-extension error
-            data = path.read_bytes()
+            data = read_file_bytes(path, limits=params.limits)
             cached = _load_cached(keys_dir, tid, sha256_bytes(data), digest)
             if cached is not None:
                 result.skipped.append(tid)
@@ -775,7 +778,11 @@ def ingest_text(
 
     source_path = source_path or f"{transcript_id}.txt"
     turns, warnings = parse_text(
-        text, fmt=fmt, path=source_path, merge_threshold=params.ingest.speaker_merge_threshold
+        text,
+        fmt=fmt,
+        path=source_path,
+        merge_threshold=params.ingest.speaker_merge_threshold,
+        limits=params.limits,
     )
     from qualcode.ingest.readers import detect_text_format
 
