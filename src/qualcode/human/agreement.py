@@ -631,7 +631,7 @@ def write_agreement(agreement: Agreement, processed_dir: Path) -> tuple[Path, Pa
     RETURNS (tuple[Path, Path]): the two files.
     """
     processed_dir = Path(processed_dir)
-    csv_text = agreement.table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+    csv_text = tables.csv_for_people(agreement.table, float_format="%.4f")
     csv_path = tables.write_text(processed_dir / AGREEMENT_FILE, csv_text)
     disagreements = agreement.disagreements.astype(
         {c: "string" for c in DISAGREEMENT_COLUMNS if c not in ("turn_id", "sentence_id")}
