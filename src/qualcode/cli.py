@@ -100,6 +100,12 @@ def ingest(
         f"ingest: {len(result.processed)} processed, {len(result.skipped)} unchanged, "
         f"{len(result.removed)} removed -> {out}"
     )
+    if result.kept:
+        typer.echo(
+            f"warning: kept the previous rows of {', '.join(result.kept)} (unreadable now, "
+            "listed below); fix or remove the file(s)",
+            err=True,
+        )
     if result.errors:
         listing = format_errors(result.errors)
         typer.echo(f"error: {len(result.errors)} bad input(s):\n{listing}", err=True)

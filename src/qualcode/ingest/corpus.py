@@ -97,6 +97,7 @@ class IngestResult:
     processed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # unreadable now: previous rows kept
     errors: list[QualcodeInputError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, Path] = field(default_factory=dict)
@@ -311,8 +312,10 @@ def _cache_path(keys_dir: Path, transcript_id: str) -> Path:
 
 
 def _load_cached(
-    keys_dir: Path, transcript_id: str, sha: str, digest: str
+    keys_dir: Path, transcript_id: str, sha: str | None, digest: str
 ) -> dict[str, Any] | None:
+    """RETURNS (dict | None): the cached steps 1-2 of a transcript, for this file's sha256 (any
+    when None) and these settings."""
     path = _cache_path(keys_dir, transcript_id)
     if not path.exists():
         return None
@@ -320,7 +323,7 @@ def _load_cached(
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("sha256") != sha or data.get("settings") != digest:
+    if (sha is not None and data.get("sha256") != sha) or data.get("settings") != digest:
         return None
     return data
 
@@ -373,6 +376,21 @@ def assign_speakers(
             result[label] = (pseudonym, "participant")
         else:
             result[label] = (None, "other")
+    if found_interviewer and not any(role == "participant" for _, role in result.values()):
+        others = [label for label in labels if result[label][1] == "other"]
+        if len(others) == 1:
+            # "Interviewer" and one other speaker: the other speaker is the participant
+            result[others[0]] = (pseudonym, "participant")
+            message = (
+                f"{transcript_id}: {others[0]!r} taken as the participant (the one speaker "
+                "besides the interviewer)"
+            )
+            if participant:
+                warnings.append(
+                    f"{message}; no speaker label matches {participant!r} of participants.csv"
+                )
+            else:
+                log.info("%s", message)
     if not found_interviewer:
         stats = {label: [0, 0] for label in labels}  # questions, words
         for turn in turns:
@@ -406,7 +424,13 @@ def assign_speakers(
     if len({result[label][0] for label in found_interviewer}) == 1:
         for label in found_interviewer:
             result[label] = ("Interviewer", "interviewer")
-    if participant and pseudonym and not any(r[0] == pseudonym for r in result.values()):
+    if not any(role == "participant" for _, role in result.values()):
+        warnings.append(
+            f"{transcript_id}: no speaker is the participant (labels: "
+            f"{', '.join(map(repr, labels[:5]))}); their turns get the role 'other' and are not "
+            "coded; add the participant's label to participants.csv"
+        )
+    elif participant and pseudonym and not any(r[0] == pseudonym for r in result.values()):
         warnings.append(
             f"{transcript_id}: no speaker label matches the participant {participant!r} "
             "of participants.csv"
@@ -711,6 +735,15 @@ def ingest_corpus(
             fresh.append(_parse_file(path, raw_dir, data, params))
         except QualcodeInputError as err:
             result.errors.append(err)
+            previous_item = _load_cached(keys_dir, tid, None, digest) if keep_going else None
+            if previous_item is not None:
+                # codings and quantities still point at its rows: keep them, and say so
+                result.kept.append(tid)
+                result.warnings.append(
+                    f"{path}: unreadable now; kept its rows from the previous run "
+                    f"(sha256 {previous_item['sha256'][:12]}) until it is fixed or removed"
+                )
+                items.append(previous_item)
     if result.errors and not keep_going:
         raise ManyInputErrors(result.errors) if len(result.errors) > 1 else result.errors[0]
 
