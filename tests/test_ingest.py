@@ -558,3 +558,37 @@ def test_keep_going_keeps_a_previously_good_transcript_that_became_unreadable(tm
     assert "interview_a.txt" in going.output and "Traceback" not in going.output
     after = tables(tmp_path)["turns"]
     pd.testing.assert_frame_equal(before, after)
+
+
+# ---------------------------------------------------------------------------------------------
+# raw data stays raw
+
+
+def test_a_symlink_out_of_the_raw_folder_is_refused(tmp_path):
+    raw = make_raw(tmp_path)
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("Interviewer: Secret?\n\nParticipant: TOPSECRET.\n", encoding="utf-8")
+    (raw / "linked.txt").symlink_to(outside)
+    with pytest.raises(QualcodeInputError, match="symbolic link.*outside the raw folder") as info:
+        run(tmp_path)
+    assert "linked.txt" in str(info.value)
+    assert not (tmp_path / "processed").exists()
+
+
+def test_outputs_inside_the_raw_folder_are_refused(tmp_path):
+    raw = make_raw(tmp_path)
+    before = tree_digest(raw)
+    runner = CliRunner()
+    ingest = runner.invoke(app, ["ingest", "--raw", str(raw), "--out", str(raw / "processed")])
+    assert ingest.exit_code == 2 and "inside the raw folder" in ingest.output
+    export = runner.invoke(app, ["export", "csv", str(raw / "participants.csv"), "--raw", str(raw)])
+    assert export.exit_code == 2 and "inside the raw folder" in export.output
+    assert tree_digest(raw) == before
+
+
+def test_a_blank_coder_name_is_a_usage_error(tmp_path):
+    quotes = tmp_path / "quotes.csv"
+    quotes.write_text("transcript_id,code,quote\nx,A,hello\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["import-coding", str(quotes), "--coder", " "])
+    assert result.exit_code == 2
+    assert "expected a name" in result.output and "Traceback" not in result.output

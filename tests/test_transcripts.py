@@ -364,3 +364,13 @@ def test_docx_member_that_inflates_past_the_limit(tmp_path: Path) -> None:
         archive.writestr("word/document.xml", b" " * (3 * 1024 * 1024))
     with pytest.raises(QualcodeInputError, match="word/document.xml.*max_file_mb"):
         read_docx(data.getvalue(), path="bomb.docx", max_bytes=1024 * 1024)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_a_byte_order_mark_is_decoded(tmp_path: Path, encoding: str) -> None:
+    text = "Interviewer: How did you start?\n\nParticipant: Café work, then data.\n"
+    path = tmp_path / "utf16.txt"
+    path.write_bytes("\ufeff".encode(encoding) + text.encode(encoding))
+    transcript = read_transcript(path)
+    assert transcript.encoding == "utf-16"
+    assert [t.text for t in transcript.turns][-1].startswith("Café work")

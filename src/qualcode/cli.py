@@ -34,6 +34,22 @@ CodebookOpt = Annotated[Path, typer.Option("--codebook", help="The codebook (YAM
 ParamsOpt = Annotated[Path, typer.Option("--params", help="Pipeline parameters (YAML).")]
 
 
+def _outside_raw(path: Path, raw: Path, hint: str) -> None:
+    """Refuse an output inside the raw folder: raw data is never written (usage error)."""
+    if Path(path).resolve().is_relative_to(Path(raw).resolve()):
+        raise typer.BadParameter(
+            f"{path} is inside the raw folder {raw}, which is never written; expected a path "
+            "outside it",
+            param_hint=hint,
+        )
+
+
+def _check_coder(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("expected a name, got an empty one", param_hint="--coder")
+    return value
+
+
 def _fail(err: QualcodeInputError) -> typer.Exit:
     typer.echo(f"error: {err}", err=True)
     return typer.Exit(code=1)
@@ -90,6 +106,7 @@ def ingest(
     from qualcode.config import load_params
     from qualcode.ingest.corpus import format_errors, ingest_corpus
 
+    _outside_raw(out, raw, "--out")
     try:
         result = ingest_corpus(
             raw, out, params=load_params(params), keys_dir=keys, keep_going=keep_going
@@ -281,6 +298,7 @@ def import_coding(
             "--coder",
             help="Coder name (human:<name>): for a CSV [default: the file name]; for a qdpx, "
             "for codings whose user the project does not name.",
+            callback=_check_coder,
         ),
     ] = None,
     codebook: CodebookOpt = paths.CODEBOOK_PATH,
@@ -660,6 +678,7 @@ def review_export(
     from qualcode import learned
     from qualcode.config import load_params
 
+    _outside_raw(out, paths.RAW_DIR, "OUT")
     try:
         table = learned.review_table(
             processed, model, params=load_params(params), transcripts=transcript
@@ -681,7 +700,8 @@ def review_import(
     file: Annotated[Path, typer.Argument(help="A review CSV with the decision column marked.")],
     processed: ProcessedOpt = paths.PROCESSED_DIR,
     coder: Annotated[
-        str, typer.Option("--coder", help="Who reviewed (coder human:<name>).")
+        str,
+        typer.Option("--coder", help="Who reviewed (coder human:<name>).", callback=_check_coder),
     ] = "review",
 ) -> None:
     """Add the accepted rows of a marked review file as human coding (rejected rows remove that
@@ -717,6 +737,7 @@ def export(
 
     if kind not in KINDS:
         raise typer.BadParameter(f"expected one of {', '.join(KINDS)}", param_hint="KIND")
+    _outside_raw(out, raw, "OUT")
     try:
         message = export_project(
             kind,

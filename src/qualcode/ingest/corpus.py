@@ -723,6 +723,12 @@ def ingest_corpus(
             continue
         seen[tid] = path
         try:
+            if not path.resolve().is_relative_to(raw_dir.resolve()):
+                raise QualcodeInputError(
+                    f"a symbolic link to {path.resolve()}, outside the raw folder; expected the "
+                    f"transcript itself in {raw_dir}",
+                    path=path,
+                )
             if path.suffix.lower() not in EXTENSIONS:
                 read_transcript(path)  # raises the unknown-extension error
             data = read_file_bytes(path, limits=params.limits)

@@ -119,13 +119,22 @@ def parse_timestamp(value: str) -> float:
 
 
 def decode_bytes(data: bytes, *, path: Path | str) -> tuple[str, str, list[str]]:
-    """Decode a text file: UTF-8, then UTF-8 with a byte-order mark, then cp1252 (with a warning).
+    """Decode a text file: UTF-8, then UTF-8 with a byte-order mark, then cp1252 (with a warning);
+    UTF-16 when it starts with a UTF-16 byte-order mark.
 
     Empty and binary files are bad input.
     RETURNS (tuple): the text, the encoding used and the warnings.
     """
     if not data.strip():
         raise QualcodeInputError("empty file; expected a transcript", path=path)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16", []
+        except UnicodeDecodeError as err:
+            raise QualcodeInputError(
+                f"bytes that are not UTF-16 after a UTF-16 byte-order mark (byte {err.start})",
+                path=path,
+            ) from None
     if b"\x00" in data[:8192]:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise QualcodeInputError(
