@@ -63,7 +63,12 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-## clean: remove generated tables and reports (raw data and the key are kept)
+## clean: remove generated tables and reports; keeps raw data, the key and people's work (data/processed/human_codings.parquet, review_decisions.parquet)
 .PHONY: clean
+KEPT := human_codings.parquet review_decisions.parquet
 clean:
-	rm -rf data/processed reports .pytest_cache .ruff_cache
+	@if [ -d data/processed ]; then \
+		find data/processed -mindepth 1 -maxdepth 1 $(foreach f,$(KEPT),! -name $(f)) -exec rm -rf {} +; \
+		for f in $(KEPT); do test -e data/processed/$$f && echo "kept data/processed/$$f (people's work)"; done; \
+	fi; true
+	rm -rf reports .pytest_cache .ruff_cache

@@ -166,3 +166,17 @@ def test_cleaning_any_text_keeps_words_of_text_raw(raw):
     assert before - removed == after
     assert result.text == result.text.strip()
     assert "  " not in result.text
+
+
+def test_cleaning_a_long_single_line_is_linear() -> None:
+    import time
+
+    def seconds(n: int) -> float:
+        text = " ".join(f"w{i} um" for i in range(n))
+        started = time.process_time()
+        clean_text(text)
+        return time.process_time() - started
+
+    small, large = seconds(20_000), seconds(80_000)
+    # four times the text: about four times the time (a copy per removed filler made it 16)
+    assert large < 8 * small + 0.1

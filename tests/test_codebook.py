@@ -264,3 +264,35 @@ def test_demo_codebook_covers_the_study():
     for code in codebook:
         assert code.definition and code.include and code.exclude and code.examples, code.id
         assert code.patterns, f"{code.id} has no patterns"
+
+
+@pytest.mark.parametrize(
+    ("regex", "expected"),
+    [
+        ("(a+)+$", "nested repetition"),
+        ("^(?:x|xy)*z", "alternation"),
+        (r"(\w)\1", "back-reference"),
+        ("(", "not a valid regular expression"),
+    ],
+)
+def test_unsafe_regex_token_patterns_are_refused(tmp_path: Path, regex: str, expected) -> None:
+    import time
+
+    path = tmp_path / "codebook.yml"
+    path.write_text(
+        "version: 1\ncodes:\n  - id: A\n    label: A\n    definition: A.\n"
+        f"    patterns:\n      tokens:\n        - [{{TEXT: {{REGEX: '{regex}'}}}}]\n",
+        encoding="utf-8",
+    )
+    started = time.process_time()
+    with pytest.raises(QualcodeInputError, match=expected) as info:
+        load_codebook(path)
+    assert "code A" in str(info.value) and "REGEX" in str(info.value)
+    assert time.process_time() - started < 5
+
+
+def test_safe_regex_token_patterns_load() -> None:
+    safe = "        - [{LOWER: {REGEX: '^freelanc(e|er|ing)$'}}]\n"
+    text = GOOD.replace('        - [{LEMMA: focus}, {LOWER: "on"}]\n', safe)
+    assert text != GOOD
+    parse_codebook(text)

@@ -69,3 +69,45 @@ def test_digest_changes_with_a_value() -> None:
     changed = dataclasses.replace(base, coding=dataclasses.replace(base.coding, unit="turn"))
     assert base.digest("coding") != changed.digest("coding")
     assert base.digest("ingest") == changed.digest("ingest")
+
+
+ALIAS_BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def test_yaml_alias_bomb_is_refused_briefly(tmp_path: Path) -> None:
+    from qualcode.coding.codebook import load_codebook
+
+    path = tmp_path / "bomb.yml"
+    path.write_text(ALIAS_BOMB, encoding="utf-8")
+    assert len(ALIAS_BOMB) < 400
+    for load in (load_params, load_codebook):
+        with pytest.raises(QualcodeInputError, match="alias") as info:
+            load(path)
+        assert str(path) in str(info.value)
+        assert len(str(info.value)) < 300
+
+
+def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "params.yml"
+    path.write_text(
+        "ingest:\n  disfluencies: &d [um, uh]\n  annotation_words: *d\n", encoding="utf-8"
+    )
+    assert load_params(path).ingest.annotation_words == ("um", "uh")
+
+
+def test_a_huge_bad_value_is_not_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "params.yml"
+    path.write_text("report:\n  seed: " + "x" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(QualcodeInputError, match="expected an integer") as info:
+        load_params(path)
+    assert len(str(info.value)) < 300
+
+
+def test_limits_take_defaults_and_must_be_positive(tmp_path: Path) -> None:
+    assert Params().limits.max_turn_chars > 0
+    path = tmp_path / "params.yml"
+    path.write_text("limits:\n  max_file_mb: 0\n", encoding="utf-8")
+    with pytest.raises(QualcodeInputError, match="limits.max_file_mb"):
+        load_params(path)

@@ -497,3 +497,98 @@ def test_docx_and_cp1252_files_are_ingested(tmp_path):
     assert turns["text"].iloc[3] == 'I said "black coffee" -- thanks.'
     assert turns["text_raw"].iloc[3] == "I said \u201cblack coffee\u201d \u2013 thanks."
     assert survivors(all_text(frames), ["Sofia", "Marquez", "Helen", "Achterberg", "Lena"]) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# silent miscoding
+
+
+def test_interviewer_and_one_unnamed_speaker_makes_that_speaker_the_participant(tmp_path, caplog):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "solo.txt").write_text(
+        "Interviewer: How did you get into data science?\n"
+        "Alex: I was a chemist, and then I moved into analytics at a startup.\n"
+        "Interviewer: How do you get new clients?\n"
+        "Alex: Mostly referrals from old colleagues.\n",
+        encoding="utf-8",
+    )
+    (raw / "participants.csv").write_text(
+        "transcript_id,pseudonym,participant_label,interviewer_label\n"
+        "solo,P09,Someone Else,Interviewer\n",
+        encoding="utf-8",
+    )
+    result = run(tmp_path)
+    turns = tables(tmp_path)["turns"]
+    assert turns["role"].tolist() == ["interviewer", "participant"] * 2
+    assert set(turns.loc[turns["role"] == "participant", "speaker"]) == {"P09"}
+    assert any(
+        "'Alex' taken as the participant" in w and "Someone Else" in w for w in result.warnings
+    )
+    # without a participants.csv row: the same roles, the decision logged
+    (raw / "participants.csv").unlink()
+    with caplog.at_level(logging.INFO, logger="qualcode.ingest.corpus"):
+        run(tmp_path)
+    assert tables(tmp_path)["turns"]["role"].tolist() == ["interviewer", "participant"] * 2
+    assert "'Alex' taken as the participant" in caplog.text
+
+
+def test_no_participant_found_is_a_warning(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "panel.txt").write_text(
+        "Interviewer: How did you start?\nAlex: Chemistry.\nBo: Physics.\n"
+        "Interviewer: And now?\nAlex: Analytics.\nBo: Forecasting.\n",
+        encoding="utf-8",
+    )
+    result = run(tmp_path)
+    assert any("no speaker is the participant" in w for w in result.warnings)
+
+
+def test_keep_going_keeps_a_previously_good_transcript_that_became_unreadable(tmp_path):
+    raw = make_raw(tmp_path)
+    run(tmp_path)
+    before = tables(tmp_path)["turns"]
+    (raw / "interview_a.txt").write_bytes(b"")
+    runner = CliRunner()
+    args = ["ingest", "--raw", str(raw), "--out", str(tmp_path / "processed")]
+    going = runner.invoke(app, [*args, "--keys", str(tmp_path / "keys"), "--keep-going"])
+    assert going.exit_code == 1
+    assert "kept the previous rows of interview_a" in going.output
+    assert "interview_a.txt" in going.output and "Traceback" not in going.output
+    after = tables(tmp_path)["turns"]
+    pd.testing.assert_frame_equal(before, after)
+
+
+# ---------------------------------------------------------------------------------------------
+# raw data stays raw
+
+
+def test_a_symlink_out_of_the_raw_folder_is_refused(tmp_path):
+    raw = make_raw(tmp_path)
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("Interviewer: Secret?\n\nParticipant: TOPSECRET.\n", encoding="utf-8")
+    (raw / "linked.txt").symlink_to(outside)
+    with pytest.raises(QualcodeInputError, match="symbolic link.*outside the raw folder") as info:
+        run(tmp_path)
+    assert "linked.txt" in str(info.value)
+    assert not (tmp_path / "processed").exists()
+
+
+def test_outputs_inside_the_raw_folder_are_refused(tmp_path):
+    raw = make_raw(tmp_path)
+    before = tree_digest(raw)
+    runner = CliRunner()
+    ingest = runner.invoke(app, ["ingest", "--raw", str(raw), "--out", str(raw / "processed")])
+    assert ingest.exit_code == 2 and "inside the raw folder" in ingest.output
+    export = runner.invoke(app, ["export", "csv", str(raw / "participants.csv"), "--raw", str(raw)])
+    assert export.exit_code == 2 and "inside the raw folder" in export.output
+    assert tree_digest(raw) == before
+
+
+def test_a_blank_coder_name_is_a_usage_error(tmp_path):
+    quotes = tmp_path / "quotes.csv"
+    quotes.write_text("transcript_id,code,quote\nx,A,hello\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["import-coding", str(quotes), "--coder", " "])
+    assert result.exit_code == 2
+    assert "expected a name" in result.output and "Traceback" not in result.output

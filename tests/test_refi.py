@@ -572,3 +572,150 @@ def test_cli_export_all_kinds(project, tmp_path) -> None:
 def test_participants_fixture_has_names_to_keep_out() -> None:
     # the fixture must hold names, or the no-names tests above prove nothing
     assert "Ada Lovelace" in PARTICIPANTS
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile projects
+
+
+def _only_project_qde(path: Path, out: Path, *, edit=None, extra: dict[str, bytes] | None = None):
+    """The project of `path` without its source files (optionally edited, with other members)."""
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read("project.qde")
+    if edit is not None:
+        xml = edit(xml)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("project.qde", xml)
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return out
+
+
+def _secret(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("Interviewer: SECRET?\n\nP01: TOPSECRET password.\n", encoding="utf-8")
+    return secret
+
+
+def _import_args(path: Path, project, *more: str) -> list[str]:
+    return [
+        "import-coding", str(path), "--processed", str(project["processed"]),
+        "--codebook", str(project["codebook"]), "--raw", str(project["raw"]),
+        "--keys", str(project["root"] / "keys"), *more,
+    ]  # fmt: skip
+
+
+def _assert_nothing_read(result, project) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "TOPSECRET" not in result.output
+    assert not (project["processed"] / "human_codings.parquet").exists()
+    turns = tables.read_table(project["processed"], "turns")
+    assert not turns["text"].str.contains("TOPSECRET").any()
+
+
+@pytest.mark.parametrize("kind", ["absolute", "relative", "bare", "basePath"])
+def test_qdpx_cannot_read_files_outside_the_archive(project, tmp_path, kind) -> None:
+    secret = _secret(tmp_path)
+    depth = "../" * len(secret.parent.parts)
+    ref = {
+        "absolute": f"absolute://{secret}",
+        "relative": f"relative://{depth}{secret.relative_to('/')}",
+        "bare": str(secret),
+        "basePath": "secret.txt",
+    }[kind]
+    source = make_qdpx(
+        tmp_path / "a.qdpx", text="x y z", selections=[(0, 1, ["Pricing"])], text_path=ref
+    )
+
+    def edit(xml: bytes) -> bytes:
+        if kind == "basePath":
+            return xml.replace(b"<Project ", f'<Project basePath="{secret.parent}" '.encode(), 1)
+        return xml
+
+    hostile = _only_project_qde(source, tmp_path / "hostile.qdpx", edit=edit)
+    result = runner.invoke(app, _import_args(hostile, project))
+    _assert_nothing_read(result, project)
+    assert "--sources" in result.output
+    # naming a sources folder does not open the rest of the disk either
+    inside = tmp_path / "sources"
+    inside.mkdir()
+    result = runner.invoke(app, _import_args(hostile, project, "--sources", str(inside)))
+    _assert_nothing_read(result, project)
+
+
+def test_qdpx_sources_folder_refuses_symlinks_and_reads_inside(project, tmp_path) -> None:
+    secret = _secret(tmp_path)
+    inside = tmp_path / "sources"
+    inside.mkdir()
+    (inside / "linked.txt").symlink_to(secret)
+    source = make_qdpx(
+        tmp_path / "a.qdpx", text="x", selections=[(0, 1, ["Pricing"])], text_path="linked.txt"
+    )
+    hostile = _only_project_qde(source, tmp_path / "hostile.qdpx")
+    result = runner.invoke(app, _import_args(hostile, project, "--sources", str(inside)))
+    _assert_nothing_read(result, project)
+    assert "symbolic link" in result.output
+    # a real file in the named folder is read
+    text = RAW_FILE_A
+    good = make_qdpx(
+        tmp_path / "b.qdpx",
+        text=text,
+        selections=[(*span_of(text, "Mostly referrals"), ["Background and training"])],
+        text_path="relative://interview_a.txt",
+    )
+    (inside / "interview_a.txt").write_text(text, encoding="utf-8", newline="")
+    good = _only_project_qde(good, tmp_path / "good.qdpx")
+    result = runner.invoke(app, _import_args(good, project, "--sources", str(inside)))
+    assert result.exit_code == 0, result.output
+    assert len(tables.read_table(project["processed"], "human_codings")) == 1
+
+
+def test_qdpx_member_that_inflates_past_the_limit_is_refused(project, tmp_path) -> None:
+    params = tmp_path / "params.yml"
+    params.write_text("limits:\n  max_file_mb: 1\n", encoding="utf-8")
+    source = make_qdpx(tmp_path / "a.qdpx", text="x", selections=[], text_path="big.txt")
+    bomb = _only_project_qde(
+        source, tmp_path / "bomb.qdpx", extra={"sources/big.txt": b"a" * (20 * 1024 * 1024)}
+    )
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(QualcodeInputError, match=r"sources/big.txt.*max_file_mb \(1 MB\)"):
+        refi.import_qdpx(bomb, project["processed"], params_path=params)
+    # a member whose header understates its size is refused too (stopped as it is read)
+    archive = refi._Zip(zipfile.ZipFile(bomb), path=bomb, limit=1024 * 1024)
+    archive.archive.getinfo("sources/big.txt").file_size = 10
+    with pytest.raises(QualcodeInputError, match="sources/big.txt"):
+        archive.read("sources/big.txt")
+
+
+def test_qdpx_duplicate_guids_name_both_elements(project, tmp_path) -> None:
+    source = make_qdpx(tmp_path / "a.qdpx", text="Some text.", selections=[])
+    pricing = refi.guid("test-code", "Pricing").encode()
+    background = refi.guid("test-code", "Background and training").encode()
+    hostile = _only_project_qde(
+        source,
+        tmp_path / "dup.qdpx",
+        edit=lambda xml: xml.replace(pricing, background),
+        extra={"sources/interview_a.txt": b"Some text."},
+    )
+    with pytest.raises(QualcodeInputError, match="used by both") as info:
+        refi.read_qdpx(hostile)
+    assert "'Background and training'" in str(info.value) and "'Pricing'" in str(info.value)
+
+
+def test_qdpx_source_matched_by_name_onto_unrelated_text_is_refused(project, tmp_path) -> None:
+    text = (
+        "Interviewer: Tell me about the weather today.\n\n"
+        "P01: It rained all morning and the garden is soaked, the tomatoes are ruined.\n"
+    )
+    path = make_qdpx(
+        tmp_path / "a.qdpx",
+        text=text,
+        source_name="Interview A.txt",
+        selections=[(*span_of(text, "It rained all morning"), ["Background and training"])],
+    )
+    result = runner.invoke(app, _import_args(path, project))
+    assert result.exit_code == 1, result.output
+    assert "interview_a" in result.output and "expected the same interview" in result.output
+    assert not (project["processed"] / "human_codings.parquet").exists()

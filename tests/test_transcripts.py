@@ -301,3 +301,76 @@ def test_labels_differing_in_case_are_one_speaker():
     text = "Jordan: Hi?\nDANIEL: Hello.\nJordan: How?\nDaniel: Fine.\nJordan: Good.\nDaniel: Yes.\n"
     turns, _warnings = parse_text(text)
     assert speakers(turns) == ["Jordan", "Daniel"] * 3
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile sizes and shapes
+
+
+def test_a_turn_over_the_limit_names_file_and_turn(tmp_path: Path) -> None:
+    from qualcode.config import LimitsParams
+
+    path = tmp_path / "long.txt"
+    path.write_text("Ann: Hello?\n\nBob: " + "word " * 300_000 + "\n", encoding="utf-8")
+    with pytest.raises(QualcodeInputError, match=r"turn 2 .*max_turn_chars") as info:
+        read_transcript(path)
+    assert str(path) in str(info.value) and "line 3" in str(info.value)
+    # a tighter limit from params.yml applies too
+    with pytest.raises(QualcodeInputError, match="max_turn_chars"):
+        parse_text("A: hello there\n", path="x.txt", limits=LimitsParams(max_turn_chars=5))
+
+
+def test_a_file_over_the_limit_is_not_read(tmp_path: Path) -> None:
+    from qualcode.config import LimitsParams
+
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"A: hi\n" * 400_000)
+    with pytest.raises(QualcodeInputError, match=r"max_file_mb \(1 MB\)"):
+        read_transcript(path, limits=LimitsParams(max_file_mb=1))
+
+
+def test_deeply_nested_json_is_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 1_000_000 + "]" * 1_000_000, encoding="utf-8")
+    with pytest.raises(QualcodeInputError, match="nested too deeply") as info:
+        read_transcript(path)
+    assert str(path) in str(info.value)
+    # a .txt that looks like deep JSON is not JSON, and no RecursionError escapes
+    text = tmp_path / "deep.txt"
+    text.write_text("[" * 1_000_000, encoding="utf-8")
+    with pytest.raises(QualcodeInputError, match="no speaker turns"):
+        read_transcript(text)
+
+
+def test_too_many_speaker_labels_are_refused_quickly(tmp_path: Path) -> None:
+    import time
+
+    def name(i: int) -> str:
+        return "".join(chr(ord("a") + (i // 26**k) % 26) for k in range(4)).title()
+
+    path = tmp_path / "crowd.txt"
+    path.write_text("".join(f"\n{name(i)}: words\n" for i in range(100_000)), encoding="utf-8")
+    started = time.process_time()
+    with pytest.raises(QualcodeInputError, match=r"99,999 different speaker labels.*max_speakers"):
+        read_transcript(path)
+    assert time.process_time() - started < 30
+
+
+def test_docx_member_that_inflates_past_the_limit(tmp_path: Path) -> None:
+    import zipfile
+
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b" " * (3 * 1024 * 1024))
+    with pytest.raises(QualcodeInputError, match="word/document.xml.*max_file_mb"):
+        read_docx(data.getvalue(), path="bomb.docx", max_bytes=1024 * 1024)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_with_a_byte_order_mark_is_decoded(tmp_path: Path, encoding: str) -> None:
+    text = "Interviewer: How did you start?\n\nParticipant: Café work, then data.\n"
+    path = tmp_path / "utf16.txt"
+    path.write_bytes("\ufeff".encode(encoding) + text.encode(encoding))
+    transcript = read_transcript(path)
+    assert transcript.encoding == "utf-16"
+    assert [t.text for t in transcript.turns][-1].startswith("Café work")

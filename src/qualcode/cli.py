@@ -34,6 +34,22 @@ CodebookOpt = Annotated[Path, typer.Option("--codebook", help="The codebook (YAM
 ParamsOpt = Annotated[Path, typer.Option("--params", help="Pipeline parameters (YAML).")]
 
 
+def _outside_raw(path: Path, raw: Path, hint: str) -> None:
+    """Refuse an output inside the raw folder: raw data is never written (usage error)."""
+    if Path(path).resolve().is_relative_to(Path(raw).resolve()):
+        raise typer.BadParameter(
+            f"{path} is inside the raw folder {raw}, which is never written; expected a path "
+            "outside it",
+            param_hint=hint,
+        )
+
+
+def _check_coder(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("expected a name, got an empty one", param_hint="--coder")
+    return value
+
+
 def _fail(err: QualcodeInputError) -> typer.Exit:
     typer.echo(f"error: {err}", err=True)
     return typer.Exit(code=1)
@@ -90,6 +106,7 @@ def ingest(
     from qualcode.config import load_params
     from qualcode.ingest.corpus import format_errors, ingest_corpus
 
+    _outside_raw(out, raw, "--out")
     try:
         result = ingest_corpus(
             raw, out, params=load_params(params), keys_dir=keys, keep_going=keep_going
@@ -100,6 +117,12 @@ def ingest(
         f"ingest: {len(result.processed)} processed, {len(result.skipped)} unchanged, "
         f"{len(result.removed)} removed -> {out}"
     )
+    if result.kept:
+        typer.echo(
+            f"warning: kept the previous rows of {', '.join(result.kept)} (unreadable now, "
+            "listed below); fix or remove the file(s)",
+            err=True,
+        )
     if result.errors:
         listing = format_errors(result.errors)
         typer.echo(f"error: {len(result.errors)} bad input(s):\n{listing}", err=True)
@@ -284,6 +307,7 @@ def import_coding(
             "--coder",
             help="Coder name (human:<name>): for a CSV [default: the file name]; for a qdpx, "
             "for codings whose user the project does not name.",
+            callback=_check_coder,
         ),
     ] = None,
     codebook: CodebookOpt = paths.CODEBOOK_PATH,
@@ -295,6 +319,15 @@ def import_coding(
     keys: Annotated[
         Path | None,
         typer.Option("--keys", help="Folder of the re-identification key [default: data/keys]."),
+    ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            "--sources",
+            help="Folder holding a .qdpx's source files that are not inside the archive "
+            "[default: none: sources are read from the archive only].",
+            file_okay=False,
+        ),
     ] = None,
 ) -> None:
     """Import human coding from REFI-QDA or CSV into human_codings.parquet."""
@@ -312,6 +345,7 @@ def import_coding(
                 raw_dir=raw,
                 params_path=params,
                 keys_dir=keys,
+                sources_dir=sources,
             )
         elif suffix == ".csv":
             result = import_csv(file, processed, coder=coder, codebook_path=codebook, raw_dir=raw)
@@ -654,6 +688,7 @@ def review_export(
     from qualcode import learned
     from qualcode.config import load_params
 
+    _outside_raw(out, paths.RAW_DIR, "OUT")
     try:
         table = learned.review_table(
             processed, model, params=load_params(params), transcripts=transcript
@@ -675,7 +710,8 @@ def review_import(
     file: Annotated[Path, typer.Argument(help="A review CSV with the decision column marked.")],
     processed: ProcessedOpt = paths.PROCESSED_DIR,
     coder: Annotated[
-        str, typer.Option("--coder", help="Who reviewed (coder human:<name>).")
+        str,
+        typer.Option("--coder", help="Who reviewed (coder human:<name>).", callback=_check_coder),
     ] = "review",
 ) -> None:
     """Add the accepted rows of a marked review file as human coding (rejected rows remove that
@@ -711,6 +747,7 @@ def export(
 
     if kind not in KINDS:
         raise typer.BadParameter(f"expected one of {', '.join(KINDS)}", param_hint="KIND")
+    _outside_raw(out, raw, "OUT")
     try:
         message = export_project(
             kind,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from qualcode.errors import QualcodeInputError
+from qualcode.errors import QualcodeInputError, short_repr
 from qualcode.paths import PARAMS_PATH
 
 
@@ -65,6 +65,23 @@ class ReportParams:
 
 
 @dataclass(frozen=True)
+class LimitsParams:
+    """Sizes beyond which an input is refused as bad input rather than read."""
+
+    # a transcript, a source file or a member of a zip (.qdpx, .docx), after decompression
+    max_file_mb: int = 100
+    # one speaker turn, in characters (spaCy refuses texts over nlp.max_length, 1,000,000)
+    max_turn_chars: int = 200_000
+    # distinct speaker labels in one transcript
+    max_speakers: int = 500
+
+    @property
+    def max_file_bytes(self) -> int:
+        """RETURNS (int): max_file_mb in bytes."""
+        return self.max_file_mb * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Params:
     """All pipeline parameters (config/params.yml)."""
 
@@ -72,6 +89,7 @@ class Params:
     ingest: IngestParams = field(default_factory=IngestParams)
     coding: CodingParams = field(default_factory=CodingParams)
     report: ReportParams = field(default_factory=ReportParams)
+    limits: LimitsParams = field(default_factory=LimitsParams)
 
     def to_dict(self) -> dict[str, Any]:
         """RETURNS (dict): the parameters as plain values (lists for tuples)."""
@@ -88,13 +106,15 @@ def _convert(value: Any, hint: Any, *, where: str, path: Path) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            raise QualcodeInputError(f"expected a mapping, got {value!r}", path=path, element=where)
+            raise QualcodeInputError(
+                f"expected a mapping, got {short_repr(value)}", path=path, element=where
+            )
         return _build(hint, value, where=where, path=path)
     if origin is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:
             raise QualcodeInputError(
-                f"expected one of {', '.join(map(str, allowed))}, got {value!r}",
+                f"expected one of {', '.join(map(str, allowed))}, got {short_repr(value)}",
                 path=path,
                 element=where,
             )
@@ -102,7 +122,9 @@ def _convert(value: Any, hint: Any, *, where: str, path: Path) -> Any:
     if origin is tuple:
         (item_type, _ellipsis) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise QualcodeInputError(f"expected a list, got {value!r}", path=path, element=where)
+            raise QualcodeInputError(
+                f"expected a list, got {short_repr(value)}", path=path, element=where
+            )
         return tuple(
             _convert(v, item_type, where=f"{where}[{i}]", path=path) for i, v in enumerate(value)
         )
@@ -111,22 +133,26 @@ def _convert(value: Any, hint: Any, *, where: str, path: Path) -> Any:
     if hint is bool:
         if not isinstance(value, bool):
             raise QualcodeInputError(
-                f"expected true or false, got {value!r}", path=path, element=where
+                f"expected true or false, got {short_repr(value)}", path=path, element=where
             )
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise QualcodeInputError(
-                f"expected an integer, got {value!r}", path=path, element=where
+                f"expected an integer, got {short_repr(value)}", path=path, element=where
             )
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise QualcodeInputError(f"expected a number, got {value!r}", path=path, element=where)
+            raise QualcodeInputError(
+                f"expected a number, got {short_repr(value)}", path=path, element=where
+            )
         return float(value)
     if hint is str:
         if not isinstance(value, str) or not value:
-            raise QualcodeInputError(f"expected a text, got {value!r}", path=path, element=where)
+            raise QualcodeInputError(
+                f"expected a text, got {short_repr(value)}", path=path, element=where
+            )
         return value
     raise TypeError(f"unsupported hint {hint}")
 
@@ -148,6 +174,60 @@ def _build(cls: type, data: dict[str, Any], *, where: str, path: Path) -> Any:
     return cls(**kwargs)
 
 
+# Nodes that YAML aliases may add to a file once expanded: anchors and aliases that repeat a list
+# of cues are fine; an alias bomb (aliases of aliases, 350 bytes growing to gigabytes) is refused
+# before anything is built from it.
+MAX_YAML_EXPANSION = 10_000
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias counts once
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        children = []
+    memo[key] = 1 + sum(_expanded_size(child, memo) for child in children)
+    return memo[key]
+
+
+def load_yaml(text: str, *, path: Path | str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML text with a safe loader that refuses alias expansion beyond a small limit.
+
+    Errors name the file and line and never echo the document.
+    RETURNS (tuple): the data (None for an empty document) and its root node (for line numbers).
+    """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        memo: dict[int, int] = {}
+        added = _expanded_size(node, memo) - len(memo)
+        if added > MAX_YAML_EXPANSION:
+            raise QualcodeInputError(
+                f"YAML aliases expand to more than {MAX_YAML_EXPANSION:,} extra values; expected "
+                "a file without alias expansion beyond that (an alias bomb?)",
+                path=path,
+            )
+        return loader.construct_document(node), node
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise QualcodeInputError(f"expected valid YAML ({problem})", path=path, line=line) from None
+    except RecursionError:
+        raise QualcodeInputError(
+            "YAML nested too deeply; expected a shallow file", path=path
+        ) from None
+    finally:
+        loader.dispose()
+
+
 def load_params(path: Path | str | None = None) -> Params:
     """Load and validate config/params.yml (defaults for every key that is absent).
 
@@ -157,13 +237,10 @@ def load_params(path: Path | str | None = None) -> Params:
     if not path.exists():
         raise QualcodeInputError("parameters file not found", path=path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise QualcodeInputError("expected UTF-8 YAML text", path=path) from err
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise QualcodeInputError(f"expected valid YAML ({err})", path=path, line=line) from err
+    data, _root = load_yaml(text, path=path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -173,4 +250,9 @@ def load_params(path: Path | str | None = None) -> Params:
         raise QualcodeInputError(
             "quote_min_chars must not exceed quote_max_chars", path=path, element="report"
         )
+    for key, value in dataclasses.asdict(params.limits).items():
+        if value <= 0:
+            raise QualcodeInputError(
+                f"expected a positive number, got {value}", path=path, element=f"limits.{key}"
+            )
     return params

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 5
+_SHORT.maxlevel = 3
+
+
+def short_repr(value: object) -> str:
+    """A repr cut to a few dozen characters, for echoing a bad value in an error message.
+
+    RETURNS (str): the shortened repr.
+    """
+    return _SHORT.repr(value)
 
 
 class QualcodeInputError(Exception):

@@ -88,6 +88,52 @@ def write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _needs_quote(value: str) -> bool:
+    return value.lstrip("'").startswith(FORMULA_START)
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with a single quote.
+
+    Texts that already start with quotes before such a character get one more, so that
+    `restore_cell` gives back exactly the original.
+    RETURNS (object): the value, prefixed when it is such a text.
+    """
+    if isinstance(value, str) and _needs_quote(value):
+        return "'" + value
+    return value
+
+
+def restore_cell(value: str) -> str:
+    """Undo `neutralise_cell` on a cell read from a CSV.
+
+    RETURNS (str): the text without the quote that `neutralise_cell` added.
+    """
+    if value.startswith("'") and _needs_quote(value[1:]):
+        return value[1:]
+    return value
+
+
+def csv_for_people(frame: pd.DataFrame, **to_csv: object) -> str:
+    """A frame as CSV text for people to open in a spreadsheet: formula-like text cells neutralised.
+
+    to_csv: passed on to `DataFrame.to_csv` (index=False and "\n" line ends by default).
+    RETURNS (str): the CSV text.
+    """
+    texts = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
+    ]
+    safe = frame.assign(**{c: frame[c].map(neutralise_cell) for c in texts}) if texts else frame
+    options = {"index": False, "lineterminator": "\n", **to_csv}
+    return safe.to_csv(**options)
+
+
 def write_json(path: Path, data: object) -> Path:
     """Write JSON (sorted keys, indented) atomically. RETURNS (Path): the path written."""
     return write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -24,7 +24,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from qualcode.errors import QualcodeInputError
+from qualcode.config import load_yaml
+from qualcode.errors import QualcodeInputError, short_repr
 from qualcode.paths import CODEBOOK_PATH
 
 CODE_ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
@@ -231,17 +232,7 @@ def parse_codebook(text: str, *, path: Path | str | None = None) -> Codebook:
     RETURNS (Codebook): the validated codebook.
     """
     where = Path(path) if path is not None else Path("<codebook>")
-    try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        root = yaml.compose(text, Loader=loader)
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(err, "problem", None) or str(err)
-        raise QualcodeInputError(
-            f"expected valid YAML ({problem})", path=where, line=line
-        ) from None
+    data, root = load_yaml(text, path=where)
     if data is None:
         raise QualcodeInputError(
             "the codebook is empty; expected a mapping with keys version and codes", path=where
@@ -258,7 +249,7 @@ def parse_codebook(text: str, *, path: Path | str | None = None) -> Codebook:
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise QualcodeInputError(
-            f"expected `version` to be a whole number, got {version!r}",
+            f"expected `version` to be a whole number, got {short_repr(version)}",
             path=where,
             line=_key_line(root, "version"),
         )
@@ -301,7 +292,13 @@ def _fail(code_id: str | None, index: int, line: int | None, message: str, path:
 
 def _text(value: Any, *, key: str, code_id: str | None, index: int, line, path) -> str:
     if not isinstance(value, str) or not value.strip():
-        _fail(code_id, index, line, f"expected `{key}` to be a non-empty text, got {value!r}", path)
+        _fail(
+            code_id,
+            index,
+            line,
+            f"expected `{key}` to be a non-empty text, got {short_repr(value)}",
+            path,
+        )
     return value.strip()
 
 
@@ -309,7 +306,13 @@ def _texts(value: Any, *, key: str, code_id: str, index: int, line, path) -> tup
     if value is None:
         return ()
     if not isinstance(value, list):
-        _fail(code_id, index, line, f"expected `{key}` to be a list of texts, got {value!r}", path)
+        _fail(
+            code_id,
+            index,
+            line,
+            f"expected `{key}` to be a list of texts, got {short_repr(value)}",
+            path,
+        )
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
@@ -317,7 +320,7 @@ def _texts(value: Any, *, key: str, code_id: str, index: int, line, path) -> tup
                 code_id,
                 index,
                 line,
-                f"expected `{key}[{i}]` to be a non-empty text, got {item!r}",
+                f"expected `{key}[{i}]` to be a non-empty text, got {short_repr(item)}",
                 path,
             )
         out.append(item.strip())
@@ -326,14 +329,14 @@ def _texts(value: Any, *, key: str, code_id: str, index: int, line, path) -> tup
 
 def _parse_code(item: Any, *, index: int, line: int | None, path: Path) -> Code:
     if not isinstance(item, dict):
-        _fail(None, index, line, f"expected a mapping of code keys, got {item!r}", path)
+        _fail(None, index, line, f"expected a mapping of code keys, got {short_repr(item)}", path)
     code_id = item.get("id")
     if not isinstance(code_id, str) or not CODE_ID_RE.match(code_id):
         _fail(
             code_id if isinstance(code_id, str) and code_id else None,
             index,
             line,
-            f"expected `id` in UPPER_SNAKE_CASE (e.g. NICHE_ENERGY), got {code_id!r}",
+            f"expected `id` in UPPER_SNAKE_CASE (e.g. NICHE_ENERGY), got {short_repr(code_id)}",
             path,
         )
     unknown = sorted(set(map(str, item)) - set(CODE_KEYS))
@@ -350,7 +353,13 @@ def _parse_code(item: Any, *, index: int, line: int | None, path: Path) -> Code:
     definition = _text(item.get("definition"), key="definition", **ctx)
     parent = item.get("parent")
     if parent is not None and (not isinstance(parent, str) or not parent.strip()):
-        _fail(code_id, index, line, f"expected `parent` to be a code id, got {parent!r}", path)
+        _fail(
+            code_id,
+            index,
+            line,
+            f"expected `parent` to be a code id, got {short_repr(parent)}",
+            path,
+        )
     return Code(
         id=code_id,
         label=label,
@@ -373,7 +382,8 @@ def _parse_patterns(item: dict, *, code_id: str, index: int, line, path) -> Patt
             code_id,
             index,
             line,
-            f"expected `patterns` to be a mapping with phrases and/or tokens, got {value!r}",
+            "expected `patterns` to be a mapping with phrases and/or tokens, "
+            f"got {short_repr(value)}",
             path,
         )
     unknown = sorted(set(map(str, value)) - set(PATTERN_KEYS))
@@ -390,7 +400,11 @@ def _parse_patterns(item: dict, *, code_id: str, index: int, line, path) -> Patt
         raw = value["phrases"]
         if not isinstance(raw, list):
             _fail(
-                code_id, index, line, f"expected `patterns.phrases` to be a list, got {raw!r}", path
+                code_id,
+                index,
+                line,
+                f"expected `patterns.phrases` to be a list, got {short_repr(raw)}",
+                path,
             )
         if not raw:
             _fail(code_id, index, line, "empty pattern list `patterns.phrases`", path)
@@ -402,7 +416,11 @@ def _parse_patterns(item: dict, *, code_id: str, index: int, line, path) -> Patt
         raw = value["tokens"]
         if not isinstance(raw, list):
             _fail(
-                code_id, index, line, f"expected `patterns.tokens` to be a list, got {raw!r}", path
+                code_id,
+                index,
+                line,
+                f"expected `patterns.tokens` to be a list, got {short_repr(raw)}",
+                path,
             )
         if not raw:
             _fail(code_id, index, line, "empty pattern list `patterns.tokens`", path)
@@ -411,6 +429,65 @@ def _parse_patterns(item: dict, *, code_id: str, index: int, line, path) -> Patt
                 _check_token_pattern(pattern, i, code_id=code_id, index=index, line=line, path=path)
             )
     return Patterns(phrases=phrases, tokens=tuple(tokens))
+
+
+MAX_REGEX_CHARS = 200
+
+
+def _regex_problem(pattern: str) -> str | None:
+    """Why a REGEX token pattern is unsafe to run, if it is.
+
+    spaCy runs REGEX with Python's `re`, which has no timeout (the `regex` package, which has one,
+    is not a dependency), so patterns that can backtrack exponentially are refused when the
+    codebook loads: a repetition holding another repetition or an alternation (``(a+)+``,
+    ``(a|ab)*``) and back-references. The pattern is read with the parser of `re` itself.
+    RETURNS (str | None): the problem, or None for a safe pattern.
+    """
+    from re import _constants as sre
+    from re import _parser
+
+    if len(pattern) > MAX_REGEX_CHARS:
+        return f"is {len(pattern)} characters long; expected at most {MAX_REGEX_CHARS}"
+    try:
+        parsed = _parser.parse(pattern)
+    except re.error as err:
+        return f"is not a valid regular expression ({err})"
+    repeats = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+    nested = (
+        "repeats a group that holds {}; expected no nested repetition (it can take exponential "
+        "time on a long word)"
+    )
+
+    def walk(items, in_repeat: bool) -> str | None:
+        for op, arg in items:
+            children: list = []
+            if op in repeats:
+                _lo, hi, body = arg
+                many = hi == sre.MAXREPEAT or hi > 1
+                if many and in_repeat:
+                    return nested.format("another repetition")
+                problem = walk(body, in_repeat or many)
+                if problem:
+                    return problem
+            elif op is sre.BRANCH:
+                if in_repeat:
+                    return nested.format("an alternation (|)")
+                children = arg[1]
+            elif op is sre.SUBPATTERN:
+                children = [arg[-1]]
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                children = [arg[1]]
+            elif op is sre.ATOMIC_GROUP:
+                children = [arg]
+            elif op in (sre.GROUPREF, sre.GROUPREF_EXISTS):
+                return "uses a back-reference; expected none"
+            for child in children:
+                problem = walk(child, in_repeat)
+                if problem:
+                    return problem
+        return None
+
+    return walk(parsed, False)
 
 
 def _check_token_pattern(pattern: Any, i: int, *, code_id, index, line, path) -> tuple[dict, ...]:
@@ -423,7 +500,7 @@ def _check_token_pattern(pattern: Any, i: int, *, code_id, index, line, path) ->
             code_id,
             index,
             line,
-            f"expected `{key}` to be a list of token specs, got {pattern!r}",
+            f"expected `{key}` to be a list of token specs, got {short_repr(pattern)}",
             path,
         )
     if not pattern:
@@ -431,9 +508,24 @@ def _check_token_pattern(pattern: Any, i: int, *, code_id, index, line, path) ->
     for j, spec in enumerate(pattern):
         if not isinstance(spec, dict):
             _fail(
-                code_id, index, line, f"expected `{key}[{j}]` to be a mapping, got {spec!r}", path
+                code_id,
+                index,
+                line,
+                f"expected `{key}[{j}]` to be a mapping, got {short_repr(spec)}",
+                path,
             )
         for attr, val in spec.items():
+            regex = (
+                next(
+                    (v for k, v in val.items() if str(k).upper() == "REGEX"),
+                    None,
+                )
+                if isinstance(val, dict)
+                else None
+            )
+            problem = _regex_problem(regex) if isinstance(regex, str) else None
+            if problem:
+                _fail(code_id, index, line, f"`{key}[{j}].{attr}.REGEX` {problem}", path)
             vals = val.get("IN", val.get("NOT_IN", [])) if isinstance(val, dict) else [val]
             if str(attr).upper() in _TEXT_ATTRS and any(isinstance(v, bool) for v in vals):
                 _fail(

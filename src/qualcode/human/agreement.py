@@ -622,8 +622,7 @@ EXACT = None
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, *, float_format: str | None) -> Path:
-    text = frame.to_csv(index=False, float_format=float_format, lineterminator="\n")
-    return tables.write_text(path, text)
+    return tables.write_text(path, tables.csv_for_people(frame, float_format=float_format))
 
 
 def _write_tables(
@@ -698,7 +697,13 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=columns)
     # Only an empty field is missing: a code may well be called "NA".
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], float_precision="round_trip")
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], float_precision="round_trip")
+    texts = [c for c in frame.columns if frame[c].dtype == object]
+    return frame.assign(**{c: frame[c].map(_restore) for c in texts})
+
+
+def _restore(value: object) -> object:
+    return tables.restore_cell(value) if isinstance(value, str) else value
 
 
 def read_agreement(processed_dir: Path | str) -> AgreementFiles | None:

@@ -823,6 +823,8 @@ def _csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     try:
         for record in reader:
             if any(cell.strip() for cell in record):
+                # cells our CSV exports neutralised for spreadsheets ('=...) come back as they were
+                record = [tables.restore_cell(cell) for cell in record]
                 padded = record + [""] * (len(header) - len(record))
                 rows.append((line, dict(zip(header, padded, strict=False))))
             line = reader.line_num + 1

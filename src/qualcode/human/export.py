@@ -160,6 +160,6 @@ def export(
         return f"{out}: {len(codebook)} codes"
     if kind == "csv":
         table = quote_table(processed_dir, codebook=codebook, participants_path=participants_path)
-        tables.write_text(out, table.to_csv(index=False, lineterminator="\n"))
+        tables.write_text(out, tables.csv_for_people(table))
         return f"{out}: {len(table)} quotes"
     raise QualcodeInputError(f"expected one of {', '.join(KINDS)}, got {kind!r}", element="KIND")

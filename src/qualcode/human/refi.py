@@ -5,11 +5,17 @@ Reading (`read_qdpx`): a .qdpx is a zip holding project.qde (XML in the namespac
 urn:QDA-XML:project:1.0, validated against the REFI-QDA schema shipped in human/schemas) and
 the source files under Sources/ (or sources/). A TextSource carries its text inline
 (PlainTextContent) or points to a file (plainTextPath: `internal://name`, a relative path or a bare
-file name). Texts are read as UTF-8 (a byte-order mark is dropped, UTF-16 is recognised by its
-mark). Where a text has Windows line ends, tools differ in counting "\\r\\n" as one character or
-two; the count whose selections fall on word boundaries (and match their names, when a tool stores
-the quoted text there) wins. PlainTextSelections without a Coding are counted and left out, as are
-codings of a whole source.
+file name). Sources are read from inside the archive only, unless the caller names a sources folder
+(`qualcode import-coding --sources DIR`): then a path the archive does not hold is looked up in that
+folder, and only there (no symbolic links, nothing that resolves outside it; `basePath` is never
+followed). Every member and file is capped at `limits.max_file_mb` (config/params.yml), checked
+before it is read and again while it is read in chunks, so a small archive that inflates to
+gigabytes is refused. A GUID used twice in project.qde is an error naming both elements. Texts
+are read as UTF-8 (a byte-order mark is dropped, UTF-16 is recognised by its mark). Where a text
+has Windows line ends, tools differ in counting "\\r\\n" as one character or two; the count
+whose selections fall on word boundaries (and match their names, when a tool stores the quoted text
+there) wins. PlainTextSelections without a Coding are counted and left out, as are codings of a
+whole source.
 
 Importing (`import_qdpx`): each TextSource maps to a transcript by name (file extension, case and
 punctuation ignored); a source that is not in data/processed yet is ingested from its text
@@ -35,6 +41,7 @@ import math
 import re
 import uuid
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -46,6 +53,7 @@ from lxml import etree
 
 from qualcode import tables
 from qualcode.coding.codebook import Codebook
+from qualcode.config import LimitsParams
 from qualcode.errors import QualcodeInputError
 from qualcode.human.coding import (
     MACHINE_CODERS,
@@ -73,6 +81,10 @@ SOURCE_SUFFIXES = (".txt", ".text", ".md", ".rtf", ".docx", ".doc", ".pdf", ".vt
 MAX_SCHEMA_ERRORS = 3
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 UNKNOWN_CODE_DESCRIPTION = "A code used in imported coding, not in the codebook."
+READ_CHUNK = 1 << 20
+# A source matched by name to a processed transcript must share at least this fraction of its
+# words with it, or its offsets would code unrelated sentences.
+MIN_SHARED_WORDS = 0.5
 
 
 def _q(tag: str, ns: str = NS) -> str:
@@ -221,11 +233,18 @@ def _choose_line_ends(text: str, selections: list[RefiSelection]) -> tuple[str, 
     return text, False
 
 
-class _Zip:
-    """Case-insensitive access to the members of a .qdpx."""
+def _too_big(what: str, limit: int) -> str:
+    megabytes = limit // (1024 * 1024)
+    return f"{what} is larger than limits.max_file_mb ({megabytes} MB); expected a smaller file"
 
-    def __init__(self, archive: zipfile.ZipFile) -> None:
+
+class _Zip:
+    """Case-insensitive access to the members of a .qdpx, each read up to a size limit."""
+
+    def __init__(self, archive: zipfile.ZipFile, *, path: Path, limit: int) -> None:
         self.archive = archive
+        self.path = path
+        self.limit = limit
         self.names = {name.lower(): name for name in archive.namelist() if not name.endswith("/")}
 
     def find(self, *candidates: str) -> str | None:
@@ -241,10 +260,69 @@ class _Zip:
         return hits[0] if len(hits) == 1 else None
 
     def read(self, name: str) -> bytes:
-        return self.archive.read(name)
+        """RETURNS (bytes): the member; refused past the limit (by its header, then as read)."""
+        info = self.archive.getinfo(name)
+        if info.file_size > self.limit:
+            raise QualcodeInputError(
+                _too_big(f"member {name} ({info.file_size:,} bytes)", self.limit),
+                path=self.path,
+                element=name,
+            )
+        chunks, size = [], 0
+        try:
+            with self.archive.open(info) as member:
+                while chunk := member.read(READ_CHUNK):
+                    size += len(chunk)
+                    if size > self.limit:
+                        raise QualcodeInputError(
+                            _too_big(f"member {name}", self.limit), path=self.path, element=name
+                        )
+                    chunks.append(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as err:
+            raise QualcodeInputError(
+                f"unreadable zip member ({err}); expected a REFI-QDA project",
+                path=self.path,
+                element=name,
+            ) from None
+        return b"".join(chunks)
 
 
-def _source_text(elem: etree._Element, archive: _Zip, *, path: Path, base_path: str | None) -> str:
+def _sources_file(
+    rest: str, *, absolute: bool, sources_dir: Path, path: Path, label: str, limit: int
+) -> str | None:
+    """A source file inside the sources folder: no symbolic link, nothing resolving outside it.
+
+    RETURNS (str | None): the text, or None when the folder does not hold the file.
+    """
+    root = sources_dir.resolve()
+    rel = PurePosixPath(rest.replace("\\", "/"))
+    candidates = []
+    if not absolute and not rel.is_absolute():
+        candidates.append(sources_dir / Path(*rel.parts))
+    candidates.append(sources_dir / rel.name)
+    for file in candidates:
+        if not file.exists() and not file.is_symlink():
+            continue
+        if file.is_symlink() or not file.resolve().is_relative_to(root):
+            raise QualcodeInputError(
+                f"plainTextPath {rest!r} leads outside the sources folder {sources_dir} "
+                "(or through a symbolic link); expected a file inside it",
+                path=path,
+                element=label,
+            )
+        if not file.is_file():
+            continue
+        if file.stat().st_size > limit:
+            raise QualcodeInputError(
+                _too_big(f"source file {file}", limit), path=path, element=label
+            )
+        return _decode(file.read_bytes(), path=file, element=label)
+    return None
+
+
+def _source_text(
+    elem: etree._Element, archive: _Zip, *, path: Path, sources_dir: Path | None
+) -> str:
     guid_ = elem.get("guid")
     label = f"TextSource {elem.get('name') or guid_!r}"
     content = elem.find(_q("PlainTextContent"))
@@ -264,18 +342,28 @@ def _source_text(elem: etree._Element, archive: _Zip, *, path: Path, base_path: 
         member = archive.find(f"sources/{rest}", rest) or archive.by_basename(rest)
     if member is not None:
         return _decode(archive.read(member), path=path, element=label)
-    files = []
-    if scheme == "absolute":
-        files.append(Path(rest))
-    elif scheme in ("relative", ""):
-        if base_path:
-            files.append(Path(base_path) / rest)
-        files.append(path.parent / rest)
-    for file in files:
-        if file.is_file():
-            return _decode(file.read_bytes(), path=file, element=label)
+    if sources_dir is None:
+        raise QualcodeInputError(
+            f"plainTextPath {ref!r}: no such file in the archive; sources outside it are read "
+            "only from a folder you name (--sources DIR)",
+            path=path,
+            element=label,
+        )
+    if scheme in ("absolute", "relative", ""):
+        text = _sources_file(
+            rest,
+            absolute=scheme == "absolute",
+            sources_dir=sources_dir,
+            path=path,
+            label=label,
+            limit=archive.limit,
+        )
+        if text is not None:
+            return text
     raise QualcodeInputError(
-        f"plainTextPath {ref!r}: no such file in the project's sources", path=path, element=label
+        f"plainTextPath {ref!r}: no such file in the archive or in {sources_dir}",
+        path=path,
+        element=label,
     )
 
 
@@ -334,13 +422,19 @@ def _read_cases(root: etree._Element, sources: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_qdpx(path: Path | str) -> RefiProject:
+def read_qdpx(
+    path: Path | str, *, sources_dir: Path | None = None, limits: LimitsParams | None = None
+) -> RefiProject:
     """Read and validate a REFI-QDA project.
 
+    sources_dir: the folder that source files outside the archive are read from (none: the
+        archive only).
+    limits: size limits (default: LimitsParams()).
     Raises QualcodeInputError for: a file that is not a zip, a zip without project.qde, XML that
-    is not well formed or does not validate (the first schema errors), a source whose text cannot
-    be found or read, a selection whose offsets fall outside its text, a CodeRef to a code that
-    is not in the codebook.
+    is not well formed or does not validate (the first schema errors), a GUID used twice, a source
+    whose text cannot be found or read (or lies outside the archive and the sources folder), a
+    member or file over the size limit, a selection whose offsets fall outside its text, a CodeRef
+    to a code that is not in the codebook.
     RETURNS (RefiProject): users, codes, text sources with their selections and codings, cases.
     """
     path = Path(path)
@@ -352,8 +446,9 @@ def read_qdpx(path: Path | str) -> RefiProject:
         raise QualcodeInputError(
             "expected a REFI-QDA project: a zip file holding project.qde", path=path
         ) from None
+    limits = limits or LimitsParams()
     with archive_file:
-        archive = _Zip(archive_file)
+        archive = _Zip(archive_file, path=path, limit=limits.max_file_bytes)
         member = archive.find(PROJECT_FILE)
         if member is None:
             qde = [n for k, n in archive.names.items() if k.endswith(".qde") and "/" not in k]
@@ -388,12 +483,12 @@ def read_qdpx(path: Path | str) -> RefiProject:
                 path=path,
                 element=member,
             )
+        _check_unique_guids(root, path=path)
         users = {
             u.get("guid").lower(): (u.get("name") or u.get("id") or u.get("guid"))
             for u in root.iter(_q("User"))
         }
         codes = _read_codes(root)
-        base_path = root.get("basePath")
         sources = []
         n_other = 0
         sources_elem = root.find(_q("Sources"))
@@ -403,7 +498,7 @@ def read_qdpx(path: Path | str) -> RefiProject:
             if elem.tag != _q("TextSource"):
                 n_other += 1
                 continue
-            sources.append(_read_source(elem, archive, codes, path=path, base_path=base_path))
+            sources.append(_read_source(elem, archive, codes, path=path, sources_dir=sources_dir))
     names = {s.guid: s.name for s in sources}
     creator = root.get("creatingUserGUID")
     return RefiProject(
@@ -418,15 +513,37 @@ def read_qdpx(path: Path | str) -> RefiProject:
     )
 
 
+def _element_name(elem: etree._Element) -> str:
+    name = f" {elem.get('name')!r}" if elem.get("name") else ""
+    return f"{etree.QName(elem).localname}{name} (line {elem.sourceline})"
+
+
+def _check_unique_guids(root: etree._Element, *, path: Path) -> None:
+    """Refuse a GUID used by two elements (the second would silently replace the first)."""
+    seen: dict[str, etree._Element] = {}
+    for elem in root.iter():
+        if not isinstance(elem.tag, str) or not elem.get("guid"):
+            continue
+        key = elem.get("guid").lower()
+        if key in seen:
+            raise QualcodeInputError(
+                f"guid {elem.get('guid')} is used by both {_element_name(seen[key])} and "
+                f"{_element_name(elem)}; expected a unique guid per element",
+                path=path,
+                element=_element_name(elem),
+            )
+        seen[key] = elem
+
+
 def _read_source(
     elem: etree._Element,
     archive: _Zip,
     codes: dict[str, RefiCode],
     *,
     path: Path,
-    base_path: str | None,
+    sources_dir: Path | None,
 ) -> RefiSource:
-    text = _source_text(elem, archive, path=path, base_path=base_path)
+    text = _source_text(elem, archive, path=path, sources_dir=sources_dir)
     source_guid = elem.get("guid").lower()
     name = elem.get("name") or source_guid
     selections = []
@@ -574,7 +691,7 @@ def project_pieces(
     for source in project.sources:
         counts["source_codings"] += source.n_source_codings
         transcript_id = source_ids[source.guid]
-        mapper = corpus.mapper(transcript_id, source.text)
+        mapper = corpus.mapper(transcript_id, source.text, key=source.guid)
         for selection in source.selections:
             counts["selections"] += 1
             if not selection.codings:
@@ -605,6 +722,22 @@ def project_pieces(
     return pd.DataFrame(rows, columns=PIECE_COLUMNS), counts
 
 
+def _check_same_text(project: RefiProject, source: RefiSource, transcript_id: str, corpus) -> None:
+    """Refuse a source matched by name whose words are mostly not the transcript's."""
+    mapper = corpus.mapper(transcript_id, source.text, key=source.guid)
+    if mapper.identity or not mapper.exact:
+        return
+    shared = sum(mapper.exact) / len(mapper.exact)
+    if shared < MIN_SHARED_WORDS:
+        raise QualcodeInputError(
+            f"matched transcript {transcript_id!r} by name, but only {shared:.0%} of its words are "
+            f"in that transcript; expected the same interview (at least {MIN_SHARED_WORDS:.0%}): "
+            "rename the source, or remove the transcript it was matched to",
+            path=project.path,
+            element=f"TextSource {source.name!r}",
+        )
+
+
 def import_qdpx(
     path: Path | str,
     processed_dir: Path,
@@ -614,13 +747,20 @@ def import_qdpx(
     raw_dir: Path | None = None,
     params_path: Path | None = None,
     keys_dir: Path | None = None,
+    sources_dir: Path | None = None,
 ) -> ImportResult:
     """`qualcode import-coding FILE.qdpx`: read a project, map it, merge into human_codings.parquet.
 
     coder: the coder for codings whose user the project does not name.
+    sources_dir: the folder source files outside the archive may be read from (none: the archive).
+    Raises QualcodeInputError when a source matched by name to a processed transcript shares
+    fewer than MIN_SHARED_WORDS of its words with it (its offsets would code unrelated sentences).
     RETURNS (ImportResult): what was imported, left out and ingested; `written` is the table.
     """
-    project = read_qdpx(path)
+    from qualcode.config import load_params
+
+    limits = load_params(params_path).limits
+    project = read_qdpx(path, sources_dir=sources_dir, limits=limits)
     codebook = load_codebook_or_none(codebook_path)
     processed_dir = Path(processed_dir)
     turns = tables.read_table(processed_dir, "turns", required=False)
@@ -644,6 +784,11 @@ def import_qdpx(
             to_ingest, processed_dir, params_path=params_path, raw_dir=raw_dir, keys_dir=keys_dir
         )
     corpus = Corpus.load(processed_dir, raw_dir=raw_dir)
+    ingested = {t for _, t in to_ingest}
+    for source in project.sources:
+        transcript_id = source_ids[source.guid]
+        if transcript_id not in ingested and source.selections:
+            _check_same_text(project, source, transcript_id, corpus)
     resolver = CodeResolver(codebook)
     pieces, counts = project_pieces(project, corpus, source_ids, resolver, coder=coder)
     version = codebook.version if codebook is not None else None

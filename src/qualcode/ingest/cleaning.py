@@ -206,8 +206,12 @@ def _gap(match: re.Match[str]) -> str:
     lead = groups.get("lead")
     keep_comma = "," if lead and not groups.get("trail") else ""  # "and, uh." -> "and,." -> "and."
     word = groups.get("word") or match.group(0)
-    before = match.string[: match.start()].rstrip()
-    opens_sentence = not before or before[-1] in '.!?"\x01'
+    # the last non-space character before the match, found without copying the text before it
+    # (a copy per removed span made a long single-line turn quadratic)
+    text, i = match.string, match.start()
+    while i > 0 and text[i - 1].isspace():
+        i -= 1
+    opens_sentence = i == 0 or text[i - 1] in '.!?"\x01'
     return keep_comma + (" \x01" if opens_sentence and word[:1].isupper() else " ")
 
 

@@ -47,11 +47,10 @@ from typing import Any
 
 import pandas as pd
 import spacy
-import yaml
 from rapidfuzz import fuzz, utils
 from spacy.language import Language
 
-from qualcode.config import Params
+from qualcode.config import Params, load_yaml
 from qualcode.errors import ManyInputErrors, QualcodeInputError
 from qualcode.ingest.cleaning import clean_text, words
 from qualcode.ingest.deid import (
@@ -62,7 +61,7 @@ from qualcode.ingest.deid import (
     Pseudonymiser,
     PseudonymKey,
 )
-from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_transcript
+from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
 from qualcode.participants import PARTICIPANTS_FILE, rows_by_transcript
 from qualcode.paths import GUIDE_PATH
 from qualcode.tables import (
@@ -96,6 +95,7 @@ class IngestResult:
     processed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # unreadable now: previous rows kept
     errors: list[QualcodeInputError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, Path] = field(default_factory=dict)
@@ -128,13 +128,7 @@ def load_guide(path: Path | None) -> list[tuple[str, str]]:
     """
     if path is None or not Path(path).exists():
         return []
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise QualcodeInputError(
-            f"expected valid YAML ({err})", path=path, line=mark.line + 1 if mark else None
-        ) from None
+    data, _root = load_yaml(Path(path).read_text(encoding="utf-8"), path=path)
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
         raise QualcodeInputError("expected a mapping with a 'sections' list", path=path)
     unknown = set(data) - {"sections", "version", "title"}
@@ -247,7 +241,10 @@ def _clean_turns(raw_turns: list[RawTurn], params: Params) -> list[dict[str, Any
 
 def _parse_file(path: Path, raw_dir: Path, data: bytes, params: Params) -> _Parsed:
     transcript = read_transcript(
-        path, data=data, merge_threshold=params.ingest.speaker_merge_threshold
+        path,
+        data=data,
+        merge_threshold=params.ingest.speaker_merge_threshold,
+        limits=params.limits,
     )
     return _Parsed(
         transcript_id=path.stem,
@@ -288,8 +285,10 @@ def _cache_path(keys_dir: Path, transcript_id: str) -> Path:
 
 
 def _load_cached(
-    keys_dir: Path, transcript_id: str, sha: str, digest: str
+    keys_dir: Path, transcript_id: str, sha: str | None, digest: str
 ) -> dict[str, Any] | None:
+    """RETURNS (dict | None): the cached steps 1-2 of a transcript, for this file's sha256 (any
+    when None) and these settings."""
     path = _cache_path(keys_dir, transcript_id)
     if not path.exists():
         return None
@@ -297,7 +296,7 @@ def _load_cached(
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("sha256") != sha or data.get("settings") != digest:
+    if (sha is not None and data.get("sha256") != sha) or data.get("settings") != digest:
         return None
     return data
 
@@ -350,6 +349,21 @@ def assign_speakers(
             result[label] = (pseudonym, "participant")
         else:
             result[label] = (None, "other")
+    if found_interviewer and not any(role == "participant" for _, role in result.values()):
+        others = [label for label in labels if result[label][1] == "other"]
+        if len(others) == 1:
+            # "Interviewer" and one other speaker: the other speaker is the participant
+            result[others[0]] = (pseudonym, "participant")
+            message = (
+                f"{transcript_id}: {others[0]!r} taken as the participant (the one speaker "
+                "besides the interviewer)"
+            )
+            if participant:
+                warnings.append(
+                    f"{message}; no speaker label matches {participant!r} of participants.csv"
+                )
+            else:
+                log.info("%s", message)
     if not found_interviewer:
         stats = {label: [0, 0] for label in labels}  # questions, words
         for turn in turns:
@@ -383,7 +397,13 @@ def assign_speakers(
     if len({result[label][0] for label in found_interviewer}) == 1:
         for label in found_interviewer:
             result[label] = ("Interviewer", "interviewer")
-    if participant and pseudonym and not any(r[0] == pseudonym for r in result.values()):
+    if not any(role == "participant" for _, role in result.values()):
+        warnings.append(
+            f"{transcript_id}: no speaker is the participant (labels: "
+            f"{', '.join(map(repr, labels[:5]))}); their turns get the role 'other' and are not "
+            "coded; add the participant's label to participants.csv"
+        )
+    elif participant and pseudonym and not any(r[0] == pseudonym for r in result.values()):
         warnings.append(
             f"{transcript_id}: no speaker label matches the participant {participant!r} "
             "of participants.csv"
@@ -676,9 +696,15 @@ def ingest_corpus(
             continue
         seen[tid] = path
         try:
+            if not path.resolve().is_relative_to(raw_dir.resolve()):
+                raise QualcodeInputError(
+                    f"a symbolic link to {path.resolve()}, outside the raw folder; expected the "
+                    f"transcript itself in {raw_dir}",
+                    path=path,
+                )
             if path.suffix.lower() not in EXTENSIONS:
                 read_transcript(path)  # raises the unknown-extension error
-            data = path.read_bytes()
+            data = read_file_bytes(path, limits=params.limits)
             cached = _load_cached(keys_dir, tid, sha256_bytes(data), digest)
             if cached is not None:
                 result.skipped.append(tid)
@@ -688,6 +714,15 @@ def ingest_corpus(
             fresh.append(_parse_file(path, raw_dir, data, params))
         except QualcodeInputError as err:
             result.errors.append(err)
+            previous_item = _load_cached(keys_dir, tid, None, digest) if keep_going else None
+            if previous_item is not None:
+                # codings and quantities still point at its rows: keep them, and say so
+                result.kept.append(tid)
+                result.warnings.append(
+                    f"{path}: unreadable now; kept its rows from the previous run "
+                    f"(sha256 {previous_item['sha256'][:12]}) until it is fixed or removed"
+                )
+                items.append(previous_item)
     if result.errors and not keep_going:
         raise ManyInputErrors(result.errors) if len(result.errors) > 1 else result.errors[0]
 
@@ -755,7 +790,11 @@ def ingest_text(
 
     source_path = source_path or f"{transcript_id}.txt"
     turns, warnings = parse_text(
-        text, fmt=fmt, path=source_path, merge_threshold=params.ingest.speaker_merge_threshold
+        text,
+        fmt=fmt,
+        path=source_path,
+        merge_threshold=params.ingest.speaker_merge_threshold,
+        limits=params.limits,
     )
     from qualcode.ingest.readers import detect_text_format
 

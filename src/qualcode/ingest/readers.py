@@ -34,6 +34,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
+from qualcode.config import LimitsParams
 from qualcode.errors import QualcodeInputError
 
 log = logging.getLogger(__name__)
@@ -118,13 +119,22 @@ def parse_timestamp(value: str) -> float:
 
 
 def decode_bytes(data: bytes, *, path: Path | str) -> tuple[str, str, list[str]]:
-    """Decode a text file: UTF-8, then UTF-8 with a byte-order mark, then cp1252 (with a warning).
+    """Decode a text file: UTF-8, then UTF-8 with a byte-order mark, then cp1252 (with a warning);
+    UTF-16 when it starts with a UTF-16 byte-order mark.
 
     Empty and binary files are bad input.
     RETURNS (tuple): the text, the encoding used and the warnings.
     """
     if not data.strip():
         raise QualcodeInputError("empty file; expected a transcript", path=path)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16", []
+        except UnicodeDecodeError as err:
+            raise QualcodeInputError(
+                f"bytes that are not UTF-16 after a UTF-16 byte-order mark (byte {err.start})",
+                path=path,
+            ) from None
     if b"\x00" in data[:8192]:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise QualcodeInputError(
@@ -211,7 +221,7 @@ def detect_text_format(text: str, *, default: str = "text") -> str:
 def _is_json(text: str) -> bool:
     try:
         return isinstance(json.loads(text), list | dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -219,36 +229,87 @@ def _is_json(text: str) -> bool:
 # readers
 
 
+def check_limits(turns: list[RawTurn], *, path: Path | str, limits: LimitsParams) -> None:
+    """Refuse a turn longer than limits.max_turn_chars and more than limits.max_speakers labels.
+
+    A longer turn would stop spaCy (nlp.max_length) or the cleaning far from the file's name;
+    more labels would make comparing them pairwise slow.
+    """
+    for i, turn in enumerate(turns):
+        if len(turn.text) > limits.max_turn_chars:
+            raise QualcodeInputError(
+                f"turn {i + 1} (speaker {turn.speaker[:40]!r}) has {len(turn.text):,} characters; "
+                f"expected at most limits.max_turn_chars ({limits.max_turn_chars:,}): "
+                "are the speaker labels missing?",
+                path=path,
+                line=turn.line,
+            )
+    speakers = {turn.speaker for turn in turns}
+    if len(speakers) > limits.max_speakers:
+        raise QualcodeInputError(
+            f"{len(speakers):,} different speaker labels; expected at most "
+            f"limits.max_speakers ({limits.max_speakers:,})",
+            path=path,
+        )
+
+
+def read_file_bytes(path: Path, *, limits: LimitsParams) -> bytes:
+    """RETURNS (bytes): the file, refused unread when larger than limits.max_file_mb."""
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise QualcodeInputError(
+            f"file of {size:,} bytes; expected at most limits.max_file_mb "
+            f"({limits.max_file_mb} MB)",
+            path=path,
+        )
+    return path.read_bytes()
+
+
 def read_transcript(
-    path: Path | str, *, data: bytes | None = None, merge_threshold: int = 85
+    path: Path | str,
+    *,
+    data: bytes | None = None,
+    merge_threshold: int = 85,
+    limits: LimitsParams | None = None,
 ) -> Transcript:
     """Read one transcript file (format detected from the extension and the content).
 
+    limits: size limits (default: LimitsParams()); a file over limits.max_file_mb is not read.
     RETURNS (Transcript): the format, the raw turns and the warnings.
     """
     path = Path(path)
+    limits = limits or LimitsParams()
     fmt = detect_format(path)
     if data is None:
-        data = path.read_bytes()
+        data = read_file_bytes(path, limits=limits)
     if fmt == "docx":
-        turns = read_docx(data, path=path)
+        turns = read_docx(data, path=path, max_bytes=limits.max_file_bytes)
         if not turns:
             raise QualcodeInputError(
                 f"no speaker turns found; expected {_EXPECTED['docx']}", path=path
             )
+        check_limits(turns, path=path, limits=limits)
         turns, warnings = merge_near_duplicate_speakers(turns, path=path, threshold=merge_threshold)
         return Transcript(format="docx", turns=turns, warnings=warnings)
     text, encoding, warnings = decode_bytes(data, path=path)
     fmt = detect_format(path, text)
-    turns, more = parse_text(text, fmt=fmt, path=path, merge_threshold=merge_threshold)
+    turns, more = parse_text(
+        text, fmt=fmt, path=path, merge_threshold=merge_threshold, limits=limits
+    )
     return Transcript(format=fmt, turns=turns, warnings=warnings + more, encoding=encoding)
 
 
 def parse_text(
-    text: str, *, fmt: str | None = None, path: Path | str = "<text>", merge_threshold: int = 85
+    text: str,
+    *,
+    fmt: str | None = None,
+    path: Path | str = "<text>",
+    merge_threshold: int = 85,
+    limits: LimitsParams | None = None,
 ) -> tuple[list[RawTurn], list[str]]:
     """Parse a transcript given as text in any text format (detected when `fmt` is None).
 
+    limits: size limits of a turn and of the number of speakers (default: LimitsParams()).
     RETURNS (tuple): the raw turns and the warnings (such as merged near-duplicate speakers).
     """
     fmt = fmt or detect_text_format(text)
@@ -268,6 +329,7 @@ def parse_text(
         raise QualcodeInputError(
             f"no speaker turns found; expected {_EXPECTED[fmt]}", path=path, line=1
         )
+    check_limits(turns, path=path, limits=limits or LimitsParams())
     return merge_near_duplicate_speakers(turns, path=path, threshold=merge_threshold)
 
 
@@ -568,6 +630,10 @@ def read_json(text: str, *, path: Path | str = "<text>") -> list[RawTurn]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise QualcodeInputError(f"invalid JSON ({err.msg})", path=path, line=err.lineno) from None
+    except RecursionError:
+        raise QualcodeInputError(
+            f"JSON nested too deeply; expected {_EXPECTED['json']}", path=path
+        ) from None
     if isinstance(data, dict):
         for key in ("turns", "segments", "utterances"):
             if isinstance(data.get(key), list):
@@ -619,10 +685,13 @@ def read_json(text: str, *, path: Path | str = "<text>") -> list[RawTurn]:
     return _merge_cues(cues(), path=path, fmt="json")  # type: ignore[arg-type]
 
 
-def read_docx(data: bytes, *, path: Path | str = "<docx>") -> list[RawTurn]:
+def read_docx(
+    data: bytes, *, path: Path | str = "<docx>", max_bytes: int | None = None
+) -> list[RawTurn]:
     """Read a Word transcript: the speaker as a bold run opening a paragraph, or a ``Name:`` prefix.
 
-    `RawTurn.line` is the 1-based paragraph number.
+    `RawTurn.line` is the 1-based paragraph number. max_bytes: the most a member of the .docx (a
+    zip) may hold once decompressed (default: limits.max_file_mb of LimitsParams()).
     RETURNS (list[RawTurn]): the turns in order.
     """
     import docx
@@ -634,6 +703,16 @@ def read_docx(data: bytes, *, path: Path | str = "<docx>") -> list[RawTurn]:
         raise QualcodeInputError(
             "not a Word .docx (zip) file; expected a .docx transcript", path=path
         )
+    max_bytes = max_bytes or LimitsParams().max_file_bytes
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            if info.file_size > max_bytes:
+                raise QualcodeInputError(
+                    f"member of {info.file_size:,} bytes once decompressed; expected at most "
+                    f"limits.max_file_mb ({max_bytes // (1024 * 1024)} MB)",
+                    path=path,
+                    element=info.filename,
+                )
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as err:
