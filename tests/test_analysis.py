@@ -11,7 +11,7 @@ import pytest
 from qualcode import analysis
 from qualcode.analysis import PremiseError
 from qualcode.errors import QualcodeInputError
-from qualcode.tables import (
+from qualcode.schema import (
     CODINGS_COLUMNS,
     QUANTITIES_COLUMNS,
     SENTENCES_COLUMNS,

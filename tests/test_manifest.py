@@ -12,7 +12,7 @@ import pytest
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.report.manifest import build_manifest, file_sha256, model_meta, write_manifest
-from qualcode.tables import CODINGS_COLUMNS, TRANSCRIPTS_COLUMNS, write_table
+from qualcode.schema import CODINGS_COLUMNS, TRANSCRIPTS_COLUMNS, write_table
 
 CODEBOOK = """version: 7
 codes:

@@ -21,7 +21,7 @@ import pandas as pd
 from qualcode.coding.codebook import load_codebook
 from qualcode.config import Params, load_params
 from qualcode.errors import QualcodeInputError
-from qualcode.tables import CODINGS_COLUMNS, QUANTITIES_COLUMNS, read_table
+from qualcode.schema import CODINGS_COLUMNS, QUANTITIES_COLUMNS, read_table
 
 log = logging.getLogger(__name__)
 

@@ -40,21 +40,12 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from qualcode import schema
 from qualcode.coding.codebook import Codebook, load_codebook
 from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
 from qualcode.errors import QualcodeInputError
 from qualcode.nlp import load_nlp, model_candidates
-from qualcode.tables import (
-    CODINGS_COLUMNS,
-    QUANTITIES_COLUMNS,
-    SENTENCES_COLUMNS,
-    TABLE_FILES,
-    TURNS_COLUMNS,
-    read_table,
-    write_json,
-    write_table,
-)
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +53,11 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = "rules.v1"
 SPANS_KEY = "qualcode"
 CODER = "rules"
-MANIFEST_FILE = "codings.manifest.json"
 LOWER_LEMMA = "qualcode_lower_lemma"
 RULER_LEMMA = "qualcode_rules"
 RULER_LOWER = "qualcode_rules_lower"
 # Token attributes whose values are compared in lower case.
 _LOWER_ATTRS = {"LEMMA", "LOWER", "NORM"}
-EXTRA_CODING_COLUMNS = ["negated", "matched", "cue", "match_start", "match_end"]
-EXTRA_QUANTITY_COLUMNS = ["low", "high", "start_char", "end_char", "about"]
 
 
 @Language.component(LOWER_LEMMA)
@@ -364,7 +352,7 @@ def _check_columns(df: pd.DataFrame, columns: list[str], name: str, processed: P
     if missing:
         raise QualcodeInputError(
             f"expected columns {', '.join(missing)}; rerun `qualcode ingest`",
-            path=Path(processed) / TABLE_FILES[name],
+            path=Path(processed) / schema.TABLE_FILES[name],
         )
 
 
@@ -393,8 +381,8 @@ def coding_units(
         end_char, text, in table order.
     """
     processed_dir = Path(processed_dir)
-    _check_columns(turns, TURNS_COLUMNS, "turns", processed_dir)
-    _check_columns(sentences, SENTENCES_COLUMNS, "sentences", processed_dir)
+    _check_columns(turns, schema.TURNS_COLUMNS, "turns", processed_dir)
+    _check_columns(sentences, schema.SENTENCES_COLUMNS, "sentences", processed_dir)
     coded = turns[turns["role"].isin(list(roles))]
     keys = ["transcript_id", "turn_id"]
     if unit == "turn":
@@ -417,7 +405,7 @@ def coding_units(
             raise QualcodeInputError(
                 f"{len(bad)} sentence(s) whose text is not turns.text[start_char:end_char], "
                 f"first transcript {tid}, turn {turn}, sentence {sid}; rerun `qualcode ingest`",
-                path=processed_dir / TABLE_FILES["sentences"],
+                path=processed_dir / schema.TABLE_FILES["sentences"],
             )
         frame = frame.drop(columns=["turn_text"])
         frame["sentence_id"] = frame["sentence_id"].astype("Int64")
@@ -466,53 +454,18 @@ class CodingResult:
     n_words: int = 0
 
 
-def _empty_codings() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "transcript_id": pd.Series([], dtype=object),
-            "turn_id": pd.Series([], dtype="int64"),
-            "sentence_id": pd.Series([], dtype="Int64"),
-            "code_id": pd.Series([], dtype=object),
-            "start_char": pd.Series([], dtype="int64"),
-            "end_char": pd.Series([], dtype="int64"),
-            "text": pd.Series([], dtype=object),
-            "coder": pd.Series([], dtype=object),
-            "rule_id": pd.Series([], dtype=object),
-            "score": pd.Series([], dtype="float64"),
-            "codebook_version": pd.Series([], dtype="int64"),
-            "negated": pd.Series([], dtype=bool),
-            "matched": pd.Series([], dtype=object),
-            "cue": pd.Series([], dtype=object),
-            "match_start": pd.Series([], dtype="int64"),
-            "match_end": pd.Series([], dtype="int64"),
-        }
-    )
-
-
 def _empty_quantities() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "transcript_id": pd.Series([], dtype=object),
-            "turn_id": pd.Series([], dtype="int64"),
-            "sentence_id": pd.Series([], dtype="Int64"),
-            "kind": pd.Series([], dtype=object),
-            "value": pd.Series([], dtype="float64"),
-            "unit": pd.Series([], dtype=object),
-            "text": pd.Series([], dtype=object),
-            "low": pd.Series([], dtype="float64"),
-            "high": pd.Series([], dtype="float64"),
-            "start_char": pd.Series([], dtype="int64"),
-            "end_char": pd.Series([], dtype="int64"),
-            "about": pd.Series([], dtype=object),
-        }
+    return schema.empty_frame(
+        [*schema.QUANTITIES_COLUMNS, *schema.EXTRA_QUANTITY_COLUMNS], schema.QUANTITIES_DTYPES
     )
 
 
-def _typed(frame: pd.DataFrame, empty: pd.DataFrame) -> pd.DataFrame:
-    if frame.empty:
-        return empty
-    frame = frame[list(empty.columns)]
-    return frame.astype({c: empty[c].dtype for c in empty.columns})
+def _typed_quantities(frame: pd.DataFrame) -> pd.DataFrame:
+    return schema.typed(
+        frame,
+        [*schema.QUANTITIES_COLUMNS, *schema.EXTRA_QUANTITY_COLUMNS],
+        schema.QUANTITIES_DTYPES,
+    )
 
 
 def code_docs(
@@ -655,16 +608,16 @@ def code_corpus(
     params = params if params is not None else load_params()
     codebook = load_codebook(codebook_path)
     unit = params.coding.unit
-    turns = read_table(processed_dir, "turns")
-    sentences = read_table(processed_dir, "sentences")
+    turns = schema.read_table(processed_dir, "turns")
+    sentences = schema.read_table(processed_dir, "sentences")
     units = coding_units(
         turns, sentences, unit=unit, roles=params.coding.roles, processed_dir=processed_dir
     )
     hashes = transcript_hashes(units)
     all_ids = sorted(set(turns["transcript_id"].astype(str)))
-    codings_path = processed_dir / TABLE_FILES["codings"]
-    quantities_path = processed_dir / TABLE_FILES["quantities"]
-    manifest_path = processed_dir / MANIFEST_FILE
+    codings_path = processed_dir / schema.TABLE_FILES["codings"]
+    quantities_path = processed_dir / schema.TABLE_FILES["quantities"]
+    manifest_path = processed_dir / schema.CODINGS_MANIFEST_FILE
     key = pipeline_key(params.spacy_model, params)
 
     previous = _read_manifest(manifest_path)
@@ -679,7 +632,7 @@ def code_corpus(
     todo = [t for t in all_ids if t not in cached]
     log.info("coding %d transcript(s), %d unchanged", len(todo), len(cached))
 
-    kept_codings = _empty_codings()
+    kept_codings = schema.empty_codings()
     kept_quantities = _empty_quantities()
     if cached:
         kept_codings = pd.read_parquet(codings_path)
@@ -714,16 +667,16 @@ def code_corpus(
         )
 
     sort_keys = ["transcript_id", "turn_id", "sentence_id"]
-    new_codings = _typed(pd.DataFrame(coding_rows), _empty_codings())
+    new_codings = schema.typed_codings(pd.DataFrame(coding_rows))
     codings = pd.concat(
-        [df for df in (_typed(kept_codings, _empty_codings()), new_codings) if len(df)]
-        or [_empty_codings()],
+        [df for df in (schema.typed_codings(kept_codings), new_codings) if len(df)]
+        or [schema.empty_codings()],
         ignore_index=True,
     )
     codings = codings.sort_values([*sort_keys, "code_id"], kind="stable").reset_index(drop=True)
-    new_quantities = _typed(pd.DataFrame(quantity_rows), _empty_quantities())
+    new_quantities = _typed_quantities(pd.DataFrame(quantity_rows))
     quantities = pd.concat(
-        [df for df in (_typed(kept_quantities, _empty_quantities()), new_quantities) if len(df)]
+        [df for df in (_typed_quantities(kept_quantities), new_quantities) if len(df)]
         or [_empty_quantities()],
         ignore_index=True,
     )
@@ -731,9 +684,9 @@ def code_corpus(
         [*sort_keys, "start_char", "kind"], kind="stable"
     ).reset_index(drop=True)
 
-    write_table(codings, codings_path, columns=CODINGS_COLUMNS)
-    write_table(quantities, quantities_path, columns=QUANTITIES_COLUMNS)
-    write_json(
+    schema.write_table(codings, codings_path, columns=schema.CODINGS_COLUMNS)
+    schema.write_table(quantities, quantities_path, columns=schema.QUANTITIES_COLUMNS)
+    schema.write_json(
         manifest_path,
         {
             "pipeline": key,
@@ -776,4 +729,4 @@ def code_texts(
     texts = list(texts)
     units = [_Unit("text", i, 0, 0, len(t), t) for i, t in enumerate(texts)]
     rows, _ = code_docs(zip(nlp.pipe(texts), units, strict=True), codebook, cues=cues)
-    return _typed(pd.DataFrame(rows), _empty_codings())
+    return schema.typed_codings(pd.DataFrame(rows))

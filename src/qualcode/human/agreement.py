@@ -45,7 +45,7 @@ import krippendorff
 import numpy as np
 import pandas as pd
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human.coding import (
@@ -193,11 +193,11 @@ def all_codings(processed_dir: Path) -> pd.DataFrame:
     """
     parts = []
     for name in ("codings", "human_codings"):
-        frame = tables.read_table(processed_dir, name, required=False)
+        frame = schema.read_table(processed_dir, name, required=False)
         if frame is not None and len(frame):
-            parts.append(frame[tables.CODINGS_COLUMNS])
+            parts.append(frame[schema.CODINGS_COLUMNS])
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in tables.CODINGS_COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in schema.CODINGS_COLUMNS})
     frame = pd.concat(parts, ignore_index=True)
     return frame.astype({"transcript_id": str, "code_id": str, "coder": str})
 
@@ -531,8 +531,8 @@ class _Tables:
 def _load(processed_dir: Path) -> _Tables:
     return _Tables(
         codings=all_codings(processed_dir),
-        turns=tables.read_table(processed_dir, "turns"),
-        sentences=tables.read_table(processed_dir, "sentences"),
+        turns=schema.read_table(processed_dir, "turns"),
+        sentences=schema.read_table(processed_dir, "sentences"),
     )
 
 
@@ -632,11 +632,11 @@ def write_agreement(agreement: Agreement, processed_dir: Path) -> tuple[Path, Pa
     """
     processed_dir = Path(processed_dir)
     csv_text = agreement.table.to_csv(index=False, float_format="%.4f", lineterminator="\n")
-    csv_path = tables.write_text(processed_dir / AGREEMENT_FILE, csv_text)
+    csv_path = schema.write_text(processed_dir / AGREEMENT_FILE, csv_text)
     disagreements = agreement.disagreements.astype(
         {c: "string" for c in DISAGREEMENT_COLUMNS if c not in ("turn_id", "sentence_id")}
     ).astype({"turn_id": "int64", "sentence_id": "Int64"})
-    parquet_path = tables.write_table(disagreements, processed_dir / DISAGREEMENTS_FILE)
+    parquet_path = schema.write_table(disagreements, processed_dir / DISAGREEMENTS_FILE)
     return csv_path, parquet_path
 
 

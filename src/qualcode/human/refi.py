@@ -44,7 +44,7 @@ import pandas as pd
 import xmlschema
 from lxml import etree
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human.coding import (
@@ -73,7 +73,6 @@ SOURCE_SUFFIXES = (".txt", ".text", ".md", ".rtf", ".docx", ".doc", ".pdf", ".vt
 NAME_COLUMNS = ("participant_label", "interviewer_label")
 MAX_SCHEMA_ERRORS = 3
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-UNKNOWN_CODE_DESCRIPTION = "A code used in imported coding, not in the codebook."
 
 
 def _q(tag: str, ns: str = NS) -> str:
@@ -624,7 +623,7 @@ def import_qdpx(
     project = read_qdpx(path)
     codebook = load_codebook_or_none(codebook_path)
     processed_dir = Path(processed_dir)
-    turns = tables.read_table(processed_dir, "turns", required=False)
+    turns = schema.read_table(processed_dir, "turns", required=False)
     known = sorted(turns["transcript_id"].astype(str).unique()) if turns is not None else []
     source_ids: dict[str, str] = {}
     to_ingest: list[tuple[RefiSource, str]] = []
@@ -727,17 +726,6 @@ def _codes_element(entries: list[tuple[str, str | None, str, str]], *, ns: str) 
     return codes
 
 
-def _read_codings(processed_dir: Path) -> pd.DataFrame:
-    parts = []
-    for name in ("codings", "human_codings"):
-        frame = tables.read_table(processed_dir, name, required=False)
-        if frame is not None and len(frame):
-            parts.append(frame[tables.CODINGS_COLUMNS])
-    if not parts:
-        return pd.DataFrame(columns=tables.CODINGS_COLUMNS)
-    return pd.concat(parts, ignore_index=True)
-
-
 def _variable_type(values: pd.Series) -> str:
     present = [v for v in values if isinstance(v, str) and v.strip()]
     if present and all(re.fullmatch(r"-?\d+", v.strip()) for v in present):
@@ -773,8 +761,8 @@ def build_project_xml(
     RETURNS (tuple[bytes, dict[str, str], dict[str, int]]): the XML, the source files
         (zip member -> text), and counts (sources, selections, codings, cases).
     """
-    turns = tables.read_table(processed_dir, "turns")
-    codings = _read_codings(processed_dir)
+    turns = schema.read_table(processed_dir, "turns")
+    codings = schema.read_codings(processed_dir)
     transcript_ids = sorted(turns["transcript_id"].astype(str).unique())
     coders = sorted(codings["coder"].astype(str).unique()) if len(codings) else []
     entries = _code_entries(codebook, list(codings["code_id"].astype(str).unique()))
@@ -920,7 +908,7 @@ def write_qdpx(
         raise RuntimeError("export does not validate: " + "; ".join(problems))
     members = {PROJECT_FILE: xml, **{k: v.encode("utf-8") for k, v in files.items()}}
     data = _zip_bytes(members)
-    tables.atomic_write(Path(out), lambda tmp: tmp.write_bytes(data))
+    schema.atomic_write(Path(out), lambda tmp: tmp.write_bytes(data))
     return counts
 
 
@@ -954,4 +942,4 @@ def write_qdc(out: Path, codebook: Codebook) -> Path:
     problems = schema_errors(qdc_as_project(xml))
     if problems:
         raise RuntimeError("codebook export does not validate: " + "; ".join(problems))
-    return tables.atomic_write(Path(out), lambda tmp: tmp.write_bytes(xml))
+    return schema.atomic_write(Path(out), lambda tmp: tmp.write_bytes(xml))

@@ -26,7 +26,7 @@ from qualcode.coding.codebook import load_codebook
 from qualcode.config import load_params
 from qualcode.nlp import model_candidates
 from qualcode.paths import PROJ_ROOT
-from qualcode.tables import TABLE_FILES, read_table, write_json
+from qualcode.schema import MANIFEST_TABLES, read_table, table_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,10 @@ def build_manifest(
         if csv_path.exists():
             participants = {"path": _show_path(csv_path), "sha256": file_sha256(csv_path)}
     tables = []
-    for name, filename in TABLE_FILES.items():
-        path = processed_dir / filename
+    for name in MANIFEST_TABLES:
+        path = table_path(processed_dir, name)
         if path.exists():
-            tables.append({"name": name, "file": filename, "sha256": file_sha256(path)})
+            tables.append({"name": name, "file": path.name, "sha256": file_sha256(path)})
     codings = read_table(processed_dir, "codings", required=False)
     coded_versions: list[str] = []
     if codings is not None and "codebook_version" in codings.columns:

@@ -29,7 +29,7 @@ import papermill
 from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
 
-from qualcode.tables import write_json
+from qualcode.schema import write_json
 
 log = logging.getLogger(__name__)
 
