@@ -531,7 +531,7 @@ def _ingest_sources(
 ) -> None:
     from qualcode.config import load_params
     from qualcode.ingest.corpus import PARTICIPANTS_FILE, ingest_text, load_participants
-    from qualcode.paths import KEYS_DIR
+    from qualcode.paths import keys_dir as resolve_keys_dir
 
     params = load_params(params_path)
     participants = {}
@@ -544,7 +544,7 @@ def _ingest_sources(
             source.text,
             out_dir=Path(processed_dir),
             params=params,
-            keys_dir=Path(keys_dir) if keys_dir is not None else KEYS_DIR,
+            keys_dir=resolve_keys_dir(raw_dir, keys_dir),
             source_path=f"{source.name}",
             participants=participants.get(transcript_id),
         )

@@ -53,7 +53,7 @@ import yaml
 from rapidfuzz import fuzz, utils
 from spacy.language import Language
 
-from qualcode import schema
+from qualcode import paths, schema
 from qualcode.config import Params
 from qualcode.errors import ManyInputErrors, QualcodeInputError
 from qualcode.ingest.cleaning import clean_text, words
@@ -673,7 +673,7 @@ def ingest_corpus(
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     if not raw_dir.is_dir():
         raise QualcodeInputError("raw transcripts folder not found", path=raw_dir)
-    keys_dir = Path(keys_dir) if keys_dir is not None else raw_dir.parent / "keys"
+    keys_dir = paths.keys_dir(raw_dir, keys_dir)
     result = IngestResult()
     participants = load_participants(raw_dir / PARTICIPANTS_FILE)
     questions = load_guide(guide_path)
