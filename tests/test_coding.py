@@ -402,7 +402,7 @@ ANCHOR_TEXTS = [
 def test_anchored_matcher_finds_what_spacy_matcher_finds(nlp):
     from spacy.matcher import Matcher
 
-    from qualcode.coding.rules import AnchoredMatcher
+    from qualcode.coding.matcher import AnchoredMatcher
 
     plain, anchored = Matcher(nlp.vocab), AnchoredMatcher(nlp.vocab)
     for i, pattern in enumerate(ANCHOR_PATTERNS):

@@ -24,7 +24,6 @@ recodes all.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -35,17 +34,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import spacy
-from spacy.attrs import LEMMA, LOWER
-from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from qualcode import schema
 from qualcode.coding.codebook import Codebook, load_codebook
+from qualcode.coding.matcher import AnchoredMatcher
+from qualcode.coding.negation import Cues, find_cue
 from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
 from qualcode.errors import QualcodeInputError
-from qualcode.nlp import load_nlp, model_candidates
+from qualcode.nlp import build_nlp, model_info
 
 log = logging.getLogger(__name__)
 
@@ -133,110 +132,13 @@ def _expand_first(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [pattern]
 
 
-class AnchoredMatcher:
-    """spaCy's Matcher, split by a word each pattern needs.
-
-    spaCy's Matcher tries every pattern at every token. Almost every codebook pattern has a
-    token that must be there, with a given word or lemma (`{"LEMMA": "referral"}`, or one of a
-    set: `{"LOWER": {"IN": ["course", "courses"]}}`). The patterns are grouped by such a word
-    (the least common one they have), one Matcher a word, and a doc runs only the groups of
-    the words and lemmas it contains; patterns without such a token run on every doc. The
-    matches are those of one Matcher holding all the patterns. It stands in for the `matcher`
-    of a SpanRuler (add, call, len, contains, remove).
-    """
-
-    _ATTRS = ("LOWER", "LEMMA")
-
-    def __init__(self, vocab: Any, *, validate: bool = True) -> None:
-        from spacy.matcher import Matcher
-
-        self._new = lambda: Matcher(vocab, validate=validate)
-        self._strings = vocab.strings
-        self._general = self._new()
-        # per attribute, the hash of a word or lemma -> the Matcher of the patterns needing it
-        self._anchored: dict[str, dict[int, Any]] = {attr: {} for attr in self._ATTRS}
-        self._holders: dict[str, list[Any]] = {}
-
-    @classmethod
-    def anchors(cls, pattern: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
-        """RETURNS (set | None): (attribute, value) pairs of which every match has one, the
-        fewest and least common there are; None when no token of the pattern is required with
-        a given word or lemma."""
-        best, best_rank = None, None
-        for spec in pattern:
-            spec = {str(k).upper(): v for k, v in spec.items()}
-            if spec.get("OP", "1") not in ("1", "+"):
-                continue
-            for attr in cls._ATTRS:
-                value = spec.get(attr)
-                if isinstance(value, str):
-                    values = [value]
-                elif isinstance(value, dict) and set(value) == {"IN"} and value["IN"]:
-                    values = [v for v in value["IN"] if isinstance(v, str)]
-                    if len(values) != len(value["IN"]):
-                        continue
-                else:
-                    continue
-                rank = (any(v in STOP_WORDS for v in values), len(values))
-                if best_rank is None or rank < best_rank:
-                    best, best_rank = {(attr, v) for v in values}, rank
-        return best
-
-    def add(self, key: str, patterns: list[list[dict[str, Any]]]) -> None:
-        """Add patterns under a key (as Matcher.add)."""
-        for pattern in patterns:
-            anchors = self.anchors(pattern)
-            matchers = []
-            for anchor in sorted(anchors) if anchors else [None]:
-                if anchor is None:
-                    matcher = self._general
-                else:
-                    attr, value = anchor
-                    by_value = self._anchored[attr]
-                    key_hash = self._strings.add(value)
-                    matcher = by_value.get(key_hash)
-                    if matcher is None:
-                        matcher = by_value[key_hash] = self._new()
-                matchers.append(matcher)
-            holders = self._holders.setdefault(key, [])
-            for matcher in matchers:
-                matcher.add(key, [pattern])
-                if not any(m is matcher for m in holders):
-                    holders.append(matcher)
-
-    def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
-        matches = list(self._general(doc)) if len(self._general) else []
-        if len(doc):
-            values = doc.to_array([LOWER, LEMMA])
-            for k, attr in enumerate(self._ATTRS):
-                by_value = self._anchored[attr]
-                for key_hash in set(values[:, k].tolist()).intersection(by_value):
-                    matcher = by_value[key_hash]
-                    if len(matcher):
-                        matches.extend(matcher(doc))
-        # a pattern held under several words of a set runs once for each of them in the doc
-        return list(dict.fromkeys(matches))
-
-    def __len__(self) -> int:
-        return len(self._holders)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._holders
-
-    def remove(self, key: str) -> None:
-        """Remove every pattern of a key (as Matcher.remove)."""
-        for matcher in self._holders.pop(key):
-            matcher.remove(key)
-
-
 def build_coder(codebook: Codebook, *, model: str = "en_core_web_sm") -> Language:
     """A copy of the English pipeline with the codebook's patterns as SpanRulers.
 
     The named-entity recognizer is left out (the rules do not use it).
     RETURNS (Language): the pipeline; coded spans are in doc.spans["qualcode"].
     """
-    # load_nlp caches a shared pipeline: take a fresh one, since components are added to it.
-    nlp = load_nlp.__wrapped__(model, disable=())
+    nlp = build_nlp(model)
     if "ner" in nlp.pipe_names:
         nlp.remove_pipe("ner")
     anchor = "lemmatizer" if "lemmatizer" in nlp.pipe_names else nlp.pipe_names[-1]
@@ -278,13 +180,9 @@ def pipeline_key(nlp_model: str, params: Params) -> str:
 
     RETURNS (str): the pipeline version, spaCy and model versions, and the coding parameters.
     """
-    model_version = "?"
-    for candidate in model_candidates(nlp_model):
-        try:
-            model_version = f"{candidate}=={importlib.metadata.version(candidate)}"
-            break
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    info = model_info(nlp_model)
+    installed = info["model_version"] != "not installed"
+    model_version = f"{info['package']}=={info['model_version']}" if installed else "?"
     return json.dumps(
         {
             "pipeline": PIPELINE_VERSION,
@@ -295,53 +193,6 @@ def pipeline_key(nlp_model: str, params: Params) -> str:
         },
         sort_keys=True,
     )
-
-
-# ---------------------------------------------------------------- negation
-
-
-@dataclass(frozen=True)
-class Cues:
-    """Words that make a mention negated or hypothetical."""
-
-    negation: frozenset[str]
-    hypothetical: frozenset[str]
-
-
-_CLAUSE_LINKS = {"xcomp", "ccomp", "oprd", "pcomp", "acomp"}
-
-
-def find_cue(span: Span, cues: Cues) -> str | None:
-    """The negation or hypothetical cue that governs a matched span, if any.
-
-    A cue counts when it depends on a token of the span or on the clause that holds the span
-    (the nearest verb above the span, and the verbs it complements: "I don't see myself going
-    back to a full-time job"). Cues inside the span itself are part of the rule and do not count.
-    RETURNS (str | None): the cue word, or None.
-    """
-    sent = span.sent if span.doc.has_annotation("SENT_START") else span.doc[:]
-    inside = set(range(span.start, span.end))
-    heads = set()
-    token = span.root
-    while token.pos_ not in ("VERB", "AUX") and token.head.i != token.i:
-        token = token.head
-    heads.add(token.i)
-    while token.dep_ in _CLAUSE_LINKS and token.head.i != token.i:
-        token = token.head
-        heads.add(token.i)
-    for cue in sent:
-        if cue.i in inside:
-            continue
-        word = cue.lower_
-        is_neg = cue.dep_ == "neg" or (word in cues.negation and cue.dep_ != "intj")
-        # "if" opens a condition only when it marks an adverbial clause ("if I had a niche"),
-        # not an embedded question ("to see if anyone would pay").
-        is_hyp = word in cues.hypothetical and (cue.dep_ != "mark" or cue.head.dep_ == "advcl")
-        if not (is_neg or is_hyp):
-            continue
-        if cue.head.i in inside or cue.head.i in heads:
-            return cue.text
-    return None
 
 
 # ---------------------------------------------------------------- inputs
@@ -646,10 +497,7 @@ def code_corpus(
     if len(todo_units):
         if nlp is None:
             nlp = build_coder(codebook, model=params.spacy_model)
-        cues = Cues(
-            negation=frozenset(w.lower() for w in params.coding.negation_cues),
-            hypothetical=frozenset(w.lower() for w in params.coding.hypothetical_cues),
-        )
+        cues = Cues.from_params(params)
         unit_list = list(_units_iter(todo_units))
 
         def docs() -> Iterator[tuple[Doc, _Unit]]:
@@ -722,10 +570,7 @@ def code_texts(
     RETURNS (DataFrame): the codings columns, with transcript_id "text" and turn_id the index.
     """
     params = params if params is not None else Params()
-    cues = Cues(
-        negation=frozenset(params.coding.negation_cues),
-        hypothetical=frozenset(params.coding.hypothetical_cues),
-    )
+    cues = Cues.from_params(params)
     texts = list(texts)
     units = [_Unit("text", i, 0, 0, len(t), t) for i, t in enumerate(texts)]
     rows, _ = code_docs(zip(nlp.pipe(texts), units, strict=True), codebook, cues=cues)

@@ -217,10 +217,7 @@ def ingest_nlp(model: str = "en_core_web_sm") -> Language:
     """
     from qualcode.nlp import load_nlp
 
-    nlp = load_nlp(model, disable=NLP_DISABLE)
-    if "senter" not in nlp.pipe_names:
-        nlp.enable_pipe("senter")
-    return nlp
+    return load_nlp(model, disable=NLP_DISABLE, enable=("senter",))
 
 
 # ---------------------------------------------------------------------------------------------
