@@ -40,7 +40,7 @@ from qualcode.coding.rules import build_coder, code_corpus, rule_patterns
 from qualcode.config import load_params
 from qualcode.nlp import load_nlp
 from qualcode.paths import BENCHMARKS_DIR, CODEBOOK_PATH
-from qualcode.tables import SENTENCES_COLUMNS, TURNS_COLUMNS, write_table
+from qualcode.schema import SENTENCES_COLUMNS, TURNS_COLUMNS, write_table
 
 QUESTIONS = [
     "How did you get into data science?",

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.cli import app
 from qualcode.coding.codebook import parse_codebook
 from qualcode.config import load_params
@@ -303,10 +303,10 @@ def study(tmp_path: Path) -> dict[str, Path]:
     processed, raw = tmp_path / "processed", tmp_path / "raw"
     processed.mkdir()
     turns, sentences = write_corpus(processed, raw)
-    tables.write_table(
+    schema.write_table(
         rule_codings(turns, sentences),
         processed / "codings.parquet",
-        columns=tables.CODINGS_COLUMNS,
+        columns=schema.CODINGS_COLUMNS,
     )
     reference = tmp_path / "reference"
     reference.mkdir()
@@ -384,7 +384,7 @@ def test_cli_agreement_against_the_reference(study) -> None:
     assert table["unit"].eq("sentence").all()
     disagreements = pd.read_parquet(study["processed"] / "disagreements.parquet")
     assert {"text", "coded_by", "codes_a", "codes_b"} <= set(disagreements.columns)
-    reference = tables.read_table(study["processed"], "human_codings")
+    reference = schema.read_table(study["processed"], "human_codings")
     assert set(reference["coder"]) == {"human:reference"}
 
 
@@ -392,7 +392,7 @@ def test_cli_reference_is_read_afresh(study) -> None:
     assert _cli(study).exit_code == 0
     (study["reference"] / "interview_b.csv").unlink()
     assert _cli(study).exit_code == 0
-    reference = tables.read_table(study["processed"], "human_codings")
+    reference = schema.read_table(study["processed"], "human_codings")
     assert set(reference["transcript_id"]) == {"interview_a"}
 
 
@@ -433,7 +433,7 @@ def test_agreement_step_imports_the_reference_and_writes_every_pair(study) -> No
         reference_dir=study["reference"],
         raw_dir=study["raw"],
     )
-    reference = tables.read_table(processed, "human_codings")
+    reference = schema.read_table(processed, "human_codings")
     assert set(reference["coder"]) == {"human:reference"}
     files = ag.read_agreement(processed)
     assert files.pairs[["coder_a", "coder_b"]].values.tolist() == [["human:reference", "rules"]]

@@ -14,7 +14,7 @@ from qualcode.analysis import PremiseError
 from qualcode.analysis.saturation import _saturation_point
 from qualcode.human.agreement import AgreementFiles
 from qualcode.participants import UNKNOWN
-from qualcode.tables import (
+from qualcode.schema import (
     CODINGS_COLUMNS,
     QUANTITIES_COLUMNS,
     SENTENCES_COLUMNS,

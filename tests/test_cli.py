@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import typer.main
 from typer.testing import CliRunner
 
+from qualcode import paths
 from qualcode.cli import app
 
 runner = CliRunner()
@@ -60,3 +63,73 @@ def test_entry_point_runs_as_a_program(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "expected notebooks named like 01_name.ipynb" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# Every command's options (arguments in lower case) with their defaults, in order.
+OPTIONS = {
+    "agreement": [("--processed", "data/processed"), ("--unit", "sentence"),
+                  ("--between", ("human:reference", "rules")), ("--reference", "data/reference"),
+                  ("--codebook", "config/codebook.yml"), ("--params", "config/params.yml"),
+                  ("--raw", "data/raw"), ("--bootstrap", 1000), ("--rollup", False)],
+    "code": [("--processed", "data/processed"), ("--codebook", "config/codebook.yml"),
+             ("--params", "config/params.yml"), ("--coder", "rules"), ("--model", None)],
+    "evaluate": [("--processed", "data/processed"), ("--from", None), ("--folds", "transcript"),
+                 ("--held-out", None), ("--codebook", "config/codebook.yml"),
+                 ("--params", "config/params.yml"), ("--kind", "logreg"),
+                 ("--features", "sentence,question,turn,position"), ("--seed", None),
+                 ("--min-examples", 8), ("--examples/--no-examples", True),
+                 ("--bootstrap", 1000), ("--learning-curve/--no-learning-curve", True),
+                 ("--curve-draws", 2), ("--ablation/--no-ablation", True), ("--jobs", 1)],
+    "export": [("kind", None), ("out", None), ("--processed", "data/processed"),
+               ("--codebook", "config/codebook.yml"), ("--raw", "data/raw")],
+    "import-coding": [("file", None), ("--processed", "data/processed"), ("--coder", None),
+                      ("--codebook", "config/codebook.yml"), ("--raw", "data/raw"),
+                      ("--params", "config/params.yml"), ("--keys", None), ("--sources", None)],
+    "ingest": [("--raw", "data/raw"), ("--out", "data/processed"), ("--keep-going", False),
+               ("--params", "config/params.yml"), ("--keys", None)],
+    "report": [("--processed", "data/processed"), ("--out", "reports"),
+               ("--codebook", "config/codebook.yml"), ("--params", "config/params.yml"),
+               ("--raw", "data/raw"), ("--notebooks", "notebooks")],
+    "review export": [("out", None), ("--model", None), ("--processed", "data/processed"),
+                      ("--params", "config/params.yml"), ("--transcript", None),
+                      ("--limit", None)],
+    "review import": [("file", None), ("--processed", "data/processed"), ("--coder", "review")],
+    "run": [("--raw", "data/raw"), ("--processed", "data/processed"), ("--out", "reports"),
+            ("--codebook", "config/codebook.yml"), ("--params", "config/params.yml"),
+            ("--learn/--no-learn", True)],
+    "train": [("--out", None), ("--processed", "data/processed"), ("--from", None),
+              ("--codebook", "config/codebook.yml"), ("--params", "config/params.yml"),
+              ("--kind", "logreg"), ("--features", "sentence,question,turn,position"),
+              ("--seed", None), ("--min-examples", 8), ("--examples/--no-examples", True),
+              ("--reviews/--no-reviews", True)],
+}  # fmt: skip
+
+
+def _commands(group: Any, prefix: str = "") -> dict[str, Any]:
+    found = {}
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            found.update(_commands(command, f"{prefix}{name} "))
+        else:
+            found[prefix + name] = command
+    return found
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Path) and value.is_absolute():
+        return value.relative_to(paths.PROJ_ROOT).as_posix()
+    return value
+
+
+def test_every_command_keeps_its_options_and_defaults() -> None:
+    commands = _commands(typer.main.get_command(app))
+    assert sorted(commands) == sorted(OPTIONS)
+    for name, command in commands.items():
+        found = [
+            (
+                p.name if p.param_type_name == "argument" else "/".join(p.opts + p.secondary_opts),
+                _default(p.default),
+            )
+            for p in command.params
+        ]
+        assert found == OPTIONS[name], name

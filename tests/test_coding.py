@@ -13,18 +13,14 @@ from typer.testing import CliRunner
 
 from qualcode.cli import app
 from qualcode.coding.codebook import load_codebook
-from qualcode.coding.rules import (
-    EXTRA_CODING_COLUMNS,
-    MANIFEST_FILE,
-    build_coder,
-    code_corpus,
-    code_texts,
-)
+from qualcode.coding.rules import build_coder, code_corpus, code_texts
 from qualcode.config import CodingParams, Params
 from qualcode.errors import QualcodeInputError
 from qualcode.paths import CODEBOOK_PATH
-from qualcode.tables import (
+from qualcode.schema import (
     CODINGS_COLUMNS,
+    CODINGS_MANIFEST_FILE,
+    EXTRA_CODING_COLUMNS,
     SENTENCES_COLUMNS,
     TRANSCRIPTS_COLUMNS,
     TURNS_COLUMNS,
@@ -253,7 +249,7 @@ def test_incremental_cache(tmp_path, codebook_path, coder):
     first = run(processed, codebook_path, coder)
     assert first.coded == ["t1", "t2"] and first.cached == []
     codings_bytes = first.codings_path.read_bytes()
-    assert (processed / MANIFEST_FILE).exists()
+    assert (processed / CODINGS_MANIFEST_FILE).exists()
 
     again = run(processed, codebook_path, coder)
     assert again.coded == [] and again.cached == ["t1", "t2"]
@@ -406,7 +402,7 @@ ANCHOR_TEXTS = [
 def test_anchored_matcher_finds_what_spacy_matcher_finds(nlp):
     from spacy.matcher import Matcher
 
-    from qualcode.coding.rules import AnchoredMatcher
+    from qualcode.coding.matcher import AnchoredMatcher
 
     plain, anchored = Matcher(nlp.vocab), AnchoredMatcher(nlp.vocab)
     for i, pattern in enumerate(ANCHOR_PATTERNS):

@@ -10,7 +10,7 @@ import pytest
 from fixtures.refi.corpus import PARTICIPANTS, TURNS, rule_codings, write_codebook, write_corpus
 from typer.testing import CliRunner
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.cli import app
 
 runner = CliRunner()
@@ -22,9 +22,9 @@ ATTRIBUTE = "@SUM(1+1)*cmd|' /C calc'!A0"
     "text", ["=1+1", "+1", "-2 percent", "@x", "\tx", "\rx", "'=x", "''-x", "'quoted", "plain", ""]
 )
 def test_neutralise_and_restore_are_inverse(text: str) -> None:
-    safe = tables.neutralise_cell(text)
-    assert not str(safe).startswith(tables.FORMULA_START)
-    assert tables.restore_cell(safe) == text
+    safe = schema.neutralise_cell(text)
+    assert not str(safe).startswith(schema.FORMULA_START)
+    assert schema.restore_cell(safe) == text
 
 
 def test_export_csv_neutralises_quotes_and_attributes_and_imports_back(tmp_path: Path) -> None:
@@ -37,14 +37,14 @@ def test_export_csv_neutralises_quotes_and_attributes_and_imports_back(tmp_path:
     )
     codebook = write_codebook(tmp_path / "codebook.yml")
     codings = rule_codings(turns_df, sentences)
-    tables.write_table(codings, processed / "codings.parquet", columns=tables.CODINGS_COLUMNS)
+    schema.write_table(codings, processed / "codings.parquet", columns=schema.CODINGS_COLUMNS)
     common = ["--processed", str(processed), "--codebook", str(codebook), "--raw", str(raw)]
     out = tmp_path / "quotes.csv"
     result = runner.invoke(app, ["export", "csv", str(out), *common])
     assert result.exit_code == 0, result.output
     cells = pd.read_csv(out, dtype=str, keep_default_na=False)
     every = [cell for column in cells.columns for cell in cells[column]]
-    assert not [cell for cell in every if cell.startswith(tables.FORMULA_START)]
+    assert not [cell for cell in every if cell.startswith(schema.FORMULA_START)]
     assert "'" + QUOTE in every
     assert any(cell.startswith("'@SUM") for cell in every)
     # the exported quotes come back as human coding with the quote as it was
@@ -52,5 +52,5 @@ def test_export_csv_neutralises_quotes_and_attributes_and_imports_back(tmp_path:
         app, ["import-coding", str(out), "--coder", "anna", *common, "--keys", str(tmp_path / "k")]
     )
     assert result.exit_code == 0, result.output
-    human = tables.read_table(processed, "human_codings")
+    human = schema.read_table(processed, "human_codings")
     assert QUOTE in set(human["text"])

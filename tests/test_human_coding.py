@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.cli import app
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
@@ -272,7 +272,7 @@ def test_a_short_sentence_is_coded_when_all_its_words_are(study) -> None:
 
 
 def test_csv_import_by_label_id_and_offsets(study) -> None:
-    doc = transcript_doc(tables.read_table(study["processed"], "turns"), "interview_b")
+    doc = transcript_doc(schema.read_table(study["processed"], "turns"), "interview_b")
     start = doc.text.index("I focus on forecasting")
     path = write_csv(
         study["root"] / "anna.csv",
@@ -292,8 +292,8 @@ def test_csv_import_by_label_id_and_offsets(study) -> None:
     ]
     assert result.unknown_codes == {"ENERGY_WORK": "Energy work"}
     assert result.problems == []
-    written = tables.read_table(study["processed"], "human_codings")
-    assert list(written.columns[:11]) == tables.CODINGS_COLUMNS
+    written = schema.read_table(study["processed"], "human_codings")
+    assert list(written.columns[:11]) == schema.CODINGS_COLUMNS
     assert len(written) == 3
 
 
@@ -336,7 +336,7 @@ def test_csv_reimport_replaces_the_coders_rows(study) -> None:
         "transcript_id,code_id,quote\ninterview_b,NICHE_ENERGY,Yes.\n",
     )
     import_csv(other, study["processed"], coder="t", codebook_path=study["codebook"])
-    written = tables.read_table(study["processed"], "human_codings")
+    written = schema.read_table(study["processed"], "human_codings")
     assert sorted(written["coder"]) == ["human:s", "human:t"]
 
 

@@ -20,7 +20,7 @@ from qualcode.config import load_params
 from qualcode.errors import QualcodeInputError
 from qualcode.ingest.corpus import ingest_corpus, ingest_text, match_section
 from qualcode.paths import GUIDE_PATH, RAW_DIR
-from qualcode.tables import SENTENCES_COLUMNS, TRANSCRIPTS_COLUMNS, TURNS_COLUMNS
+from qualcode.schema import SENTENCES_COLUMNS, TRANSCRIPTS_COLUMNS, TURNS_COLUMNS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
 PARAMS = load_params()

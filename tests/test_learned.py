@@ -12,9 +12,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from qualcode import learned, tables
+from qualcode import learned, schema
 from qualcode.cli import app
-from qualcode.coding.rules import EXTRA_CODING_COLUMNS
 from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
 from qualcode.human.coding import import_csv
@@ -131,15 +130,15 @@ def _study(n_transcripts: int = 6, seed: int = 0) -> tuple[pd.DataFrame, pd.Data
             for tid, k, speaker, role, section, text in turns
         ]
     )
-    sentence_frame = pd.DataFrame(sentences, columns=tables.SENTENCES_COLUMNS)
+    sentence_frame = pd.DataFrame(sentences, columns=schema.SENTENCES_COLUMNS)
     return turn_frame, sentence_frame, coding
 
 
 def _write_study(folder: Path, *, coder: str = "alice", codebook: Path | None = None) -> Path:
     processed = folder / "processed"
     turns, sentences, coding = _study()
-    tables.write_table(turns, processed / "turns.parquet", columns=tables.TURNS_COLUMNS)
-    tables.write_table(sentences, processed / "sentences.parquet", columns=tables.SENTENCES_COLUMNS)
+    schema.write_table(turns, processed / "turns.parquet", columns=schema.TURNS_COLUMNS)
+    schema.write_table(sentences, processed / "sentences.parquet", columns=schema.SENTENCES_COLUMNS)
     path = folder / f"{coder}.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["transcript_id", "turn_id", "code", "quote"])
@@ -222,7 +221,7 @@ def test_model_codings_have_the_rule_coder_columns_and_follow_context(
     before = (study / "turns.parquet").read_bytes()
     result = learned.code_with_model(study, trained.out_dir, params=Params())
     codings = pd.read_parquet(study / "codings.parquet")
-    assert list(codings.columns) == [*tables.CODINGS_COLUMNS, *EXTRA_CODING_COLUMNS]
+    assert list(codings.columns) == [*schema.CODINGS_COLUMNS, *schema.EXTRA_CODING_COLUMNS]
     assert len(codings) == result.n_model > 0
     assert set(codings["coder"]) == {"model"}
     assert set(codings["rule_id"]) == {f"model:{trained.model_id}"}
@@ -284,12 +283,12 @@ def test_code_both_keeps_rules_and_model_rows(tmp_path: Path, trained: learned.T
     assert "model codings" in done.output and "rule codings" in done.output
     both = pd.read_parquet(processed / "codings.parquet")
     assert set(both["coder"]) == {"rules", "model"}
-    assert list(both.columns) == [*tables.CODINGS_COLUMNS, *EXTRA_CODING_COLUMNS]
+    assert list(both.columns) == [*schema.CODINGS_COLUMNS, *schema.EXTRA_CODING_COLUMNS]
     rules_rows = both[both["coder"] == "rules"].drop(columns=[]).reset_index(drop=True)
     # the model was trained without a codebook: its rows have no codebook version
     assert both.loc[both["coder"] == "model", "codebook_version"].isna().all()
     pd.testing.assert_frame_equal(
-        rules_rows[tables.CODINGS_COLUMNS], rules_only[tables.CODINGS_COLUMNS], check_dtype=False
+        rules_rows[schema.CODINGS_COLUMNS], rules_only[schema.CODINGS_COLUMNS], check_dtype=False
     )
     assert (both.loc[both["coder"] == "rules", "rule_id"].str.contains(":phrase:")).all()
     assert (both.loc[both["coder"] == "model", "rule_id"].str.startswith("model:")).all()
@@ -421,7 +420,7 @@ def test_evaluate_leave_one_transcript_out(study: Path, tmp_path: Path) -> None:
     # TRAVEL is coded in two transcripts: held out, one is left, too few to learn
     assert "TRAVEL" in result.too_few
     preds = result.predictions
-    assert list(preds.columns) == [*tables.CODINGS_COLUMNS, *EXTRA_CODING_COLUMNS]
+    assert list(preds.columns) == [*schema.CODINGS_COLUMNS, *schema.EXTRA_CODING_COLUMNS]
     assert (preds["rule_id"] == "model:loto:" + preds["transcript_id"]).all()
     curve = learned.learning_curve_summary(result.learning_curve)
     assert list(curve["n_train_transcripts"]) == [2, 5]
@@ -445,7 +444,7 @@ def test_evaluate_leave_one_transcript_out(study: Path, tmp_path: Path) -> None:
 def test_evaluate_needs_two_coded_transcripts(tmp_path: Path) -> None:
     processed = _write_study(tmp_path)
     human = pd.read_parquet(processed / "human_codings.parquet")
-    tables.write_table(
+    schema.write_table(
         human[human["transcript_id"] == "study_00"], processed / "human_codings.parquet"
     )
     with pytest.raises(QualcodeInputError, match="at least two coded transcripts"):

@@ -11,8 +11,9 @@ import pytest
 
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.report.manifest import build_manifest, file_sha256, model_meta, write_manifest
-from qualcode.tables import CODINGS_COLUMNS, TRANSCRIPTS_COLUMNS, write_table
+from qualcode.nlp import model_info
+from qualcode.report.manifest import build_manifest, file_sha256, write_manifest
+from qualcode.schema import CODINGS_COLUMNS, TRANSCRIPTS_COLUMNS, write_table
 
 CODEBOOK = """version: 7
 codes:
@@ -121,8 +122,8 @@ def test_manifest_rejects_invalid_codebook(study):
         )
 
 
-def test_model_meta_reads_installed_model_without_loading():
-    meta = model_meta("en_core_web_sm")
+def test_model_info_reads_installed_model_without_loading():
+    meta = model_info("en_core_web_sm")
     assert meta["model_version"] == "3.8.0"
     assert meta["model"].startswith("en_core_web_sm")
-    assert model_meta("xx_no_such_model")["model_version"] == "not installed"
+    assert model_info("xx_no_such_model")["model_version"] == "not installed"

@@ -12,8 +12,15 @@ def test_loader_gives_an_english_pipeline(nlp) -> None:
     doc = nlp("I mostly take energy-sector clients. It works.")
     assert nlp.lang == "en"
     assert [token.lemma_ for token in doc][:2] == ["I", "mostly"]
-    info = nlp_module.model_info(nlp)
+    info = nlp_module.model_info()
     assert info["model_version"].startswith("3.8")
+
+
+def test_pipelines_with_other_components_are_apart() -> None:
+    plain = nlp_module.load_nlp(disable=("parser",))
+    with_senter = nlp_module.load_nlp(disable=("parser",), enable=("senter",))
+    assert "senter" in with_senter.pipe_names and "senter" not in plain.pipe_names
+    assert nlp_module.load_nlp(disable=("parser",)) is plain
 
 
 def test_candidates_fall_back_to_the_reuploaded_model() -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from qualcode.coding.quantities import extract_quantities, find_numbers
-from qualcode.tables import QUANTITIES_COLUMNS
+from qualcode.schema import EXTRA_QUANTITY_COLUMNS, QUANTITIES_COLUMNS
 
 
 def quantities(nlp, text):
@@ -114,10 +114,10 @@ def test_numbers(nlp):
 
 
 def test_quantities_table_from_the_coder(tmp_path):
-    from qualcode.coding.rules import EXTRA_QUANTITY_COLUMNS, code_corpus
+    from qualcode.coding.rules import code_corpus
     from qualcode.config import Params
     from qualcode.paths import CODEBOOK_PATH
-    from qualcode.tables import SENTENCES_COLUMNS, TURNS_COLUMNS, write_table
+    from qualcode.schema import SENTENCES_COLUMNS, TURNS_COLUMNS, write_table
 
     question = "How many hours a week? Ten hours a week per client?"
     turn = "I keep it to three clients at a time. Each one gets ten hours a week."

@@ -19,7 +19,7 @@ from fixtures.refi.corpus import (
 from lxml import etree
 from typer.testing import CliRunner
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.cli import app
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
@@ -41,10 +41,10 @@ def project(tmp_path: Path) -> dict[str, Path]:
     processed.mkdir()
     turns, sentences = write_corpus(processed, raw)
     codebook = write_codebook(tmp_path / "codebook.yml")
-    tables.write_table(
+    schema.write_table(
         rule_codings(turns, sentences),
         processed / "codings.parquet",
-        columns=tables.CODINGS_COLUMNS,
+        columns=schema.CODINGS_COLUMNS,
     )
     return {"processed": processed, "raw": raw, "codebook": codebook, "root": tmp_path}
 
@@ -161,10 +161,10 @@ def test_packaged_schema_is_the_shared_schema() -> None:
 
 def test_export_validates_and_holds_every_transcript_and_coding(project) -> None:
     processed, codebook = project["processed"], load_codebook(project["codebook"])
-    tables.write_table(
+    schema.write_table(
         human_rows(processed, project["codebook"]),
         processed / "human_codings.parquet",
-        columns=tables.CODINGS_COLUMNS,
+        columns=schema.CODINGS_COLUMNS,
     )
     out = project["root"] / "out.qdpx"
     counts = refi.write_qdpx(
@@ -172,12 +172,12 @@ def test_export_validates_and_holds_every_transcript_and_coding(project) -> None
     )
     with zipfile.ZipFile(out) as archive:
         xml = archive.read("project.qde")
-        schema = xmlschema.XMLSchema(
+        project_schema = xmlschema.XMLSchema(
             str(SHARED_SCHEMA if SHARED_SCHEMA.exists() else refi.SCHEMA_PATH)
         )
-        schema.validate(xml.decode("utf-8"))
+        project_schema.validate(xml.decode("utf-8"))
         root = etree.fromstring(xml)
-        turns = tables.read_table(processed, "turns")
+        turns = schema.read_table(processed, "turns")
         text_sources = root.findall(f"{q('Sources')}/{q('TextSource')}")
         assert sorted(s.get("name") for s in text_sources) == ["interview_a", "interview_b"]
         for source in text_sources:
@@ -268,7 +268,7 @@ def test_round_trip_keeps_every_coding_and_offset(project, tmp_path) -> None:
     processed = project["processed"]
     codebook = load_codebook(project["codebook"])
     humans = human_rows(processed, project["codebook"])
-    tables.write_table(humans, processed / "human_codings.parquet", columns=tables.CODINGS_COLUMNS)
+    schema.write_table(humans, processed / "human_codings.parquet", columns=schema.CODINGS_COLUMNS)
     out = tmp_path / "p.qdpx"
     refi.write_qdpx(out, processed, codebook=codebook)
 
@@ -280,7 +280,7 @@ def test_round_trip_keeps_every_coding_and_offset(project, tmp_path) -> None:
         parsed, corpus, ids, CodeResolver(codebook), keep_machine=True
     )
     key = ["transcript_id", "turn_id", "start_char", "end_char", "code_id", "coder"]
-    rules = tables.read_table(processed, "codings")
+    rules = schema.read_table(processed, "codings")
     expected = pd.concat([rules[key], humans[key]]).astype(str).sort_values(key)
     got = pieces[key].astype(str).sort_values(key)
     assert got.reset_index(drop=True).equals(expected.reset_index(drop=True))
@@ -294,7 +294,7 @@ def test_round_trip_keeps_every_coding_and_offset(project, tmp_path) -> None:
     assert result.n_machine_codings == 4
     # NEW_CODE is not in the codebook: it went out under its id and came back to it, listed
     assert result.unknown_codes == {"NEW_CODE": "NEW_CODE"}
-    back = tables.read_table(fresh, "human_codings")
+    back = schema.read_table(fresh, "human_codings")
     columns = [
         "transcript_id",
         "turn_id",
@@ -360,7 +360,7 @@ def test_import_raw_text_project_onto_turns(project, tmp_path, crlf_as_one) -> N
     pricing = rows[rows["code_id"] == "PRICING"].iloc[0]
     assert (pricing["turn_id"], pricing["sentence_id"]) == (3, 1)
     assert pricing["text"] == "Sometimes a client finds me"
-    written = tables.read_table(project["processed"], "human_codings")
+    written = schema.read_table(project["processed"], "human_codings")
     assert len(written) == len(rows)
 
 
@@ -394,7 +394,7 @@ def test_reimport_replaces_instead_of_doubling(project, tmp_path) -> None:
     )
     refi.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
     refi.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
-    assert len(tables.read_table(project["processed"], "human_codings")) == 1
+    assert len(schema.read_table(project["processed"], "human_codings")) == 1
 
 
 def _new_source_project(folder: Path) -> Path:
@@ -419,7 +419,7 @@ def test_import_ingests_a_source_that_is_not_processed_yet(project, tmp_path) ->
         path, project["processed"], codebook_path=project["codebook"], keys_dir=keys
     )
     assert result.ingested == ["interview_c"]
-    turns = tables.read_table(project["processed"], "turns")
+    turns = schema.read_table(project["processed"], "turns")
     assert "interview_c" in set(turns["transcript_id"])
     row = result.codings.iloc[0]
     assert row["transcript_id"] == "interview_c"
@@ -611,7 +611,7 @@ def _assert_nothing_read(result, project) -> None:
     assert "Traceback" not in result.output
     assert "TOPSECRET" not in result.output
     assert not (project["processed"] / "human_codings.parquet").exists()
-    turns = tables.read_table(project["processed"], "turns")
+    turns = schema.read_table(project["processed"], "turns")
     assert not turns["text"].str.contains("TOPSECRET").any()
 
 
@@ -669,7 +669,7 @@ def test_qdpx_sources_folder_refuses_symlinks_and_reads_inside(project, tmp_path
     good = _only_project_qde(good, tmp_path / "good.qdpx")
     result = runner.invoke(app, _import_args(good, project, "--sources", str(inside)))
     assert result.exit_code == 0, result.output
-    assert len(tables.read_table(project["processed"], "human_codings")) == 1
+    assert len(schema.read_table(project["processed"], "human_codings")) == 1
 
 
 def test_qdpx_member_that_inflates_past_the_limit_is_refused(project, tmp_path) -> None:

@@ -1,7 +1,7 @@
-"""The `qualcode` command line.
+"""The `qualcode` command line: the options of each command, and one call into the package.
 
 Exit codes: 0 done; 1 bad input (a one-line message naming the file, line or element and what was
-expected; no traceback); 2 usage error or a step that is not implemented yet.
+expected; no traceback); 2 usage error.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from qualcode import paths
 from qualcode.errors import QualcodeInputError
+
+if TYPE_CHECKING:
+    from qualcode.pipeline import Outcome
 
 app = typer.Typer(
     name="qualcode",
@@ -56,21 +59,36 @@ def _fail(err: QualcodeInputError) -> typer.Exit:
 
 
 @contextmanager
-def _progress(desc: str, unit: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar (hidden when the output is not a terminal) for a step; bad input met in
-    the step exits 1 with its message. YIELDS: the function that advances the bar."""
-    from tqdm import tqdm
-
+def _bad_input() -> Iterator[None]:
+    """Bad input met in a command exits 1 with its one-line message, without a traceback."""
     try:
-        with tqdm(desc=desc, unit=unit, disable=None, leave=False) as bar:
-            yield bar.update
+        yield
     except QualcodeInputError as err:
         raise _fail(err) from None
 
 
-def _not_implemented(command: str) -> typer.Exit:
-    typer.echo(f"qualcode {command}: not implemented yet", err=True)
-    return typer.Exit(code=2)
+@contextmanager
+def _progress(desc: str, unit: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar (hidden when the output is not a terminal) for a long step; bad input met
+    in the step exits 1 with its message.
+
+    YIELDS: the function that advances the bar.
+    """
+    from tqdm import tqdm
+
+    with _bad_input(), tqdm(desc=desc, unit=unit, disable=None, leave=False) as bar:
+        yield bar.update
+
+
+def _show(outcome: Outcome) -> None:
+    """Tell what a step did; a step that went past bad inputs exits 1 after listing them."""
+    for line in outcome.lines:
+        typer.echo(line)
+    for warning in outcome.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if outcome.failed:
+        typer.echo(f"error: {outcome.failed}", err=True)
+        raise typer.Exit(code=1)
 
 
 @app.callback()
@@ -103,30 +121,15 @@ def ingest(
     ] = None,
 ) -> None:
     """Read every transcript in --raw into transcripts, turns and sentences tables."""
+    from qualcode import pipeline
     from qualcode.config import load_params
-    from qualcode.ingest.corpus import format_errors, ingest_corpus
 
     _outside_raw(out, raw, "--out")
-    try:
-        result = ingest_corpus(
-            raw, out, params=load_params(params), keys_dir=keys, keep_going=keep_going
+    with _bad_input():
+        outcome = pipeline.ingest(
+            raw, out, params=load_params(params), keys=keys, keep_going=keep_going
         )
-    except QualcodeInputError as err:
-        raise _fail(err) from None
-    typer.echo(
-        f"ingest: {len(result.processed)} processed, {len(result.skipped)} unchanged, "
-        f"{len(result.removed)} removed -> {out}"
-    )
-    if result.kept:
-        typer.echo(
-            f"warning: kept the previous rows of {', '.join(result.kept)} (unreadable now, "
-            "listed below); fix or remove the file(s)",
-            err=True,
-        )
-    if result.errors:
-        listing = format_errors(result.errors)
-        typer.echo(f"error: {len(result.errors)} bad input(s):\n{listing}", err=True)
-        raise typer.Exit(code=1)
+    _show(outcome)
 
 
 @app.command()
@@ -148,39 +151,23 @@ def code(
     ] = None,
 ) -> None:
     """Apply the codebook to participant sentences and write codings.parquet."""
-
-    from qualcode.coding.rules import code_corpus
+    from qualcode import pipeline
     from qualcode.config import load_params
 
     if coder not in ("rules", "model", "both"):
         raise typer.BadParameter("expected rules, model or both", param_hint="--coder")
-    if coder != "rules":
-        if model is None:
-            raise typer.BadParameter(f"--coder {coder} needs --model DIR", param_hint="--model")
-        from qualcode.learned import code_with_model
-
-        with _progress("coding", " units") as progress:
-            done = code_with_model(
-                processed,
-                model,
-                coder=coder,
-                codebook_path=codebook,
-                params=load_params(params),
-                progress=progress,
-            )
-        rules = f", {done.n_rules} rule codings" if coder == "both" else ""
-        typer.echo(
-            f"coded {done.n_units} sentences with model {done.model_id}: {done.n_model} model "
-            f"codings{rules} -> {done.codings_path}"
+    if coder != "rules" and model is None:
+        raise typer.BadParameter(f"--coder {coder} needs --model DIR", param_hint="--model")
+    with _bad_input():
+        outcome = pipeline.code(
+            processed,
+            codebook=codebook,
+            params=load_params(params),
+            coder=coder,
+            model=model,
+            progress=_progress,
         )
-        return
-    with _progress("coding", " units") as progress:
-        result = code_corpus(processed, codebook, params=load_params(params), progress=progress)
-    typer.echo(
-        f"coded {len(result.coded)} transcript(s), {len(result.cached)} unchanged; "
-        f"{len(result.codings)} codings, {len(result.quantities)} quantities "
-        f"(codebook v{result.codebook_version}, unit {result.unit}) -> {result.codings_path}"
-    )
+    _show(outcome)
 
 
 @app.command()
@@ -198,42 +185,15 @@ def report(
         Path, typer.Option("--notebooks", help="Folder of the ordered notebooks.")
     ] = paths.NOTEBOOKS_DIR,
 ) -> None:
-    """Execute the notebooks in order and render them to HTML in --out."""
-    from qualcode.config import load_params
-    from qualcode.human.agreement import agreement_step
-    from qualcode.report.manifest import build_manifest
-    from qualcode.report.render import ReportError, build_report, discover_notebooks
+    """Measure agreement between every pair of coders (importing the reference folder beside --raw
+    afresh), then execute the notebooks in order and render them to HTML in --out."""
+    from qualcode import pipeline
 
-    try:
-        discover_notebooks(notebooks)
-        agreement_step(
-            processed,
-            codebook_path=codebook,
-            params=load_params(params),
-            reference_dir=raw.parent / "reference",
-            raw_dir=raw,
+    with _bad_input():
+        outcome = pipeline.agreement_and_report(
+            processed, out, codebook=codebook, params=params, raw=raw, notebooks=notebooks
         )
-        manifest = build_manifest(
-            processed_dir=processed, codebook_path=codebook, params_path=params, raw_dir=raw
-        )
-        result = build_report(
-            notebooks_dir=notebooks,
-            out_dir=out,
-            parameters={
-                "processed_dir": str(processed.resolve()),
-                "raw_dir": str(raw.resolve()),
-                "codebook_path": str(codebook.resolve()),
-                "params_path": str(params.resolve()),
-                "reference_dir": str(raw.resolve().parent / "reference"),
-            },
-            manifest=manifest,
-        )
-    except ReportError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(code=1) from None
-    except QualcodeInputError as err:
-        raise _fail(err) from None
-    typer.echo(f"report written: {result.index}")
+    _show(outcome)
 
 
 @app.command()
@@ -256,45 +216,19 @@ def run(
     ] = True,
 ) -> None:
     """Run the whole study: ingest, code, learn from people's coding, report."""
-    ingest(raw=raw, out=processed, keep_going=False, params=params, keys=None)
-    code(processed=processed, codebook=codebook, params=params)
-    if learn:
-        _learn_step(raw=raw, processed=processed, codebook=codebook, params=params)
-    report(
-        processed=processed,
-        out=out,
-        codebook=codebook,
-        params=params,
-        raw=raw,
-        notebooks=paths.NOTEBOOKS_DIR,
-    )
+    from qualcode import pipeline
 
-
-def _learn_step(*, raw: Path, processed: Path, codebook: Path, params: Path) -> None:
-
-    from qualcode import learned
-    from qualcode.config import load_params
-
-    sources = [(raw.parent / folder, coder) for folder, coder in paths.HUMAN_CODING_FOLDERS]
-    with _progress("learning", " folds") as progress:
-        step = learned.learn_step(
-            processed,
-            sources,
-            codebook_path=codebook,
-            raw_dir=raw,
-            params=load_params(params),
-            progress=progress,
+    with _bad_input():
+        pipeline.run_study(
+            raw=raw,
+            processed=processed,
+            out=out,
+            codebook=codebook,
+            params_path=params,
+            learn_from_people=learn,
+            progress=_progress,
+            on_outcome=lambda _step, outcome: _show(outcome),
         )
-    if step.skipped:
-        typer.echo(f"learned coder: skipped ({step.skipped})")
-        return
-    summary = step.evaluation.summary.set_index("coder")
-    typer.echo(
-        "learned coder, leave one transcript out over "
-        f"{len(step.evaluation.folds)} transcripts: micro F1 "
-        + ", ".join(f"{c} {summary.loc[c, 'micro_f1']:.2f}" for c in summary.index)
-        + f"; model trained on all of them -> {step.model_dir}"
-    )
 
 
 @app.command("import-coding")
@@ -318,7 +252,10 @@ def import_coding(
     params: ParamsOpt = paths.PARAMS_PATH,
     keys: Annotated[
         Path | None,
-        typer.Option("--keys", help="Folder of the re-identification key [default: data/keys]."),
+        typer.Option(
+            "--keys",
+            help="Folder of the re-identification key [default: beside --raw, data/keys].",
+        ),
     ] = None,
     sources: Annotated[
         Path | None,
@@ -335,7 +272,7 @@ def import_coding(
     from qualcode.human.refi import import_qdpx
 
     suffix = file.suffix.lower()
-    try:
+    with _bad_input():
         if suffix in (".qdpx", ".zip"):
             result = import_qdpx(
                 file,
@@ -351,8 +288,6 @@ def import_coding(
             result = import_csv(file, processed, coder=coder, codebook_path=codebook, raw_dir=raw)
         else:
             raise QualcodeInputError("expected a .qdpx project or a .csv file", path=file)
-    except QualcodeInputError as err:
-        raise _fail(err) from None
     for problem in result.problems:
         typer.echo(f"warning: {problem}", err=True)
     by_coder = result.codings.groupby("coder").size() if len(result.codings) else {}
@@ -427,7 +362,7 @@ def agreement(
 
     if unit not in UNITS:
         raise typer.BadParameter("expected sentence or turn", param_hint="--unit")
-    try:
+    with _bad_input():
         settings = load_params(params)
         coders = [coder_name(c) for c in between]
         if agreement_module.REFERENCE_CODER in coders:
@@ -453,8 +388,6 @@ def agreement(
             rollup=rollup,
         )
         written = agreement_module.write_agreement(result, processed)
-    except QualcodeInputError as err:
-        raise _fail(err) from None
     typer.echo(agreement_module.format_agreement(result))
     typer.echo(f"written: {written[0]}, {written[1]}")
 
@@ -748,7 +681,7 @@ def export(
     if kind not in KINDS:
         raise typer.BadParameter(f"expected one of {', '.join(KINDS)}", param_hint="KIND")
     _outside_raw(out, raw, "OUT")
-    try:
+    with _bad_input():
         message = export_project(
             kind,
             out,
@@ -756,8 +689,6 @@ def export(
             codebook=load_codebook(codebook),
             participants_path=raw / "participants.csv",
         )
-    except QualcodeInputError as err:
-        raise _fail(err) from None
     typer.echo(message)
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 from spacy.language import Language
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.coding.rules import Cues, build_coder, code_docs
 from qualcode.config import Params
@@ -1074,11 +1074,11 @@ def load_training_data(
     from qualcode.human.coding import coder_name
 
     processed_dir = Path(processed_dir)
-    human = tables.read_table(processed_dir, "human_codings", required=False)
+    human = schema.read_table(processed_dir, "human_codings", required=False)
     if human is None or human.empty:
         raise QualcodeInputError(
             "no human coding to learn from; import some with `qualcode import-coding`",
-            path=processed_dir / tables.TABLE_FILES["human_codings"],
+            path=processed_dir / schema.TABLE_FILES["human_codings"],
         )
     coders = [coder_name(c) for c in coders] if coders else human_coders(human)
     for coder in coders:
@@ -1086,8 +1086,8 @@ def load_training_data(
             raise QualcodeInputError(
                 f"expected a person's coding (human:<name>), got {coder!r}", element="--from"
             )
-    turns = tables.read_table(processed_dir, "turns")
-    sentences = tables.read_table(processed_dir, "sentences")
+    turns = schema.read_table(processed_dir, "turns")
+    sentences = schema.read_table(processed_dir, "sentences")
     decisions = read_review_decisions(processed_dir) if use_reviews else None
     # Labels first (cheap): they say which transcripts to read with spaCy.
     probe = participant_units(turns, sentences, unit="sentence", roles=params.coding.roles)
@@ -1565,9 +1565,7 @@ def train(
 
 def _typed_codings(rows: list[dict]) -> pd.DataFrame:
     """RETURNS (DataFrame): coding rows with the columns and types the rule coder writes."""
-    from qualcode.coding.rules import EXTRA_CODING_COLUMNS
-
-    columns = [*tables.CODINGS_COLUMNS, *EXTRA_CODING_COLUMNS]
+    columns = [*schema.CODINGS_COLUMNS, *schema.EXTRA_CODING_COLUMNS]
     frame = pd.DataFrame(rows, columns=columns)
     version_type = "int64" if frame["codebook_version"].notna().all() else "Int64"
     return frame.astype(
@@ -1663,8 +1661,8 @@ def apply_model(
     RETURNS (tuple): the units, the probabilities and the codings [n_units, n_codes] (codes in
         `loaded.coder.codes`).
     """
-    turns = tables.read_table(processed_dir, "turns")
-    sentences = tables.read_table(processed_dir, "sentences")
+    turns = schema.read_table(processed_dir, "turns")
+    sentences = schema.read_table(processed_dir, "sentences")
     nlp = feature_pipeline(loaded.codebook, model=params.spacy_model)
     units = prepare_units(
         turns, sentences, nlp=nlp, codebook=loaded.codebook, params=params,
@@ -1729,8 +1727,8 @@ def code_with_model(
     codings = codings.sort_values(
         ["transcript_id", "turn_id", "sentence_id", "code_id", "coder"], kind="stable"
     ).reset_index(drop=True)
-    path = processed_dir / tables.TABLE_FILES["codings"]
-    tables.write_table(codings, path, columns=tables.CODINGS_COLUMNS)
+    path = processed_dir / schema.TABLE_FILES["codings"]
+    schema.write_table(codings, path, columns=schema.CODINGS_COLUMNS)
     return ModelCoding(
         codings=codings,
         codings_path=path,
@@ -2333,14 +2331,14 @@ def write_evaluation(evaluation: Evaluation, processed_dir: Path) -> list[Path]:
 
     def csv(frame: pd.DataFrame, name: str) -> Path:
         text = frame.to_csv(index=False, float_format="%.4f", lineterminator="\n")
-        return tables.write_text(processed_dir / name, text)
+        return schema.write_text(processed_dir / name, text)
 
     written = [
         csv(evaluation.table, EVALUATION_FILE),
-        tables.write_table(
+        schema.write_table(
             evaluation.predictions,
             processed_dir / PREDICTIONS_FILE,
-            columns=tables.CODINGS_COLUMNS,
+            columns=schema.CODINGS_COLUMNS,
         ),
         csv(evaluation.summary, SUMMARY_FILE),
     ]
@@ -2578,7 +2576,7 @@ def review_table(
     )
     codes = loaded.coder.codes
     rules = rule_matrix(units, codes)
-    human = tables.read_table(processed_dir, "human_codings", required=False)
+    human = schema.read_table(processed_dir, "human_codings", required=False)
     human_yes: set[tuple[str, int, int, str]] = set()
     covered: set[str] = set()
     if human is not None and len(human):
@@ -2587,7 +2585,7 @@ def review_table(
         full = human[~_is_review(human) & human["coder"].astype(str).str.startswith("human:")]
         covered = set(full["transcript_id"].astype(str))
         if len(full):
-            sentences = tables.read_table(processed_dir, "sentences")
+            sentences = schema.read_table(processed_dir, "sentences")
             keys = unit_keys(full, sentences, unit="sentence")
             human_yes = set(
                 zip(
@@ -2653,7 +2651,7 @@ def export_review(table: pd.DataFrame, out_path: Path, *, limit: int | None = No
         raise QualcodeInputError("expected a .csv file to write", path=out_path)
     shown = table if limit is None else table.head(limit)
     text = shown.to_csv(index=False, lineterminator="\n")
-    return tables.write_text(out_path, text)
+    return schema.write_text(out_path, text)
 
 
 @dataclass
@@ -2812,7 +2810,6 @@ def import_review(path: Path, processed_dir: Path, *, coder: str = "review") -> 
     RETURNS (ReviewImport): counts and the files written.
     """
     from qualcode.human.coding import (
-        EXTRA_COLUMNS,
         coder_name,
         finish_rows,
         write_human_codings,
@@ -2823,7 +2820,7 @@ def import_review(path: Path, processed_dir: Path, *, coder: str = "review") -> 
     coder = coder_name(coder)
     if not coder.startswith("human:"):
         raise QualcodeInputError(f"expected a person's name, got {coder!r}", element="--coder")
-    sentences = tables.read_table(processed_dir, "sentences")
+    sentences = schema.read_table(processed_dir, "sentences")
     decided, undecided = read_review_csv(path, sentences)
     result = ReviewImport(
         source=path,
@@ -2854,7 +2851,7 @@ def import_review(path: Path, processed_dir: Path, *, coder: str = "review") -> 
     merged = merged.sort_values(["transcript_id", "turn_id", "sentence_id", "code_id"])
     merged = merged.reset_index(drop=True)
 
-    human = tables.read_table(processed_dir, "human_codings", required=False)
+    human = schema.read_table(processed_dir, "human_codings", required=False)
     affected = result.transcripts
     kept = []
     if human is not None and len(human):
@@ -2903,7 +2900,7 @@ def import_review(path: Path, processed_dir: Path, *, coder: str = "review") -> 
                 "source": f"{REVIEW_SOURCE_PREFIX}{path.name}",
             }
         )
-    columns = [*tables.CODINGS_COLUMNS, *EXTRA_COLUMNS]
+    columns = [*schema.CODINGS_COLUMNS, *schema.HUMAN_EXTRA_COLUMNS]
     parts = [k[columns] for k in kept if len(k)]
     if accepted_rows:
         parts.append(pd.DataFrame(accepted_rows, columns=columns))
@@ -2915,7 +2912,7 @@ def import_review(path: Path, processed_dir: Path, *, coder: str = "review") -> 
     result.codings_path = write_human_codings(
         new, processed_dir, replace={(coder, t) for t in affected}
     )
-    result.decisions_path = tables.write_table(merged, processed_dir / REVIEW_DECISIONS_FILE)
+    result.decisions_path = schema.write_table(merged, processed_dir / REVIEW_DECISIONS_FILE)
     return result
 
 

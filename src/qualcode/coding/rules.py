@@ -24,7 +24,6 @@ recodes all.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -35,23 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import spacy
-from spacy.attrs import LEMMA, LOWER
-from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from qualcode import schema
 from qualcode.coding.codebook import Codebook, load_codebook
+from qualcode.coding.matcher import AnchoredMatcher
+from qualcode.coding.negation import Cues, find_cue
 from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
-from qualcode.nlp import load_nlp, model_candidates
-from qualcode.tables import (
-    CODINGS_COLUMNS,
-    QUANTITIES_COLUMNS,
-    TABLE_FILES,
-    read_table,
-    write_json,
-    write_table,
-)
+from qualcode.nlp import build_nlp, model_info
 from qualcode.units import participant_units
 
 log = logging.getLogger(__name__)
@@ -60,14 +52,11 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = "rules.v1"
 SPANS_KEY = "qualcode"
 CODER = "rules"
-MANIFEST_FILE = "codings.manifest.json"
 LOWER_LEMMA = "qualcode_lower_lemma"
 RULER_LEMMA = "qualcode_rules"
 RULER_LOWER = "qualcode_rules_lower"
 # Token attributes whose values are compared in lower case.
 _LOWER_ATTRS = {"LEMMA", "LOWER", "NORM"}
-EXTRA_CODING_COLUMNS = ["negated", "matched", "cue", "match_start", "match_end"]
-EXTRA_QUANTITY_COLUMNS = ["low", "high", "start_char", "end_char", "about"]
 
 
 @Language.component(LOWER_LEMMA)
@@ -143,110 +132,13 @@ def _expand_first(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [pattern]
 
 
-class AnchoredMatcher:
-    """spaCy's Matcher, split by a word each pattern needs.
-
-    spaCy's Matcher tries every pattern at every token. Almost every codebook pattern has a
-    token that must be there, with a given word or lemma (`{"LEMMA": "referral"}`, or one of a
-    set: `{"LOWER": {"IN": ["course", "courses"]}}`). The patterns are grouped by such a word
-    (the least common one they have), one Matcher a word, and a doc runs only the groups of
-    the words and lemmas it contains; patterns without such a token run on every doc. The
-    matches are those of one Matcher holding all the patterns. It stands in for the `matcher`
-    of a SpanRuler (add, call, len, contains, remove).
-    """
-
-    _ATTRS = ("LOWER", "LEMMA")
-
-    def __init__(self, vocab: Any, *, validate: bool = True) -> None:
-        from spacy.matcher import Matcher
-
-        self._new = lambda: Matcher(vocab, validate=validate)
-        self._strings = vocab.strings
-        self._general = self._new()
-        # per attribute, the hash of a word or lemma -> the Matcher of the patterns needing it
-        self._anchored: dict[str, dict[int, Any]] = {attr: {} for attr in self._ATTRS}
-        self._holders: dict[str, list[Any]] = {}
-
-    @classmethod
-    def anchors(cls, pattern: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
-        """RETURNS (set | None): (attribute, value) pairs of which every match has one, the
-        fewest and least common there are; None when no token of the pattern is required with
-        a given word or lemma."""
-        best, best_rank = None, None
-        for spec in pattern:
-            spec = {str(k).upper(): v for k, v in spec.items()}
-            if spec.get("OP", "1") not in ("1", "+"):
-                continue
-            for attr in cls._ATTRS:
-                value = spec.get(attr)
-                if isinstance(value, str):
-                    values = [value]
-                elif isinstance(value, dict) and set(value) == {"IN"} and value["IN"]:
-                    values = [v for v in value["IN"] if isinstance(v, str)]
-                    if len(values) != len(value["IN"]):
-                        continue
-                else:
-                    continue
-                rank = (any(v in STOP_WORDS for v in values), len(values))
-                if best_rank is None or rank < best_rank:
-                    best, best_rank = {(attr, v) for v in values}, rank
-        return best
-
-    def add(self, key: str, patterns: list[list[dict[str, Any]]]) -> None:
-        """Add patterns under a key (as Matcher.add)."""
-        for pattern in patterns:
-            anchors = self.anchors(pattern)
-            matchers = []
-            for anchor in sorted(anchors) if anchors else [None]:
-                if anchor is None:
-                    matcher = self._general
-                else:
-                    attr, value = anchor
-                    by_value = self._anchored[attr]
-                    key_hash = self._strings.add(value)
-                    matcher = by_value.get(key_hash)
-                    if matcher is None:
-                        matcher = by_value[key_hash] = self._new()
-                matchers.append(matcher)
-            holders = self._holders.setdefault(key, [])
-            for matcher in matchers:
-                matcher.add(key, [pattern])
-                if not any(m is matcher for m in holders):
-                    holders.append(matcher)
-
-    def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
-        matches = list(self._general(doc)) if len(self._general) else []
-        if len(doc):
-            values = doc.to_array([LOWER, LEMMA])
-            for k, attr in enumerate(self._ATTRS):
-                by_value = self._anchored[attr]
-                for key_hash in set(values[:, k].tolist()).intersection(by_value):
-                    matcher = by_value[key_hash]
-                    if len(matcher):
-                        matches.extend(matcher(doc))
-        # a pattern held under several words of a set runs once for each of them in the doc
-        return list(dict.fromkeys(matches))
-
-    def __len__(self) -> int:
-        return len(self._holders)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._holders
-
-    def remove(self, key: str) -> None:
-        """Remove every pattern of a key (as Matcher.remove)."""
-        for matcher in self._holders.pop(key):
-            matcher.remove(key)
-
-
 def build_coder(codebook: Codebook, *, model: str = "en_core_web_sm") -> Language:
     """A copy of the English pipeline with the codebook's patterns as SpanRulers.
 
     The named-entity recognizer is left out (the rules do not use it).
     RETURNS (Language): the pipeline; coded spans are in doc.spans["qualcode"].
     """
-    # load_nlp caches a shared pipeline: take a fresh one, since components are added to it.
-    nlp = load_nlp.__wrapped__(model, disable=())
+    nlp = build_nlp(model)
     if "ner" in nlp.pipe_names:
         nlp.remove_pipe("ner")
     anchor = "lemmatizer" if "lemmatizer" in nlp.pipe_names else nlp.pipe_names[-1]
@@ -288,13 +180,9 @@ def pipeline_key(nlp_model: str, params: Params) -> str:
 
     RETURNS (str): the pipeline version, spaCy and model versions, and the coding parameters.
     """
-    model_version = "?"
-    for candidate in model_candidates(nlp_model):
-        try:
-            model_version = f"{candidate}=={importlib.metadata.version(candidate)}"
-            break
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    info = model_info(nlp_model)
+    installed = info["model_version"] != "not installed"
+    model_version = f"{info['package']}=={info['model_version']}" if installed else "?"
     return json.dumps(
         {
             "pipeline": PIPELINE_VERSION,
@@ -305,53 +193,6 @@ def pipeline_key(nlp_model: str, params: Params) -> str:
         },
         sort_keys=True,
     )
-
-
-# ---------------------------------------------------------------- negation
-
-
-@dataclass(frozen=True)
-class Cues:
-    """Words that make a mention negated or hypothetical."""
-
-    negation: frozenset[str]
-    hypothetical: frozenset[str]
-
-
-_CLAUSE_LINKS = {"xcomp", "ccomp", "oprd", "pcomp", "acomp"}
-
-
-def find_cue(span: Span, cues: Cues) -> str | None:
-    """The negation or hypothetical cue that governs a matched span, if any.
-
-    A cue counts when it depends on a token of the span or on the clause that holds the span
-    (the nearest verb above the span, and the verbs it complements: "I don't see myself going
-    back to a full-time job"). Cues inside the span itself are part of the rule and do not count.
-    RETURNS (str | None): the cue word, or None.
-    """
-    sent = span.sent if span.doc.has_annotation("SENT_START") else span.doc[:]
-    inside = set(range(span.start, span.end))
-    heads = set()
-    token = span.root
-    while token.pos_ not in ("VERB", "AUX") and token.head.i != token.i:
-        token = token.head
-    heads.add(token.i)
-    while token.dep_ in _CLAUSE_LINKS and token.head.i != token.i:
-        token = token.head
-        heads.add(token.i)
-    for cue in sent:
-        if cue.i in inside:
-            continue
-        word = cue.lower_
-        is_neg = cue.dep_ == "neg" or (word in cues.negation and cue.dep_ != "intj")
-        # "if" opens a condition only when it marks an adverbial clause ("if I had a niche"),
-        # not an embedded question ("to see if anyone would pay").
-        is_hyp = word in cues.hypothetical and (cue.dep_ != "mark" or cue.head.dep_ == "advcl")
-        if not (is_neg or is_hyp):
-            continue
-        if cue.head.i in inside or cue.head.i in heads:
-            return cue.text
-    return None
 
 
 # ---------------------------------------------------------------- inputs
@@ -406,53 +247,18 @@ class CodingResult:
     n_words: int = 0
 
 
-def _empty_codings() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "transcript_id": pd.Series([], dtype=object),
-            "turn_id": pd.Series([], dtype="int64"),
-            "sentence_id": pd.Series([], dtype="Int64"),
-            "code_id": pd.Series([], dtype=object),
-            "start_char": pd.Series([], dtype="int64"),
-            "end_char": pd.Series([], dtype="int64"),
-            "text": pd.Series([], dtype=object),
-            "coder": pd.Series([], dtype=object),
-            "rule_id": pd.Series([], dtype=object),
-            "score": pd.Series([], dtype="float64"),
-            "codebook_version": pd.Series([], dtype="int64"),
-            "negated": pd.Series([], dtype=bool),
-            "matched": pd.Series([], dtype=object),
-            "cue": pd.Series([], dtype=object),
-            "match_start": pd.Series([], dtype="int64"),
-            "match_end": pd.Series([], dtype="int64"),
-        }
-    )
-
-
 def _empty_quantities() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "transcript_id": pd.Series([], dtype=object),
-            "turn_id": pd.Series([], dtype="int64"),
-            "sentence_id": pd.Series([], dtype="Int64"),
-            "kind": pd.Series([], dtype=object),
-            "value": pd.Series([], dtype="float64"),
-            "unit": pd.Series([], dtype=object),
-            "text": pd.Series([], dtype=object),
-            "low": pd.Series([], dtype="float64"),
-            "high": pd.Series([], dtype="float64"),
-            "start_char": pd.Series([], dtype="int64"),
-            "end_char": pd.Series([], dtype="int64"),
-            "about": pd.Series([], dtype=object),
-        }
+    return schema.empty_frame(
+        [*schema.QUANTITIES_COLUMNS, *schema.EXTRA_QUANTITY_COLUMNS], schema.QUANTITIES_DTYPES
     )
 
 
-def _typed(frame: pd.DataFrame, empty: pd.DataFrame) -> pd.DataFrame:
-    if frame.empty:
-        return empty
-    frame = frame[list(empty.columns)]
-    return frame.astype({c: empty[c].dtype for c in empty.columns})
+def _typed_quantities(frame: pd.DataFrame) -> pd.DataFrame:
+    return schema.typed(
+        frame,
+        [*schema.QUANTITIES_COLUMNS, *schema.EXTRA_QUANTITY_COLUMNS],
+        schema.QUANTITIES_DTYPES,
+    )
 
 
 def code_docs(
@@ -595,16 +401,16 @@ def code_corpus(
     params = params if params is not None else load_params()
     codebook = load_codebook(codebook_path)
     unit = params.coding.unit
-    turns = read_table(processed_dir, "turns")
-    sentences = read_table(processed_dir, "sentences")
+    turns = schema.read_table(processed_dir, "turns")
+    sentences = schema.read_table(processed_dir, "sentences")
     units = participant_units(
         turns, sentences, unit=unit, roles=params.coding.roles, processed_dir=processed_dir
     )
     hashes = transcript_hashes(units)
     all_ids = sorted(set(turns["transcript_id"].astype(str)))
-    codings_path = processed_dir / TABLE_FILES["codings"]
-    quantities_path = processed_dir / TABLE_FILES["quantities"]
-    manifest_path = processed_dir / MANIFEST_FILE
+    codings_path = processed_dir / schema.TABLE_FILES["codings"]
+    quantities_path = processed_dir / schema.TABLE_FILES["quantities"]
+    manifest_path = processed_dir / schema.CODINGS_MANIFEST_FILE
     key = pipeline_key(params.spacy_model, params)
 
     previous = _read_manifest(manifest_path)
@@ -619,7 +425,7 @@ def code_corpus(
     todo = [t for t in all_ids if t not in cached]
     log.info("coding %d transcript(s), %d unchanged", len(todo), len(cached))
 
-    kept_codings = _empty_codings()
+    kept_codings = schema.empty_codings()
     kept_quantities = _empty_quantities()
     if cached:
         kept_codings = pd.read_parquet(codings_path)
@@ -633,10 +439,7 @@ def code_corpus(
     if len(todo_units):
         if nlp is None:
             nlp = build_coder(codebook, model=params.spacy_model)
-        cues = Cues(
-            negation=frozenset(w.lower() for w in params.coding.negation_cues),
-            hypothetical=frozenset(w.lower() for w in params.coding.hypothetical_cues),
-        )
+        cues = Cues.from_params(params)
         unit_list = list(_units_iter(todo_units))
 
         def docs() -> Iterator[tuple[Doc, _Unit]]:
@@ -654,16 +457,16 @@ def code_corpus(
         )
 
     sort_keys = ["transcript_id", "turn_id", "sentence_id"]
-    new_codings = _typed(pd.DataFrame(coding_rows), _empty_codings())
+    new_codings = schema.typed_codings(pd.DataFrame(coding_rows))
     codings = pd.concat(
-        [df for df in (_typed(kept_codings, _empty_codings()), new_codings) if len(df)]
-        or [_empty_codings()],
+        [df for df in (schema.typed_codings(kept_codings), new_codings) if len(df)]
+        or [schema.empty_codings()],
         ignore_index=True,
     )
     codings = codings.sort_values([*sort_keys, "code_id"], kind="stable").reset_index(drop=True)
-    new_quantities = _typed(pd.DataFrame(quantity_rows), _empty_quantities())
+    new_quantities = _typed_quantities(pd.DataFrame(quantity_rows))
     quantities = pd.concat(
-        [df for df in (_typed(kept_quantities, _empty_quantities()), new_quantities) if len(df)]
+        [df for df in (_typed_quantities(kept_quantities), new_quantities) if len(df)]
         or [_empty_quantities()],
         ignore_index=True,
     )
@@ -671,9 +474,9 @@ def code_corpus(
         [*sort_keys, "start_char", "kind"], kind="stable"
     ).reset_index(drop=True)
 
-    write_table(codings, codings_path, columns=CODINGS_COLUMNS)
-    write_table(quantities, quantities_path, columns=QUANTITIES_COLUMNS)
-    write_json(
+    schema.write_table(codings, codings_path, columns=schema.CODINGS_COLUMNS)
+    schema.write_table(quantities, quantities_path, columns=schema.QUANTITIES_COLUMNS)
+    schema.write_json(
         manifest_path,
         {
             "pipeline": key,
@@ -709,11 +512,8 @@ def code_texts(
     RETURNS (DataFrame): the codings columns, with transcript_id "text" and turn_id the index.
     """
     params = params if params is not None else Params()
-    cues = Cues(
-        negation=frozenset(params.coding.negation_cues),
-        hypothetical=frozenset(params.coding.hypothetical_cues),
-    )
+    cues = Cues.from_params(params)
     texts = list(texts)
     units = [_Unit("text", i, 0, 0, len(t), t) for i, t in enumerate(texts)]
     rows, _ = code_docs(zip(nlp.pipe(texts), units, strict=True), codebook, cues=cues)
-    return _typed(pd.DataFrame(rows), _empty_codings())
+    return schema.typed_codings(pd.DataFrame(rows))

@@ -47,7 +47,7 @@ import krippendorff
 import numpy as np
 import pandas as pd
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
@@ -151,7 +151,7 @@ def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def table_metrics(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Agreement metrics from 2x2 tables.
+    """Agreement metrics from 2x2 schema.
 
     counts: array [..., 4] of (both, first only, second only, neither).
     RETURNS (dict[str, ndarray]): percent_agreement, percent_agreement_coded, kappa, alpha
@@ -210,15 +210,15 @@ def krippendorff_alpha(first: np.ndarray, second: np.ndarray) -> float:
 def all_codings(processed_dir: Path) -> pd.DataFrame:
     """Every coding: codings.parquet (rules, model) and human_codings.parquet (people).
 
-    RETURNS (DataFrame): CODINGS_COLUMNS of both tables.
+    RETURNS (DataFrame): CODINGS_COLUMNS of both schema.
     """
     parts = []
     for name in ("codings", "human_codings"):
-        frame = tables.read_table(processed_dir, name, required=False)
+        frame = schema.read_table(processed_dir, name, required=False)
         if frame is not None and len(frame):
-            parts.append(frame[tables.CODINGS_COLUMNS])
+            parts.append(frame[schema.CODINGS_COLUMNS])
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in tables.CODINGS_COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in schema.CODINGS_COLUMNS})
     frame = pd.concat(parts, ignore_index=True)
     return frame.astype({"transcript_id": str, "code_id": str, "coder": str})
 
@@ -526,8 +526,8 @@ class _Tables:
 def _load(processed_dir: Path) -> _Tables:
     return _Tables(
         codings=all_codings(processed_dir),
-        turns=tables.read_table(processed_dir, "turns"),
-        sentences=tables.read_table(processed_dir, "sentences"),
+        turns=schema.read_table(processed_dir, "turns"),
+        sentences=schema.read_table(processed_dir, "sentences"),
     )
 
 
@@ -622,7 +622,7 @@ EXACT = None
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, *, float_format: str | None) -> Path:
-    return tables.write_text(path, tables.csv_for_people(frame, float_format=float_format))
+    return schema.write_text(path, schema.csv_for_people(frame, float_format=float_format))
 
 
 def _write_tables(
@@ -636,7 +636,7 @@ def _write_tables(
     disagreements = disagreements.astype(
         {c: "string" for c in DISAGREEMENT_COLUMNS if c not in ("turn_id", "sentence_id")}
     ).astype({"turn_id": "int64", "sentence_id": "Int64"})
-    parquet_path = tables.write_table(disagreements, processed_dir / DISAGREEMENTS_FILE)
+    parquet_path = schema.write_table(disagreements, processed_dir / DISAGREEMENTS_FILE)
     return csv_path, parquet_path
 
 
@@ -703,7 +703,7 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
 
 
 def _restore(value: object) -> object:
-    return tables.restore_cell(value) if isinstance(value, str) else value
+    return schema.restore_cell(value) if isinstance(value, str) else value
 
 
 def read_agreement(processed_dir: Path | str) -> AgreementFiles | None:
@@ -716,7 +716,7 @@ def read_agreement(processed_dir: Path | str) -> AgreementFiles | None:
     processed_dir = Path(processed_dir)
     if not (processed_dir / AGREEMENT_FILE).exists():
         return None
-    disagreements = tables.read_table(processed_dir, "disagreements", required=False)
+    disagreements = schema.read_table(processed_dir, "disagreements", required=False)
     return AgreementFiles(
         per_code=_read_csv(processed_dir / AGREEMENT_FILE, AGREEMENT_COLUMNS),
         pairs=_read_csv(processed_dir / PAIRS_FILE, PAIR_COLUMNS),

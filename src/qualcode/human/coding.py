@@ -52,7 +52,7 @@ from pathlib import Path
 import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.coding.codebook import Codebook, load_codebook
 from qualcode.errors import ManyInputErrors, QualcodeInputError
 
@@ -60,10 +60,9 @@ logger = logging.getLogger(__name__)
 
 HUMAN_PREFIX = "human:"
 MACHINE_CODERS = ("rules", "model")
-EXTRA_COLUMNS = ["selection_id", "source"]
 # One coded span of a turn, as read from a coding file, before it becomes human_codings rows.
 PIECE_COLUMNS = ["transcript_id", "turn_id", "start_char", "end_char", "code_id", "coder",
-                 *EXTRA_COLUMNS]  # fmt: skip
+                 *schema.HUMAN_EXTRA_COLUMNS]  # fmt: skip
 MIN_WORDS = 3
 SPEAKER_SEP = ": "
 TURN_SEP = "\n\n"
@@ -426,9 +425,9 @@ class Corpus:
     @classmethod
     def load(cls, processed_dir: Path, *, raw_dir: Path | None = None) -> Corpus:
         """RETURNS (Corpus): the tables of processed_dir (turns and sentences required)."""
-        turns = tables.read_table(processed_dir, "turns")
-        sentences = tables.read_table(processed_dir, "sentences")
-        transcripts = tables.read_table(processed_dir, "transcripts", required=False)
+        turns = schema.read_table(processed_dir, "turns")
+        sentences = schema.read_table(processed_dir, "sentences")
+        transcripts = schema.read_table(processed_dir, "transcripts", required=False)
         return cls(turns=turns, sentences=sentences, transcripts=transcripts, raw_dir=raw_dir)
 
     @cached_property
@@ -503,7 +502,8 @@ def pieces_to_rows(
     """Cut coded pieces of turns into one row per coded sentence (the overlap rule, see above).
 
     pieces: transcript_id, turn_id, start_char, end_char, code_id, coder, selection_id, source.
-    RETURNS (DataFrame): codings rows (CODINGS_COLUMNS + EXTRA_COLUMNS) without codebook_version.
+    RETURNS (DataFrame): codings rows (CODINGS_COLUMNS + HUMAN_EXTRA_COLUMNS) without
+        codebook_version.
     """
     sentences = corpus.sentences
     by_turn: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
@@ -557,38 +557,21 @@ def pieces_to_rows(
                     "source": piece.source,
                 }
             )
-    return pd.DataFrame(rows, columns=[*tables.CODINGS_COLUMNS, *EXTRA_COLUMNS])
+    return pd.DataFrame(rows, columns=[*schema.CODINGS_COLUMNS, *schema.HUMAN_EXTRA_COLUMNS])
 
 
 def finish_rows(rows: pd.DataFrame, *, codebook_version: int | None) -> pd.DataFrame:
     """Give coding rows their final types and order, and drop exact repeats.
 
-    RETURNS (DataFrame): CODINGS_COLUMNS + EXTRA_COLUMNS, sorted.
+    RETURNS (DataFrame): CODINGS_COLUMNS + HUMAN_EXTRA_COLUMNS, sorted.
     """
     frame = rows.copy()
     if "codebook_version" not in frame.columns or frame["codebook_version"].isna().all():
         frame["codebook_version"] = codebook_version
-    for column in EXTRA_COLUMNS:
+    for column in schema.HUMAN_EXTRA_COLUMNS:
         if column not in frame.columns:
             frame[column] = None
-    frame = frame[[*tables.CODINGS_COLUMNS, *EXTRA_COLUMNS]]
-    frame = frame.astype(
-        {
-            "transcript_id": "string",
-            "turn_id": "int64",
-            "sentence_id": "Int64",
-            "code_id": "string",
-            "start_char": "int64",
-            "end_char": "int64",
-            "text": "string",
-            "coder": "string",
-            "rule_id": "string",
-            "score": "float64",
-            "codebook_version": "Int64",
-            "selection_id": "string",
-            "source": "string",
-        }
-    )
+    frame = schema.typed_codings(frame, schema.HUMAN_EXTRA_COLUMNS, human=True)
     frame = frame.drop_duplicates(
         ["transcript_id", "turn_id", "sentence_id", "code_id", "start_char", "end_char", "coder"]
     )
@@ -612,8 +595,8 @@ def write_human_codings(
     replace_coders: coders whose old rows all go.
     RETURNS (Path): the table written.
     """
-    path = Path(processed_dir) / tables.TABLE_FILES["human_codings"]
-    old = tables.read_table(processed_dir, "human_codings", required=False)
+    path = schema.table_path(processed_dir, "human_codings")
+    old = schema.read_table(processed_dir, "human_codings", required=False)
     pairs = set(replace) | {
         (str(c), str(t)) for c, t in zip(new["coder"], new["transcript_id"], strict=True)
     }
@@ -629,7 +612,7 @@ def write_human_codings(
     parts = [p for p in parts if len(p)]
     merged = pd.concat(parts, ignore_index=True) if parts else new.iloc[0:0]
     merged = finish_rows(merged, codebook_version=None)
-    return tables.write_table(merged, path, columns=tables.CODINGS_COLUMNS)
+    return schema.write_table(merged, path, columns=schema.CODINGS_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -824,7 +807,7 @@ def _csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
         for record in reader:
             if any(cell.strip() for cell in record):
                 # cells our CSV exports neutralised for spreadsheets ('=...) come back as they were
-                record = [tables.restore_cell(cell) for cell in record]
+                record = [schema.restore_cell(cell) for cell in record]
                 padded = record + [""] * (len(header) - len(record))
                 rows.append((line, dict(zip(header, padded, strict=False))))
             line = reader.line_num + 1

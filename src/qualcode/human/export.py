@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human.refi import write_qdc, write_qdpx
@@ -27,12 +27,12 @@ CONTEXT_COLUMNS = ["speaker", "role", "section"]
 def _codings(processed_dir: Path) -> pd.DataFrame:
     parts = []
     for name in ("codings", "human_codings"):
-        frame = tables.read_table(processed_dir, name, required=False)
+        frame = schema.read_table(processed_dir, name, required=False)
         if frame is not None and len(frame):
-            keep = [*tables.CODINGS_COLUMNS, "selection_id"]
+            keep = [*schema.CODINGS_COLUMNS, "selection_id"]
             parts.append(frame[[c for c in keep if c in frame.columns]])
     if not parts:
-        return pd.DataFrame(columns=[*tables.CODINGS_COLUMNS, "selection_id"])
+        return pd.DataFrame(columns=[*schema.CODINGS_COLUMNS, "selection_id"])
     frame = pd.concat(parts, ignore_index=True)
     if "selection_id" not in frame.columns:
         frame["selection_id"] = None
@@ -86,7 +86,7 @@ def quote_table(
         start_char, end_char, turn_before, turn_after; sorted by transcript, turn and offsets.
     """
     processed_dir = Path(processed_dir)
-    turns = tables.read_table(processed_dir, "turns")
+    turns = schema.read_table(processed_dir, "turns")
     codings = _join_selections(_codings(processed_dir), turns)
     turns = turns.sort_values(["transcript_id", "turn_id"]).reset_index(drop=True)
     said = turns["speaker"].fillna(turns["role"]).astype(str) + ": " + turns["text"].fillna("")
@@ -160,6 +160,6 @@ def export(
         return f"{out}: {len(codebook)} codes"
     if kind == "csv":
         table = quote_table(processed_dir, codebook=codebook, participants_path=participants_path)
-        tables.write_text(out, tables.csv_for_people(table))
+        schema.write_text(out, schema.csv_for_people(table))
         return f"{out}: {len(table)} quotes"
     raise QualcodeInputError(f"expected one of {', '.join(KINDS)}, got {kind!r}", element="KIND")

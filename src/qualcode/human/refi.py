@@ -51,7 +51,7 @@ import pandas as pd
 import xmlschema
 from lxml import etree
 
-from qualcode import tables
+from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.config import LimitsParams
 from qualcode.errors import QualcodeInputError
@@ -80,7 +80,6 @@ PROJECT_FILE = "project.qde"
 SOURCE_SUFFIXES = (".txt", ".text", ".md", ".rtf", ".docx", ".doc", ".pdf", ".vtt", ".srt", ".odt")
 MAX_SCHEMA_ERRORS = 3
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-UNKNOWN_CODE_DESCRIPTION = "A code used in imported coding, not in the codebook."
 READ_CHUNK = 1 << 20
 # A source matched by name to a processed transcript must share at least this fraction of its
 # words with it, or its offsets would code unrelated sentences.
@@ -648,7 +647,7 @@ def _ingest_sources(
 ) -> None:
     from qualcode.config import load_params
     from qualcode.ingest.corpus import ingest_text
-    from qualcode.paths import KEYS_DIR
+    from qualcode.paths import keys_dir as resolve_keys_dir
 
     params = load_params(params_path)
     participants = {}
@@ -661,7 +660,7 @@ def _ingest_sources(
             source.text,
             out_dir=Path(processed_dir),
             params=params,
-            keys_dir=Path(keys_dir) if keys_dir is not None else KEYS_DIR,
+            keys_dir=resolve_keys_dir(raw_dir, keys_dir),
             source_path=f"{source.name}",
             participants=participants.get(transcript_id),
         )
@@ -763,7 +762,7 @@ def import_qdpx(
     project = read_qdpx(path, sources_dir=sources_dir, limits=limits)
     codebook = load_codebook_or_none(codebook_path)
     processed_dir = Path(processed_dir)
-    turns = tables.read_table(processed_dir, "turns", required=False)
+    turns = schema.read_table(processed_dir, "turns", required=False)
     known = sorted(turns["transcript_id"].astype(str).unique()) if turns is not None else []
     source_ids: dict[str, str] = {}
     to_ingest: list[tuple[RefiSource, str]] = []
@@ -871,17 +870,6 @@ def _codes_element(entries: list[tuple[str, str | None, str, str]], *, ns: str) 
     return codes
 
 
-def _read_codings(processed_dir: Path) -> pd.DataFrame:
-    parts = []
-    for name in ("codings", "human_codings"):
-        frame = tables.read_table(processed_dir, name, required=False)
-        if frame is not None and len(frame):
-            parts.append(frame[tables.CODINGS_COLUMNS])
-    if not parts:
-        return pd.DataFrame(columns=tables.CODINGS_COLUMNS)
-    return pd.concat(parts, ignore_index=True)
-
-
 def _variable_type(values: pd.Series) -> str:
     present = [v for v in values if isinstance(v, str) and v.strip()]
     if present and all(re.fullmatch(r"-?\d+", v.strip()) for v in present):
@@ -903,8 +891,8 @@ def build_project_xml(
     RETURNS (tuple[bytes, dict[str, str], dict[str, int]]): the XML, the source files
         (zip member -> text), and counts (sources, selections, codings, cases).
     """
-    turns = tables.read_table(processed_dir, "turns")
-    codings = _read_codings(processed_dir)
+    turns = schema.read_table(processed_dir, "turns")
+    codings = schema.read_codings(processed_dir)
     transcript_ids = sorted(turns["transcript_id"].astype(str).unique())
     coders = sorted(codings["coder"].astype(str).unique()) if len(codings) else []
     entries = _code_entries(codebook, list(codings["code_id"].astype(str).unique()))
@@ -1050,7 +1038,7 @@ def write_qdpx(
         raise RuntimeError("export does not validate: " + "; ".join(problems))
     members = {PROJECT_FILE: xml, **{k: v.encode("utf-8") for k, v in files.items()}}
     data = _zip_bytes(members)
-    tables.atomic_write(Path(out), lambda tmp: tmp.write_bytes(data))
+    schema.atomic_write(Path(out), lambda tmp: tmp.write_bytes(data))
     return counts
 
 
@@ -1084,4 +1072,4 @@ def write_qdc(out: Path, codebook: Codebook) -> Path:
     problems = schema_errors(qdc_as_project(xml))
     if problems:
         raise RuntimeError("codebook export does not validate: " + "; ".join(problems))
-    return tables.atomic_write(Path(out), lambda tmp: tmp.write_bytes(xml))
+    return schema.atomic_write(Path(out), lambda tmp: tmp.write_bytes(xml))

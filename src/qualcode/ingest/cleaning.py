@@ -28,30 +28,6 @@ from dataclasses import dataclass
 
 from qualcode.ingest.readers import TIMESTAMP, parse_timestamp
 
-DEFAULT_ANNOTATION_WORDS = (
-    "inaudible",
-    "unintelligible",
-    "indiscernible",
-    "crosstalk",
-    "cross-talk",
-    "laughs",
-    "laughing",
-    "laughter",
-    "chuckles",
-    "sighs",
-    "coughs",
-    "pause",
-    "long pause",
-    "silence",
-    "overlapping",
-    "overtalk",
-    "background noise",
-    "noise",
-    "music",
-    "applause",
-    "phone rings",
-    "audio cuts out",
-)
 # Words that a speaker may legitimately say twice in a row ("had had", "that that").
 REPEAT_EXCEPTIONS = frozenset({"had", "that"})
 
@@ -152,7 +128,12 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _annotation_re(annotation_words: Iterable[str]) -> re.Pattern[str]:
+def annotation_re(annotation_words: Iterable[str]) -> re.Pattern[str]:
+    """A transcriber's annotation: any [bracketed] note, or a (parenthesised) one that starts with
+    one of the annotation words (`ingest.annotation_words` in config/params.yml).
+
+    RETURNS (Pattern): the compiled, case-insensitive pattern.
+    """
     alternatives = "|".join(
         re.escape(w).replace(r"\ ", r"\s+") for w in sorted(annotation_words, key=len, reverse=True)
     )
@@ -239,12 +220,14 @@ def _tidy(text: str) -> str:
 def clean_text(
     text: str,
     *,
-    disfluencies: Iterable[str] = ("um", "uh", "erm"),
+    disfluencies: Iterable[str],
+    annotation_words: Iterable[str],
     drop_repeats: bool = True,
     drop_false_starts: bool = True,
-    annotation_words: Iterable[str] = DEFAULT_ANNOTATION_WORDS,
 ) -> CleanedText:
     """Clean one turn's text (see the module docstring for what each step does).
+
+    disfluencies, annotation_words: the word lists of `ingest` in config/params.yml.
 
     RETURNS (CleanedText): text_raw, text, the leading timestamp and what was removed.
     """
@@ -252,7 +235,7 @@ def clean_text(
     text_raw = normalise_raw(stripped)
     cleaned = normalise(text_raw)
     annotations = _Remover()
-    cleaned = annotations.sub(_annotation_re(annotation_words), cleaned)
+    cleaned = annotations.sub(annotation_re(annotation_words), cleaned)
     fillers = _Remover()
     pattern = _phrase_re(disfluencies)
     if pattern is not None:

@@ -50,6 +50,7 @@ import spacy
 from rapidfuzz import fuzz, utils
 from spacy.language import Language
 
+from qualcode import paths, schema
 from qualcode.config import Params, load_yaml
 from qualcode.errors import ManyInputErrors, QualcodeInputError
 from qualcode.ingest.cleaning import clean_text, words
@@ -64,21 +65,11 @@ from qualcode.ingest.deid import (
 from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
 from qualcode.participants import PARTICIPANTS_FILE, rows_by_transcript
 from qualcode.paths import GUIDE_PATH
-from qualcode.tables import (
-    SENTENCES_COLUMNS,
-    TRANSCRIPTS_COLUMNS,
-    TURNS_COLUMNS,
-    read_table,
-    write_json,
-    write_table,
-)
 
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = "ingest.v2"
 CACHE_DIR = "ingest_cache"
-DEID_SUMMARY_COLUMNS = ["transcript_id", "entity_type", "n_replaced", "n_distinct"]
-TURN_EXTRA_COLUMNS = ["n_annotations", "n_disfluencies", "n_pseudonyms"]
 NLP_DISABLE = ("parser", "tagger", "attribute_ruler", "lemmatizer")
 _INTERVIEWER_LABEL = re.compile(
     r"^(?:interviewer|moderator|facilitator|researcher|host|q|i)(?:[ _-]?\d+)?$", re.I
@@ -193,10 +184,7 @@ def ingest_nlp(model: str = "en_core_web_sm") -> Language:
     """
     from qualcode.nlp import load_nlp
 
-    nlp = load_nlp(model, disable=NLP_DISABLE)
-    if "senter" not in nlp.pipe_names:
-        nlp.enable_pipe("senter")
-    return nlp
+    return load_nlp(model, disable=NLP_DISABLE, enable=("senter",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -589,11 +577,11 @@ def _assemble(
         )
     frames = {
         "transcripts": _frame(
-            transcripts, TRANSCRIPTS_COLUMNS, {"n_turns": "int64", "n_words": "int64"}
+            transcripts, schema.TRANSCRIPTS_COLUMNS, {"n_turns": "int64", "n_words": "int64"}
         ),
         "turns": _frame(
             turn_rows,
-            TURNS_COLUMNS + TURN_EXTRA_COLUMNS,
+            schema.TURNS_COLUMNS + schema.TURN_EXTRA_COLUMNS,
             {
                 "turn_id": "int64",
                 "start_s": "float64",
@@ -606,7 +594,7 @@ def _assemble(
         ),
         "sentences": _frame(
             sentence_rows,
-            SENTENCES_COLUMNS,
+            schema.SENTENCES_COLUMNS,
             {
                 "turn_id": "int64",
                 "sentence_id": "int64",
@@ -615,7 +603,9 @@ def _assemble(
             },
         ),
         "deid_summary": _frame(
-            summary_rows, DEID_SUMMARY_COLUMNS, {"n_replaced": "int64", "n_distinct": "int64"}
+            summary_rows,
+            schema.DEID_SUMMARY_COLUMNS,
+            {"n_replaced": "int64", "n_distinct": "int64"},
         ),
     }
     return frames, warnings
@@ -637,13 +627,13 @@ def _write(
 ) -> dict[str, Path]:
     key.save(keys_dir / KEY_FILE)
     columns = {
-        "transcripts": TRANSCRIPTS_COLUMNS,
-        "turns": TURNS_COLUMNS,
-        "sentences": SENTENCES_COLUMNS,
-        "deid_summary": DEID_SUMMARY_COLUMNS,
+        "transcripts": schema.TRANSCRIPTS_COLUMNS,
+        "turns": schema.TURNS_COLUMNS,
+        "sentences": schema.SENTENCES_COLUMNS,
+        "deid_summary": schema.DEID_SUMMARY_COLUMNS,
     }
     return {
-        name: write_table(df, Path(out_dir) / f"{name}.parquet", columns=columns[name])
+        name: schema.write_table(df, schema.table_path(out_dir, name), columns=columns[name])
         for name, df in frames.items()
     }
 
@@ -673,7 +663,7 @@ def ingest_corpus(
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     if not raw_dir.is_dir():
         raise QualcodeInputError("raw transcripts folder not found", path=raw_dir)
-    keys_dir = Path(keys_dir) if keys_dir is not None else raw_dir.parent / "keys"
+    keys_dir = paths.keys_dir(raw_dir, keys_dir)
     result = IngestResult()
     participants = rows_by_transcript(raw_dir / PARTICIPANTS_FILE)
     questions = load_guide(guide_path)
@@ -743,7 +733,7 @@ def ingest_corpus(
         result.processed.append(parsed.transcript_id)
         result.warnings.extend(parsed.warnings)
 
-    previous = read_table(out_dir, "transcripts", required=False)
+    previous = schema.read_table(out_dir, "transcripts", required=False)
     current = {item["transcript_id"] for item in items}
     if previous is not None:
         result.removed = sorted(set(previous["transcript_id"]) - current - set(seen))
@@ -754,7 +744,7 @@ def ingest_corpus(
     result.warnings.extend(warnings)
     for item in items:
         if item["transcript_id"] in result.processed:
-            write_json(_cache_path(keys_dir, item["transcript_id"]), item)
+            schema.write_json(_cache_path(keys_dir, item["transcript_id"]), item)
     for path in (
         sorted((keys_dir / CACHE_DIR).glob("*.json")) if (keys_dir / CACHE_DIR).exists() else []
     ):
@@ -823,7 +813,7 @@ def ingest_text(
         params=params,
     )
     for name, df in frames.items():
-        old = read_table(out_dir, name, required=False)
+        old = schema.read_table(out_dir, name, required=False)
         if old is not None and not old.empty:
             old = old[old["transcript_id"] != transcript_id]
             df = pd.concat([old, df], ignore_index=True) if not df.empty else old

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qualcode.errors import QualcodeInputError
-from qualcode.tables import write_text
+from qualcode.schema import write_text
 
 ENTITY_TYPES = ("PERSON", "ORG", "GPE", "EMAIL", "PHONE", "URL")
 KEY_COLUMNS = ["pseudonym", "entity_type", "original", "source"]

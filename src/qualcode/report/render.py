@@ -29,7 +29,8 @@ import papermill
 from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
 
-from qualcode.tables import write_json
+from qualcode.errors import QualcodeInputError
+from qualcode.schema import write_json
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ STUDY_REPORT_NAME = "study_report.html"
 MANIFEST_NAME = "manifest.json"
 
 
-class ReportError(Exception):
+class ReportError(QualcodeInputError):
     """A notebook failed or could not be read; the message names the notebook and the cell."""
 
 

@@ -1,0 +1,105 @@
+"""spaCy's Matcher, split by a word that each pattern needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spacy.attrs import LEMMA, LOWER
+from spacy.lang.en.stop_words import STOP_WORDS
+from spacy.tokens import Doc
+
+
+class AnchoredMatcher:
+    """spaCy's Matcher, split by a word each pattern needs.
+
+    spaCy's Matcher tries every pattern at every token. Almost every codebook pattern has a
+    token that must be there, with a given word or lemma (`{"LEMMA": "referral"}`, or one of a
+    set: `{"LOWER": {"IN": ["course", "courses"]}}`). The patterns are grouped by such a word
+    (the least common one they have), one Matcher a word, and a doc runs only the groups of
+    the words and lemmas it contains; patterns without such a token run on every doc. The
+    matches are those of one Matcher holding all the patterns. It stands in for the `matcher`
+    of a SpanRuler (add, call, len, contains, remove).
+    """
+
+    _ATTRS = ("LOWER", "LEMMA")
+
+    def __init__(self, vocab: Any, *, validate: bool = True) -> None:
+        from spacy.matcher import Matcher
+
+        self._new = lambda: Matcher(vocab, validate=validate)
+        self._strings = vocab.strings
+        self._general = self._new()
+        # per attribute, the hash of a word or lemma -> the Matcher of the patterns needing it
+        self._anchored: dict[str, dict[int, Any]] = {attr: {} for attr in self._ATTRS}
+        self._holders: dict[str, list[Any]] = {}
+
+    @classmethod
+    def anchors(cls, pattern: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
+        """RETURNS (set | None): (attribute, value) pairs of which every match has one, the
+        fewest and least common there are; None when no token of the pattern is required with
+        a given word or lemma."""
+        best, best_rank = None, None
+        for spec in pattern:
+            spec = {str(k).upper(): v for k, v in spec.items()}
+            if spec.get("OP", "1") not in ("1", "+"):
+                continue
+            for attr in cls._ATTRS:
+                value = spec.get(attr)
+                if isinstance(value, str):
+                    values = [value]
+                elif isinstance(value, dict) and set(value) == {"IN"} and value["IN"]:
+                    values = [v for v in value["IN"] if isinstance(v, str)]
+                    if len(values) != len(value["IN"]):
+                        continue
+                else:
+                    continue
+                rank = (any(v in STOP_WORDS for v in values), len(values))
+                if best_rank is None or rank < best_rank:
+                    best, best_rank = {(attr, v) for v in values}, rank
+        return best
+
+    def add(self, key: str, patterns: list[list[dict[str, Any]]]) -> None:
+        """Add patterns under a key (as Matcher.add)."""
+        for pattern in patterns:
+            anchors = self.anchors(pattern)
+            matchers = []
+            for anchor in sorted(anchors) if anchors else [None]:
+                if anchor is None:
+                    matcher = self._general
+                else:
+                    attr, value = anchor
+                    by_value = self._anchored[attr]
+                    key_hash = self._strings.add(value)
+                    matcher = by_value.get(key_hash)
+                    if matcher is None:
+                        matcher = by_value[key_hash] = self._new()
+                matchers.append(matcher)
+            holders = self._holders.setdefault(key, [])
+            for matcher in matchers:
+                matcher.add(key, [pattern])
+                if not any(m is matcher for m in holders):
+                    holders.append(matcher)
+
+    def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
+        matches = list(self._general(doc)) if len(self._general) else []
+        if len(doc):
+            values = doc.to_array([LOWER, LEMMA])
+            for k, attr in enumerate(self._ATTRS):
+                by_value = self._anchored[attr]
+                for key_hash in set(values[:, k].tolist()).intersection(by_value):
+                    matcher = by_value[key_hash]
+                    if len(matcher):
+                        matches.extend(matcher(doc))
+        # a pattern held under several words of a set runs once for each of them in the doc
+        return list(dict.fromkeys(matches))
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._holders
+
+    def remove(self, key: str) -> None:
+        """Remove every pattern of a key (as Matcher.remove)."""
+        for matcher in self._holders.pop(key):
+            matcher.remove(key)

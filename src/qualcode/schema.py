@@ -1,0 +1,378 @@
+"""The tables in data/processed/: their file names, columns and dtypes, and how they are read and
+written.
+
+Every table is written to a temporary file in the same folder and renamed into place, so a crash
+never leaves half a table, and the same frame always gives the same bytes. A table's columns are
+its base columns (the design's contract) followed by the extra columns of the step that writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qualcode.errors import QualcodeInputError
+
+# ---------------------------------------------------------------------------------------------
+# File names
+
+TABLE_FILES = {
+    "transcripts": "transcripts.parquet",
+    "turns": "turns.parquet",
+    "sentences": "sentences.parquet",
+    "codings": "codings.parquet",
+    "human_codings": "human_codings.parquet",
+    "quantities": "quantities.parquet",
+    "deid_summary": "deid_summary.parquet",
+    "disagreements": "disagreements.parquet",
+    "evaluation_predictions": "evaluation_predictions.parquet",
+    "review_decisions": "review_decisions.parquet",
+}
+# The tables the run manifest lists with their sha256, in this order.
+MANIFEST_TABLES = ("transcripts", "turns", "sentences", "codings", "human_codings", "quantities")
+CODINGS_MANIFEST_FILE = "codings.manifest.json"
+AGREEMENT_FILE = "agreement.csv"
+EVALUATION_FILE = "evaluation.csv"
+EVALUATION_SUMMARY_FILE = "evaluation_summary.csv"
+EVALUATION_ABLATION_FILE = "evaluation_ablation.csv"
+EVALUATION_LEARNING_CURVE_FILE = "evaluation_learning_curve.csv"
+MODEL_DIR = "model"
+PIPELINE_STATE_FILE = "pipeline_state.json"
+
+# ---------------------------------------------------------------------------------------------
+# Columns
+
+TRANSCRIPTS_COLUMNS = [
+    "transcript_id",
+    "source_path",
+    "source_sha256",
+    "format",
+    "n_turns",
+    "n_words",
+]
+TURNS_COLUMNS = [
+    "transcript_id",
+    "turn_id",
+    "speaker",
+    "role",
+    "section",
+    "start_s",
+    "end_s",
+    "text_raw",
+    "text",
+]
+# What cleaning removed and de-identification replaced, per turn.
+TURN_EXTRA_COLUMNS = ["n_annotations", "n_disfluencies", "n_pseudonyms"]
+SENTENCES_COLUMNS = ["transcript_id", "turn_id", "sentence_id", "start_char", "end_char", "text"]
+DEID_SUMMARY_COLUMNS = ["transcript_id", "entity_type", "n_replaced", "n_distinct"]
+CODINGS_COLUMNS = [
+    "transcript_id",
+    "turn_id",
+    "sentence_id",
+    "code_id",
+    "start_char",
+    "end_char",
+    "text",
+    "coder",
+    "rule_id",
+    "score",
+    "codebook_version",
+]
+# codings.parquet (rules and model): the match inside the unit and its negation.
+EXTRA_CODING_COLUMNS = ["negated", "matched", "cue", "match_start", "match_end"]
+# human_codings.parquet: which selection of which file a row comes from.
+HUMAN_EXTRA_COLUMNS = ["selection_id", "source"]
+QUANTITIES_COLUMNS = ["transcript_id", "turn_id", "sentence_id", "kind", "value", "unit", "text"]
+EXTRA_QUANTITY_COLUMNS = ["low", "high", "start_char", "end_char", "about"]
+AGREEMENT_COLUMNS = [
+    "code_id",
+    "scope",
+    "n_transcripts",
+    "n_units",
+    "n_first",
+    "n_second",
+    "n_both",
+    "n_neither",
+    "percent_agreement",
+    "percent_agreement_coded",
+    "kappa",
+    "kappa_lo",
+    "kappa_hi",
+    "alpha",
+    "alpha_lo",
+    "alpha_hi",
+    "precision",
+    "precision_lo",
+    "precision_hi",
+    "recall",
+    "recall_lo",
+    "recall_hi",
+    "f1",
+    "f1_lo",
+    "f1_hi",
+    "coder_a",
+    "coder_b",
+    "unit",
+]
+DISAGREEMENT_COLUMNS = [
+    "coder_a",
+    "coder_b",
+    "unit",
+    "transcript_id",
+    "turn_id",
+    "sentence_id",
+    "speaker",
+    "section",
+    "code_id",
+    "coded_by",
+    "text",
+    "codes_a",
+    "codes_b",
+]
+EVALUATION_COLUMNS = [
+    "fold",
+    "code_id",
+    "coder",
+    "learned",
+    "n_train_examples",
+    "n_units",
+    "n_human",
+    "n_coded",
+    "n_both",
+    "precision",
+    "recall",
+    "f1",
+    "kappa",
+    "f1_lo",
+    "f1_hi",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Dtypes
+
+CODINGS_DTYPES = {
+    "transcript_id": "object",
+    "turn_id": "int64",
+    "sentence_id": "Int64",
+    "code_id": "object",
+    "start_char": "int64",
+    "end_char": "int64",
+    "text": "object",
+    "coder": "object",
+    "rule_id": "object",
+    "score": "float64",
+    "codebook_version": "Int64",
+    "negated": "bool",
+    "matched": "object",
+    "cue": "object",
+    "match_start": "int64",
+    "match_end": "int64",
+    "selection_id": "object",
+    "source": "object",
+}
+# human_codings.parquet keeps its text columns as pandas strings, so that a column no row fills
+# (rule_id) is still written as text.
+HUMAN_CODINGS_DTYPES = {c: "string" if d == "object" else d for c, d in CODINGS_DTYPES.items()}
+QUANTITIES_DTYPES = {
+    "transcript_id": "object",
+    "turn_id": "int64",
+    "sentence_id": "Int64",
+    "kind": "object",
+    "value": "float64",
+    "unit": "object",
+    "text": "object",
+    "low": "float64",
+    "high": "float64",
+    "start_char": "int64",
+    "end_char": "int64",
+    "about": "object",
+}
+
+
+def empty_frame(columns: Sequence[str], dtypes: Mapping[str, str]) -> pd.DataFrame:
+    """RETURNS (DataFrame): no rows, the columns in order, each with its dtype."""
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(c, "object")) for c in columns})
+
+
+def typed(frame: pd.DataFrame, columns: Sequence[str], dtypes: Mapping[str, str]) -> pd.DataFrame:
+    """The columns of a frame, in order and with their dtypes (an empty frame gets them all).
+
+    RETURNS (DataFrame): the typed frame.
+    """
+    if frame.empty:
+        return empty_frame(columns, dtypes)
+    frame = frame[list(columns)]
+    return frame.astype({c: dtypes.get(c, "object") for c in columns})
+
+
+def empty_codings(extra: Sequence[str] | None = None) -> pd.DataFrame:
+    """An empty codings table.
+
+    extra: the columns after the base ones (default: those of the rule coder).
+    RETURNS (DataFrame): no rows, the columns typed.
+    """
+    extra = EXTRA_CODING_COLUMNS if extra is None else list(extra)
+    return empty_frame([*CODINGS_COLUMNS, *extra], CODINGS_DTYPES)
+
+
+def typed_codings(
+    frame: pd.DataFrame, extra: Sequence[str] | None = None, *, human: bool = False
+) -> pd.DataFrame:
+    """Coding rows with the codings columns and their dtypes.
+
+    extra: the columns after the base ones (default: those of the rule coder).
+    human: the dtypes of human_codings.parquet (HUMAN_CODINGS_DTYPES).
+    RETURNS (DataFrame): the typed rows.
+    """
+    extra = EXTRA_CODING_COLUMNS if extra is None else list(extra)
+    dtypes = HUMAN_CODINGS_DTYPES if human else CODINGS_DTYPES
+    return typed(frame, [*CODINGS_COLUMNS, *extra], dtypes)
+
+
+def read_codings(
+    processed_dir: Path, *, names: tuple[str, ...] = ("codings", "human_codings")
+) -> pd.DataFrame:
+    """Every coding of processed_dir: codings.parquet (rules, model) and human_codings.parquet
+    (people), those that exist, in that order.
+
+    RETURNS (DataFrame): CODINGS_COLUMNS, typed; no rows when neither table exists.
+    """
+    parts = []
+    for name in names:
+        frame = read_table(processed_dir, name, required=False)
+        if frame is not None and len(frame):
+            parts.append(typed_codings(frame, extra=[]))
+    if not parts:
+        return empty_codings(extra=[])
+    return pd.concat(parts, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and writing
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write a file through `write(tmp_path)` into a temporary sibling, then rename it into place.
+
+    RETURNS (Path): the final path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write UTF-8 text atomically. RETURNS (Path): the path written."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _needs_quote(value: str) -> bool:
+    return value.lstrip("'").startswith(FORMULA_START)
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with a single quote.
+
+    Texts that already start with quotes before such a character get one more, so that
+    `restore_cell` gives back exactly the original.
+    RETURNS (object): the value, prefixed when it is such a text.
+    """
+    if isinstance(value, str) and _needs_quote(value):
+        return "'" + value
+    return value
+
+
+def restore_cell(value: str) -> str:
+    """Undo `neutralise_cell` on a cell read from a CSV.
+
+    RETURNS (str): the text without the quote that `neutralise_cell` added.
+    """
+    if value.startswith("'") and _needs_quote(value[1:]):
+        return value[1:]
+    return value
+
+
+def csv_for_people(frame: pd.DataFrame, **to_csv: object) -> str:
+    """A frame as CSV text for people to open in a spreadsheet: formula-like text cells neutralised.
+
+    to_csv: passed on to `DataFrame.to_csv` (index=False and "\n" line ends by default).
+    RETURNS (str): the CSV text.
+    """
+    texts = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
+    ]
+    safe = frame.assign(**{c: frame[c].map(neutralise_cell) for c in texts}) if texts else frame
+    options = {"index": False, "lineterminator": "\n", **to_csv}
+    return safe.to_csv(**options)
+
+
+def write_json(path: Path, data: object) -> Path:
+    """Write JSON (sorted keys, indented) atomically. RETURNS (Path): the path written."""
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_table(df: pd.DataFrame, path: Path, *, columns: list[str] | None = None) -> Path:
+    """Write a frame as parquet, atomically and byte-for-byte deterministically.
+
+    columns: when given, the frame must hold them; they come first, in this order (extras follow).
+    RETURNS (Path): the path written.
+    """
+    if columns is not None:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise ValueError(f"table {Path(path).name} lacks columns {missing}")
+        extra = [c for c in df.columns if c not in columns]
+        df = df[columns + extra]
+    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    # pandas metadata embeds library versions; drop it so identical data gives identical bytes.
+    table = table.replace_schema_metadata(None)
+    return atomic_write(
+        path,
+        lambda tmp: pq.write_table(table, tmp, compression="zstd", write_statistics=False),
+    )
+
+
+def table_path(processed_dir: Path, name: str) -> Path:
+    """RETURNS (Path): the file of the table `name` in processed_dir (ValueError for a name that
+    is not one of TABLE_FILES)."""
+    if name not in TABLE_FILES:
+        raise ValueError(f"unknown table {name!r}; expected one of {', '.join(TABLE_FILES)}")
+    return Path(processed_dir) / TABLE_FILES[name]
+
+
+def read_table(processed_dir: Path, name: str, *, required: bool = True) -> pd.DataFrame | None:
+    """Read one table of data/processed by name (`turns`, `codings`, ...; see TABLE_FILES).
+
+    RETURNS (DataFrame | None): the table, or None when it is missing and not required.
+    """
+    path = table_path(processed_dir, name)
+    if not path.exists():
+        if required:
+            raise QualcodeInputError(
+                "table not found; run `qualcode ingest` (and `qualcode code`) first", path=path
+            )
+        return None
+    return pd.read_parquet(path)

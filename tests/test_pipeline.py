@@ -1,0 +1,150 @@
+"""The steps of `qualcode run`: a step whose inputs are unchanged is skipped, a changed input or a
+missing output runs it again, a failed step leaves the record as it was."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qualcode import pipeline, schema
+from qualcode.errors import QualcodeInputError
+from qualcode.paths import CODEBOOK_PATH, PARAMS_PATH
+
+TRANSCRIPT = """Interviewer: How did you start working on your own?
+{name}: I started after a long project ended. I found my first clients through old colleagues.
+Interviewer: What do you do now?
+{name}: Mostly dashboards and forecasting for small firms. I work about twenty hours a week.
+"""
+PARTICIPANTS = """transcript_id,pseudonym,participant_label,interviewer_label
+t1,P01,Robin Vale,Interviewer
+t2,P02,Sam Ode,Interviewer
+"""
+
+
+def make_study(root: Path) -> Path:
+    """Two small transcripts and participants.csv in root/data/raw. RETURNS: the raw folder."""
+    raw = root / "data" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t1.txt").write_text(TRANSCRIPT.format(name="Robin Vale"), encoding="utf-8")
+    (raw / "t2.txt").write_text(TRANSCRIPT.format(name="Sam Ode"), encoding="utf-8")
+    (raw / "participants.csv").write_text(PARTICIPANTS, encoding="utf-8")
+    return raw
+
+
+def steps(root: Path) -> list[pipeline.Step]:
+    """The study's steps without the report (which runs the notebooks)."""
+    found = pipeline.study_steps(
+        raw=root / "data" / "raw",
+        processed=root / "data" / "processed",
+        out=root / "reports",
+        codebook=CODEBOOK_PATH,
+        params_path=PARAMS_PATH,
+        notebooks=root / "notebooks",
+        learn_from_people=False,
+    )
+    return [step for step in found if step.name != "report"]
+
+
+def run(root: Path) -> list[pipeline.Outcome]:
+    return pipeline.run_steps(
+        steps(root), state_path=root / "data" / "processed" / schema.PIPELINE_STATE_FILE
+    )
+
+
+def tables(root: Path) -> dict[str, bytes]:
+    processed = root / "data" / "processed"
+    return {p.name: p.read_bytes() for p in sorted(processed.glob("*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("study")
+    make_study(root)
+    outcomes = run(root)
+    assert [o.skipped for o in outcomes] == [False, False, False, False]
+    return root
+
+
+def test_study_steps_name_what_they_read() -> None:
+    root = Path("/study")
+    found = pipeline.study_steps(
+        raw=root / "raw",
+        processed=root / "processed",
+        out=root / "reports",
+        codebook=CODEBOOK_PATH,
+        params_path=PARAMS_PATH,
+        notebooks=root / "notebooks",
+    )
+    assert [s.name for s in found] == ["ingest", "code", "import", "agreement", "learn", "report"]
+    by_name = {s.name: s for s in found}
+    assert root / "raw" in by_name["ingest"].reads
+    assert CODEBOOK_PATH in by_name["code"].reads
+    assert root / "notebooks" in by_name["report"].reads
+    assert root / "reference" in by_name["import"].reads
+    assert schema.table_path(root / "processed", "human_codings") in by_name["agreement"].reads
+
+
+def test_unchanged_inputs_skip_every_step_and_keep_the_tables(study: Path, tmp_path: Path) -> None:
+    before = tables(study)
+    outcomes = run(study)
+    assert [o.skipped for o in outcomes] == [True, True, True, True]
+    assert tables(study) == before
+    state = json.loads((study / "data" / "processed" / schema.PIPELINE_STATE_FILE).read_text())
+    assert sorted(state["steps"]) == ["agreement", "code", "import", "ingest"]
+
+
+def test_a_changed_transcript_reruns_ingest_and_code(tmp_path: Path) -> None:
+    make_study(tmp_path)
+    run(tmp_path)
+    first = tables(tmp_path)
+    raw = tmp_path / "data" / "raw"
+    (raw / "t2.txt").write_text(
+        TRANSCRIPT.format(name="Sam Ode") + "Sam Ode: I also teach a course.\n", encoding="utf-8"
+    )
+    outcomes = run(tmp_path)
+    assert [o.skipped for o in outcomes] == [False, False, False, False]
+    assert "1 processed, 1 unchanged" in outcomes[0].lines[0]
+    assert tables(tmp_path)["turns.parquet"] != first["turns.parquet"]
+
+
+def test_a_missing_output_reruns_its_step_only(study: Path) -> None:
+    before = tables(study)
+    (study / "data" / "processed" / "codings.parquet").unlink()
+    outcomes = run(study)
+    assert [o.skipped for o in outcomes] == [True, False, True, True]
+    assert tables(study) == before
+
+
+def test_a_failed_step_leaves_the_record_unchanged(tmp_path: Path) -> None:
+    state_path = tmp_path / schema.PIPELINE_STATE_FILE
+    source = tmp_path / "input.txt"
+    source.write_text("one\n", encoding="utf-8")
+    out = tmp_path / "output.txt"
+    calls: list[str] = []
+
+    def copy(_progress: pipeline.Progress) -> pipeline.Outcome:
+        calls.append("copy")
+        out.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+        return pipeline.Outcome(lines=["copied"], written=[out])
+
+    def fail(_progress: pipeline.Progress) -> pipeline.Outcome:
+        calls.append("fail")
+        raise QualcodeInputError("bad input", path=source)
+
+    good = pipeline.Step("copy", reads=(source,), settings={"n": 1}, run=copy)
+    bad = pipeline.Step("fail", reads=(source,), settings={}, run=fail)
+    pipeline.run_steps([good], state_path=state_path)
+    recorded = state_path.read_bytes()
+    with pytest.raises(QualcodeInputError):
+        pipeline.run_steps([good, bad], state_path=state_path)
+    assert calls == ["copy", "fail"]
+    assert state_path.read_bytes() == recorded
+    # a changed setting reruns the step, as a changed input does
+    changed = pipeline.Step("copy", reads=(source,), settings={"n": 2}, run=copy)
+    assert not pipeline.run_steps([changed], state_path=state_path)[0].skipped
+    source.write_text("two\n", encoding="utf-8")
+    assert not pipeline.run_steps([changed], state_path=state_path)[0].skipped
+    assert pipeline.run_steps([changed], state_path=state_path)[0].skipped
+    assert calls == ["copy", "fail", "copy", "copy"]
