@@ -166,3 +166,13 @@ def test_cleaning_any_text_keeps_words_of_text_raw(raw):
     assert before - removed == after
     assert result.text == result.text.strip()
     assert "  " not in result.text
+
+
+def test_placeholders_stay_and_drawn_out_fillers_go():
+    from qualcode.cleaning import clean_text
+
+    cleaned = clean_text(
+        "Mmmmm, I worked at [redacted] and [laughs] ummm XXX.", disfluencies=["mm", "um"]
+    )
+    assert cleaned.text == "I worked at [redacted] and XXX."
+    assert "[redacted]" in cleaned.text_raw
