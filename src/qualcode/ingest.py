@@ -488,7 +488,7 @@ def _assemble(
             (row or {}).get("participant_label", ""),
             *(row or {}).get("interviewer_label", "").split(";"),
         ]:
-            if name.strip():
+            if name.strip() and not is_generic_label(name):
                 ps.add_name(
                     name, "PERSON", source=tid, parts=True, common_parts=True, how="participants"
                 )
