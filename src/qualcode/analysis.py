@@ -21,6 +21,7 @@ import pandas as pd
 from qualcode.codebook import load_codebook
 from qualcode.config import Params, load_params
 from qualcode.errors import QualcodeInputError
+from qualcode.study_ids import for_sharing
 from qualcode.tables import CODINGS_COLUMNS, QUANTITIES_COLUMNS, read_table
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ def load_study(
     """Load the processed tables, participants.csv (no names) and the codebook.
 
     require_codings: fail when codings.parquet is missing (notebook 01 runs without it).
-    RETURNS (Study): the tables; codings gain a boolean `negated` column when they lack one.
+    RETURNS (Study): the tables; codings gain a boolean `negated` column when they lack one;
+        transcript ids are study ids (T01, ...) when the parameters say `deid.study_ids`.
     """
     processed_dir = Path(processed_dir)
     transcripts = read_table(processed_dir, "transcripts")
@@ -201,7 +203,8 @@ def load_study(
     if quantities is None:
         quantities = _empty(QUANTITIES_COLUMNS)
     participants = load_participants(raw_dir, transcripts=transcripts, turns=turns)
-    return Study(
+    params = load_params(params_path)
+    study = Study(
         transcripts=transcripts,
         turns=turns,
         sentences=sentences,
@@ -209,9 +212,10 @@ def load_study(
         quantities=quantities,
         participants=participants,
         codebook=codebook_frame(codebook_path),
-        params=load_params(params_path),
+        params=params,
         deid_summary=read_table(processed_dir, "deid_summary", required=False),
     )
+    return for_sharing(study, enabled=params.deid.study_ids)  # T01, ... for file names
 
 
 # ---------------------------------------------------------------------------------------------
