@@ -225,3 +225,31 @@ def test_leftovers_count_names_left_in_another_case():
     ps = make(("Marcus Bell", "PERSON"))
     result = ps.replace("Bell rang the bell.")
     assert ps.leftovers(result.text) == {"PERSON_1": 1}
+
+
+def test_report_views_count_types_most_replaced_and_doubtful():
+    from collections import Counter
+
+    from qualcode.deid_report import (
+        most_replaced,
+        narrate,
+        replaced_by_type,
+        replaced_sometimes,
+        report_frames,
+    )
+
+    ps = make(("Marcus Bell", "PERSON"), ("Serkan Yilmazoglu", "PERSON"))
+    ps.add_name("Northvale", "GPE")
+    replaced, left = Counter(), Counter()
+    for tid, text in [("t1", "Bell rang the bell in Northvale."), ("t2", "Serkan met Bell.")]:
+        result = ps.replace(text)
+        replaced.update({(tid, s[5]): 1 for s in result.spans})
+        left.update({(tid, p): n for p, n in ps.leftovers(result.text).items()})
+    report, review = report_frames(ps, replaced=replaced, left=left, common_word_zipf=4.0)
+    assert "Bell" not in report.to_csv() and "Marcus Bell" in review.to_csv()
+    by_type = replaced_by_type(report).set_index("entity_type")
+    assert by_type.loc["PERSON", "n_replaced"] == 3 and by_type.loc["PERSON", "n_sometimes"] == 1
+    assert most_replaced(report)["pseudonym"].iloc[0] == "PERSON_1"
+    doubtful = replaced_sometimes(report)
+    assert doubtful["pseudonym"].tolist()[0] == "PERSON_1"  # "bell" left, and a common word
+    assert "4 mentions by 3 pseudonyms" in narrate(report)

@@ -190,3 +190,35 @@ def replaced_sometimes(report: pd.DataFrame | None) -> pd.DataFrame:
         ["share_replaced", "n_left", "pseudonym"], ascending=[True, False, True], kind="stable"
     )
     return table.reset_index(drop=True)
+
+
+def read_report(processed_dir: Path | str) -> pd.DataFrame | None:
+    """RETURNS (DataFrame | None): deid_report.parquet of `processed_dir`, None when absent."""
+    from qualcode.tables import read_table
+
+    return read_table(Path(processed_dir), "deid_report", required=False)
+
+
+def narrate(report: pd.DataFrame | None) -> str:
+    """A paragraph for the report: what was replaced, and what to check.
+
+    RETURNS (str): Markdown.
+    """
+    if report is None or report.empty:
+        return "De-identification replaced nothing in this run (or the run predates its report)."
+    pseudonyms = by_pseudonym(report)
+    types = replaced_by_type(report)
+    doubtful = replaced_sometimes(report)
+    parts = ", ".join(f"{r.n_replaced:,} {r.entity_type}" for r in types.itertuples())
+    text = (
+        f"De-identification replaced {int(pseudonyms['n_replaced'].sum()):,} mentions by "
+        f"{len(pseudonyms):,} pseudonyms ({parts}). "
+    )
+    if doubtful.empty:
+        return text + "Every replaced word was replaced wherever it occurs; none is a common word."
+    return text + (
+        f"{len(doubtful):,} pseudonyms stand for words that were left elsewhere in another case or "
+        "are common English words: the places to look for a wrong call. Their words are listed, on "
+        "the machine that holds the key only, in `data/keys/deid_review.csv`; add a word wrongly "
+        "replaced to `deid.allow` in config/params.yml, and a name missed to `deid.deny`."
+    )
