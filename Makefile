@@ -58,9 +58,10 @@ format: $(INSTALLED)
 	$(BIN)/ruff check --fix src tests benchmarks notebooks
 	$(BIN)/ruff format src tests benchmarks notebooks
 
-## bench: measure ingest and coding speed; figures go to benchmarks/results.md
+## bench: measure ingest and coding speed and de-identification; figures go to benchmarks/results.md
 .PHONY: bench
 bench: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 ## clean: remove generated tables and reports; keeps raw data, the key and people's work (data/processed/human_codings.parquet, review_decisions.parquet)

@@ -180,3 +180,11 @@ def test_cleaning_a_long_single_line_is_linear() -> None:
     small, large = seconds(20_000), seconds(80_000)
     # four times the text: about four times the time (a copy per removed filler made it 16)
     assert large < 8 * small + 0.1
+
+
+def test_placeholders_stay_and_drawn_out_fillers_go():
+    cleaned = clean(
+        "Mmmmm, I worked at [redacted] and [laughs] ummm XXX.", disfluencies=["mm", "um"]
+    )
+    assert cleaned.text == "I worked at [redacted] and XXX."
+    assert "[redacted]" in cleaned.text_raw

@@ -80,6 +80,7 @@ def test_key_is_stable_and_new_names_get_the_next_number(tmp_path):
     first = make(("Alan Matsuda", "PERSON"), ("Columbus", "GPE"))
     first.key.save(path)
     again = Pseudonymiser(PseudonymKey.load(path))
+    again.activate_key()
     again.add_name("Greg Hollister", "PERSON", parts=True)
     again.add_name("Alan Matsuda", "PERSON", parts=True)
     assert again.replace("Greg met Alan Matsuda in Columbus.").text == (
@@ -110,3 +111,145 @@ def test_map_offset_follows_replacements():
     assert result.map_offset(inside, end=True) == result.text.index("[PERSON_1]") + len(
         "[PERSON_1]"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# which entities are names (qualcode.ingest.name_rules), deny and allow lists, placeholders
+
+
+from qualcode.ingest.name_rules import NameRules, is_generic_label, is_placeholder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def rules() -> NameRules:
+    return NameRules(allow=["Kaizen", "Visual Studio"], common={"took"})
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("PDP", "ORG"),
+        ("JSON", "PERSON"),
+        ("Bitcoin", "PERSON"),
+        ("Java", "PERSON"),
+        ("Android", "ORG"),
+        ("Mac", "PERSON"),
+        ("Café", "PERSON"),
+        ("I. So", "PERSON"),
+        ("XXX", "PERSON"),
+        ("[redacted]", "ORG"),
+        ("***", "PERSON"),
+        ("Participant", "PERSON"),
+        ("Speaker 2", "PERSON"),
+        ("Kaizen", "PERSON"),
+        ("kaizen's", "ORG"),
+        ("Visual Studio", "ORG"),
+    ],
+)
+def test_traps_are_not_names(rules, text, label):
+    assert rules.entity_name(text, label) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "name"),
+    [
+        ("Serkan Yılmaz", "PERSON", "Serkan Yılmaz"),
+        ("Took Luis", "PERSON", "Luis"),
+        ("John Smith", "PERSON", "John Smith"),
+        ("Fabrikam Insurance", "ORG", "Fabrikam Insurance"),
+        ("the Brightline Storage's", "ORG", "Brightline Storage"),
+        ("London", "GPE", "London"),
+        ("Okafor", "PERSON", "Okafor"),
+    ],
+)
+def test_names_stay_names(rules, text, label, name):
+    assert rules.entity_name(text, label) == name
+
+
+def test_frequency_check_can_be_turned_off():
+    assert NameRules(common_word_zipf=0).entity_name("Bitcoin", "PERSON") == "Bitcoin"
+
+
+def test_placeholders_and_generic_labels():
+    assert all(map(is_placeholder, ["XXX", "xxxx", "***", "[redacted]", "[Company name]"]))
+    assert not any(map(is_placeholder, ["Xavier", "[laughs]", "XL"]))
+    assert all(map(is_generic_label, ["Participant", "Interviewer", "Speaker 1", "speaker_2"]))
+    assert not is_generic_label("Priya")
+
+
+def test_deny_list_replaces_every_case_and_possessives():
+    ps = Pseudonymiser(PseudonymKey())
+    ps.add_name("Acme Labs", "ORG", any_case=True)
+    ps.add_name("Northvale", "GPE", any_case=True)
+    text = "acme labs hired me; ACME LABS's office in northvale, Northvale's coast, Acme Labs."
+    assert ps.replace(text).text == (
+        "[ORG_1] hired me; [ORG_1]'s office in [GPE_1], [GPE_1]'s coast, [ORG_1]."
+    )
+
+
+def test_allow_list_wins_over_a_found_name():
+    ps = Pseudonymiser(PseudonymKey(), keep=["Kaizen"])
+    assert ps.add_name("Kaizen", "PERSON") is None
+    assert ps.replace("Kaizen boards, kaizen.").text == "Kaizen boards, kaizen."
+
+
+def test_placeholders_are_never_names():
+    ps = Pseudonymiser(PseudonymKey())
+    assert ps.add_name("XXX", "PERSON") is None
+    assert ps.replace("I worked at XXX and [redacted] with ***.").text == (
+        "I worked at XXX and [redacted] with ***."
+    )
+
+
+def test_names_of_an_earlier_run_are_replaced_only_when_found_again():
+    key = PseudonymKey()
+    Pseudonymiser(key).add_name("Bitcoin", "PERSON")
+    again = Pseudonymiser(key)
+    again.add_name("Greta Solberg", "PERSON", parts=True)
+    assert again.replace("Greta bought Bitcoin.").text == "[PERSON_2] bought Bitcoin."
+    assert key.get("Bitcoin", "PERSON") == "PERSON_1"  # its number is kept
+
+
+def test_organisation_first_word_is_an_alias_person_parts_skip_lower_case_words():
+    rules = NameRules(lower={"storage"})
+    ps = Pseudonymiser(PseudonymKey())
+    ps.add_name("Fernhill Software", "ORG", parts=True, is_alias=rules.is_org_alias)
+    ps.add_name("Brightline Storage", "PERSON", parts=True, is_alias=rules.is_alias)
+    text = "Fernhill Software, then Fernhill; Brightline Storage has storage. Storage is cheap."
+    assert ps.replace(text).text == (
+        "[ORG_1], then [ORG_1]; [PERSON_1] has storage. Storage is cheap."
+    )
+
+
+def test_leftovers_count_names_left_in_another_case():
+    ps = make(("Marcus Bell", "PERSON"))
+    result = ps.replace("Bell rang the bell.")
+    assert ps.leftovers(result.text) == {"PERSON_1": 1}
+
+
+def test_report_views_count_types_most_replaced_and_doubtful():
+    from collections import Counter
+
+    from qualcode.ingest.deid_report import (
+        most_replaced,
+        narrate,
+        replaced_by_type,
+        replaced_sometimes,
+        report_frames,
+    )
+
+    ps = make(("Marcus Bell", "PERSON"), ("Serkan Yilmazoglu", "PERSON"))
+    ps.add_name("Northvale", "GPE")
+    replaced, left = Counter(), Counter()
+    for tid, text in [("t1", "Bell rang the bell in Northvale."), ("t2", "Serkan met Bell.")]:
+        result = ps.replace(text)
+        replaced.update({(tid, s[5]): 1 for s in result.spans})
+        left.update({(tid, p): n for p, n in ps.leftovers(result.text).items()})
+    report, review = report_frames(ps, replaced=replaced, left=left, common_word_zipf=4.0)
+    assert "Bell" not in report.to_csv() and "Marcus Bell" in review.to_csv()
+    by_type = replaced_by_type(report).set_index("entity_type")
+    assert by_type.loc["PERSON", "n_replaced"] == 3 and by_type.loc["PERSON", "n_sometimes"] == 1
+    assert most_replaced(report)["pseudonym"].iloc[0] == "PERSON_1"
+    doubtful = replaced_sometimes(report)
+    assert doubtful["pseudonym"].tolist()[0] == "PERSON_1"  # "bell" left, and a common word
+    assert "4 mentions by 3 pseudonyms" in narrate(report)

@@ -176,7 +176,7 @@ def test_sentences_slice_the_turn_text(corpus):
 
 def test_no_planted_name_survives_in_any_processed_table(corpus):
     root, _result, frames, _ = corpus
-    assert set(frames) == {"transcripts", "turns", "sentences", "deid_summary"}
+    assert set(frames) == {"transcripts", "turns", "sentences", "deid_summary", "deid_report"}
     text = all_text(frames)
     assert survivors(text, PLANTED) == []
     assert "[PERSON_" in text and "[EMAIL_1]" in text and "[PHONE_1]" in text
@@ -592,3 +592,23 @@ def test_a_blank_coder_name_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(app, ["import-coding", str(quotes), "--coder", " "])
     assert result.exit_code == 2
     assert "expected a name" in result.output and "Traceback" not in result.output
+
+
+def test_keys_folder_is_owner_only_and_tables_are_not(corpus):
+    import stat
+
+    root, _result, frames, _ = corpus
+    keys = root / "keys"
+    paths = [keys, *keys.rglob("*")]
+    assert (keys / "ingest_cache").is_dir() and (keys / "deid_review.csv").is_file()
+    for path in paths:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+    table = root / "processed" / "turns.parquet"
+    assert stat.S_IMODE(table.stat().st_mode) == 0o644
+    report = frames["deid_report"]
+    assert list(report.columns[:7]) == [
+        "transcript_id", "pseudonym", "entity_type", "found_by", "n_replaced", "n_left",
+        "common_word",
+    ]  # fmt: skip
+    assert not report.astype(str).apply(lambda c: c.str.contains("Matsuda")).any().any()

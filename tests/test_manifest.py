@@ -127,3 +127,35 @@ def test_model_info_reads_installed_model_without_loading():
     assert meta["model_version"] == "3.8.0"
     assert meta["model"].startswith("en_core_web_sm")
     assert model_info("xx_no_such_model")["model_version"] == "not installed"
+
+
+def test_manifest_hides_the_deny_list_and_can_use_study_ids(tmp_path):
+    import pandas as pd
+
+    from qualcode import schema
+    from qualcode.report.manifest import build_manifest
+
+    processed = tmp_path / "processed"
+    frame = pd.DataFrame(
+        {
+            "transcript_id": ["zed_doe", "ann_roe"],
+            "source_path": ["zed_doe.txt", "ann_roe.vtt"],
+            "source_sha256": ["0" * 64, "1" * 64],
+            "format": ["text", "vtt"],
+            "n_turns": [2, 2],
+            "n_words": [10, 10],
+        }
+    )
+    schema.write_table(frame, processed / "transcripts.parquet")
+    from qualcode import paths
+
+    codebook = paths.CODEBOOK_PATH
+    params = tmp_path / "params.yml"
+    params.write_text(
+        "deid:\n  study_ids: true\n  deny:\n    ORG: [Acme Secret Labs]\n", encoding="utf-8"
+    )
+    manifest = build_manifest(processed_dir=processed, codebook_path=codebook, params_path=params)
+    text = str(manifest)
+    assert "Acme Secret Labs" not in text and "zed_doe" not in text and "ann_roe" not in text
+    assert [r["transcript_id"] for r in manifest["transcripts"]] == ["T01", "T02"]
+    assert manifest["transcripts"][0]["source_path"] == "T01.vtt"

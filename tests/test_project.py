@@ -86,3 +86,22 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make test" in ci
     assert "make test" in readme and "make report" in readme
+
+
+def test_atomic_write_keeps_modes_and_private_dir_restricts_a_tree(tmp_path):
+    import stat
+
+    from qualcode.schema import PRIVATE_FILE_MODE, private_dir, write_text
+
+    shared = write_text(tmp_path / "out" / "table.csv", "a\n")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+    keys = tmp_path / "keys"
+    (keys / "cache").mkdir(parents=True, mode=0o755)
+    (keys / "cache" / "old.json").write_text("{}")
+    (keys / "cache" / "old.json").chmod(0o644)
+    private_dir(keys)
+    secret = write_text(keys / "key.csv", "x\n", mode=PRIVATE_FILE_MODE)
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    assert stat.S_IMODE((keys / "cache").stat().st_mode) == 0o700
+    assert stat.S_IMODE((keys / "cache" / "old.json").stat().st_mode) == 0o600

@@ -374,3 +374,29 @@ def test_utf16_with_a_byte_order_mark_is_decoded(tmp_path: Path, encoding: str) 
     transcript = read_transcript(path)
     assert transcript.encoding == "utf-16"
     assert [t.text for t in transcript.turns][-1].startswith("Café work")
+
+
+# decoding and marker lines
+
+
+def test_entities_and_mojibake_are_decoded_in_every_reader():
+    from qualcode.ingest.readers import fix_text, parse_text
+
+    assert fix_text("I&#39;m at R&amp;D, cafÃ© owners") == "I'm at R&D, café owners"
+    md, _ = parse_text("**Ann Lee:** I&#39;m fine &amp; you?\n\n**Bo:** ok\n", fmt="markdown")
+    assert md[0].text == "I'm fine & you?"
+    plain, _ = parse_text("Ann: It&#8217;s cafÃ© time\nBo: ok\nAnn: yes\nBo: no\n", fmt="text")
+    assert plain[0].text == "It\u2019s café time"
+    vtt, _ = parse_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Ann>I&#39;m here\n", fmt="vtt")
+    assert vtt[0].text == "I'm here"
+    js, _ = parse_text('[{"speaker": "Ann", "text": "I&#39;m &quot;in&quot;"}]', fmt="json")
+    assert js[0].text == 'I\'m "in"'
+
+
+def test_a_break_marker_is_no_speaker():
+    from qualcode.ingest.readers import parse_text
+
+    text = "Ann: Hello there.\n\nBo: Hi.\n\nBreak: ten minutes\n\nAnn: We are back.\n"
+    turns, _ = parse_text(text, fmt="text")
+    assert [t.speaker for t in turns] == ["Ann", "Bo", "Ann"]
+    assert turns[1].text.endswith("[Break: ten minutes]")

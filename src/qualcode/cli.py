@@ -672,9 +672,13 @@ def export(
     raw: Annotated[
         Path, typer.Option("--raw", help="Folder of raw transcripts (for participants.csv).")
     ] = paths.RAW_DIR,
+    params: ParamsOpt = paths.PARAMS_PATH,
 ) -> None:
-    """Export the project as REFI-QDA (qdpx), the codebook (qdc) or a quote table (csv)."""
+    """Export the project as REFI-QDA (qdpx), the codebook (qdc) or a quote table (csv).
+
+    With `deid.study_ids: true` in the parameters, transcripts are named T01, T02, ..."""
     from qualcode.coding.codebook import load_codebook
+    from qualcode.config import load_params
     from qualcode.human.export import KINDS
     from qualcode.human.export import export as export_project
 
@@ -688,6 +692,7 @@ def export(
             processed,
             codebook=load_codebook(codebook),
             participants_path=raw / "participants.csv",
+            study_ids=load_params(params).deid.study_ids,
         )
     typer.echo(message)
 

@@ -36,7 +36,32 @@ class IngestParams:
         "laughing", "laughter", "chuckles", "sighs", "coughs", "pause", "long pause", "silence",
         "overlapping", "overtalk", "background noise", "noise", "music", "applause",
     )  # fmt: skip
-    deid_keep: tuple[str, ...] = ()
+    deid_keep: tuple[str, ...] = ()  # the older name of `deid.allow`; both lists are used
+
+
+@dataclass(frozen=True)
+class DenyParams:
+    """Names that identify someone in this study: always replaced, in any case, everywhere."""
+
+    PERSON: tuple[str, ...] = ()
+    ORG: tuple[str, ...] = ()
+    GPE: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeidParams:
+    """How de-identification decides what is a name (`qualcode.ingest.deid`)."""
+
+    # Study terms, public tools and platforms: never replaced (case-insensitive).
+    allow: tuple[str, ...] = ()
+    # Organisations, products, places and people that identify someone: always replaced.
+    deny: DenyParams = field(default_factory=DenyParams)
+    # A word found by spaCy alone whose English Zipf frequency (wordfreq) is at least this is a
+    # common word, not a name, unless it is known to be one (participants.csv, a speaker label,
+    # the deny list, or part of a full name found elsewhere). 0 turns the check off.
+    common_word_zipf: float = 4.0
+    # Replace transcript ids (file names) by T01, T02, ... in report pages and exports.
+    study_ids: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +115,7 @@ class Params:
     coding: CodingParams = field(default_factory=CodingParams)
     report: ReportParams = field(default_factory=ReportParams)
     limits: LimitsParams = field(default_factory=LimitsParams)
+    deid: DeidParams = field(default_factory=DeidParams)
 
     def to_dict(self) -> dict[str, Any]:
         """RETURNS (dict): the parameters as plain values (lists for tuples)."""
@@ -254,5 +280,15 @@ def load_params(path: Path | str | None = None) -> Params:
         if value <= 0:
             raise QualcodeInputError(
                 f"expected a positive number, got {value}", path=path, element=f"limits.{key}"
+            )
+    allowed = {a.casefold() for a in (*params.deid.allow, *params.ingest.deid_keep)}
+    for entity_type, names in dataclasses.asdict(params.deid.deny).items():
+        both = sorted(n for n in names if n.casefold() in allowed)
+        if both:
+            raise QualcodeInputError(
+                f"{both[0]!r} is in both deid.deny.{entity_type} and the allow list; "
+                "expected it in one of them",
+                path=path,
+                element="deid",
             )
     return params

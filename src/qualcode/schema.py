@@ -31,6 +31,7 @@ TABLE_FILES = {
     "human_codings": "human_codings.parquet",
     "quantities": "quantities.parquet",
     "deid_summary": "deid_summary.parquet",
+    "deid_report": "deid_report.parquet",
     "disagreements": "disagreements.parquet",
     "evaluation_predictions": "evaluation_predictions.parquet",
     "review_decisions": "review_decisions.parquet",
@@ -72,6 +73,9 @@ TURNS_COLUMNS = [
 TURN_EXTRA_COLUMNS = ["n_annotations", "n_disfluencies", "n_pseudonyms"]
 SENTENCES_COLUMNS = ["transcript_id", "turn_id", "sentence_id", "start_char", "end_char", "text"]
 DEID_SUMMARY_COLUMNS = ["transcript_id", "entity_type", "n_replaced", "n_distinct"]
+DEID_REPORT_COLUMNS = [
+    "transcript_id", "pseudonym", "entity_type", "found_by", "n_replaced", "n_left", "common_word",
+]  # fmt: skip
 CODINGS_COLUMNS = [
     "transcript_id",
     "turn_id",
@@ -258,9 +262,15 @@ def read_codings(
 # Reading and writing
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], *, mode: int = 0o644) -> Path:
     """Write a file through `write(tmp_path)` into a temporary sibling, then rename it into place.
 
+    mode: the file's permissions (0o644: readable by all; `PRIVATE_FILE_MODE` for the key folder).
+        The temporary file is owner-only until it is complete.
     RETURNS (Path): the final path.
     """
     path = Path(path)
@@ -270,7 +280,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -278,9 +288,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def write_text(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str, *, mode: int = 0o644) -> Path:
     """Write UTF-8 text atomically. RETURNS (Path): the path written."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=mode)
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
@@ -329,9 +339,27 @@ def csv_for_people(frame: pd.DataFrame, **to_csv: object) -> str:
     return safe.to_csv(**options)
 
 
-def write_json(path: Path, data: object) -> Path:
+def write_json(path: Path, data: object, *, mode: int = 0o644) -> Path:
     """Write JSON (sorted keys, indented) atomically. RETURNS (Path): the path written."""
-    return write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    return write_text(path, text, mode=mode)
+
+
+def private_dir(path: Path) -> Path:
+    """Create a folder only its owner can enter (0700), and make everything already under it
+    owner-only: folders 0700, files 0600 (the key folder: the key, the cache of raw text).
+
+    RETURNS (Path): the folder.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    os.chmod(path, PRIVATE_DIR_MODE)
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(Path(root) / name, PRIVATE_DIR_MODE)
+        for name in files:
+            os.chmod(Path(root) / name, PRIVATE_FILE_MODE)
+    return path
 
 
 def write_table(df: pd.DataFrame, path: Path, *, columns: list[str] | None = None) -> Path:

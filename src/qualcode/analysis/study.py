@@ -18,6 +18,7 @@ from qualcode.coding.codebook import load_codebook
 from qualcode.config import Params, load_params
 from qualcode.participants import study_participants
 from qualcode.schema import CODINGS_COLUMNS, QUANTITIES_COLUMNS, read_table
+from qualcode.study_ids import for_sharing
 
 
 def codebook_frame(codebook_path: Path | str) -> pd.DataFrame:
@@ -105,7 +106,8 @@ def load_study(
     """Load the processed tables, participants.csv (no names) and the codebook.
 
     require_codings: fail when codings.parquet is missing (notebook 01 runs without it).
-    RETURNS (Study): the tables; codings gain a boolean `negated` column when they lack one.
+    RETURNS (Study): the tables; codings gain a boolean `negated` column when they lack one;
+        transcript ids are study ids (T01, ...) when the parameters say `deid.study_ids`.
     """
     processed_dir = Path(processed_dir)
     transcripts = read_table(processed_dir, "transcripts")
@@ -122,7 +124,8 @@ def load_study(
     if quantities is None:
         quantities = _empty(QUANTITIES_COLUMNS)
     participants = study_participants(raw_dir, transcripts=transcripts, turns=turns)
-    return Study(
+    params = load_params(params_path)
+    study = Study(
         transcripts=transcripts,
         turns=turns,
         sentences=sentences,
@@ -130,6 +133,7 @@ def load_study(
         quantities=quantities,
         participants=participants,
         codebook=codebook_frame(codebook_path),
-        params=load_params(params_path),
+        params=params,
         deid_summary=read_table(processed_dir, "deid_summary", required=False),
     )
+    return for_sharing(study, enabled=params.deid.study_ids)  # T01, ... for file names

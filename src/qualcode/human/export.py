@@ -19,6 +19,7 @@ from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human.refi import write_qdc, write_qdpx
 from qualcode.participants import read_participants
+from qualcode.study_ids import apply_study_ids, study_id_map
 
 KINDS = ("qdpx", "qdc", "csv")
 CONTEXT_COLUMNS = ["speaker", "role", "section"]
@@ -78,8 +79,11 @@ def quote_table(
     *,
     codebook: Codebook | None,
     participants_path: Path | None = None,
+    study_ids: bool = False,
 ) -> pd.DataFrame:
     """Every coding (rules, model, human) as a quote with its context.
+
+    study_ids: transcript ids replaced by T01, T02, ... (`qualcode.study_ids`).
 
     RETURNS (DataFrame): transcript_id, pseudonym, the participant attributes, turn_id,
         sentence_id, speaker, role, section, code_id, code_label, code_path, coder, quote,
@@ -129,7 +133,10 @@ def quote_table(
     frame = frame.sort_values(
         ["transcript_id", "turn_id", "start_char", "end_char", "code_id", "coder"]
     )
-    return frame[columns].reset_index(drop=True)
+    frame = frame[columns].reset_index(drop=True)
+    if study_ids:
+        frame = apply_study_ids(frame, study_id_map(turns["transcript_id"]))
+    return frame
 
 
 def export(
@@ -139,15 +146,22 @@ def export(
     *,
     codebook: Codebook | None,
     participants_path: Path | None = None,
+    study_ids: bool = False,
 ) -> str:
     """`qualcode export KIND OUT`: write the project, the codebook or the quote table.
+
+    study_ids: transcript ids (file names) replaced by T01, T02, ... in what is written.
 
     RETURNS (str): a one-line description of what was written.
     """
     out = Path(out)
     if kind == "qdpx":
         counts = write_qdpx(
-            out, processed_dir, codebook=codebook, participants_path=participants_path
+            out,
+            processed_dir,
+            codebook=codebook,
+            participants_path=participants_path,
+            study_ids=study_ids,
         )
         return (
             f"{out}: {counts.get('sources', 0)} transcripts, {counts.get('selections', 0)} "
@@ -159,7 +173,12 @@ def export(
         write_qdc(out, codebook)
         return f"{out}: {len(codebook)} codes"
     if kind == "csv":
-        table = quote_table(processed_dir, codebook=codebook, participants_path=participants_path)
+        table = quote_table(
+            processed_dir,
+            codebook=codebook,
+            participants_path=participants_path,
+            study_ids=study_ids,
+        )
         schema.write_text(out, schema.csv_for_people(table))
         return f"{out}: {len(table)} quotes"
     raise QualcodeInputError(f"expected one of {', '.join(KINDS)}, got {kind!r}", element="KIND")

@@ -69,6 +69,7 @@ from qualcode.human.coding import (
     write_human_codings,
 )
 from qualcode.participants import PARTICIPANTS_FILE, read_participants, rows_by_transcript
+from qualcode.study_ids import apply_study_ids, study_id_map
 
 logger = logging.getLogger(__name__)
 
@@ -885,14 +886,21 @@ def build_project_xml(
     codebook: Codebook | None,
     participants: pd.DataFrame | None,
     name: str = "qualcode project",
+    study_ids: bool = False,
 ) -> tuple[bytes, dict[str, str], dict[str, int]]:
     """Build project.qde and the source texts of our project.
+
+    study_ids: sources and cases named by T01, T02, ... instead of transcript ids (file names).
 
     RETURNS (tuple[bytes, dict[str, str], dict[str, int]]): the XML, the source files
         (zip member -> text), and counts (sources, selections, codings, cases).
     """
     turns = schema.read_table(processed_dir, "turns")
     codings = schema.read_codings(processed_dir)
+    if study_ids:
+        mapping = study_id_map(turns["transcript_id"])
+        turns, codings = apply_study_ids(turns, mapping), apply_study_ids(codings, mapping)
+        participants = apply_study_ids(participants, mapping)
     transcript_ids = sorted(turns["transcript_id"].astype(str).unique())
     coders = sorted(codings["coder"].astype(str).unique()) if len(codings) else []
     entries = _code_entries(codebook, list(codings["code_id"].astype(str).unique()))
@@ -1024,14 +1032,17 @@ def write_qdpx(
     codebook: Codebook | None,
     participants_path: Path | None = None,
     name: str = "qualcode project",
+    study_ids: bool = False,
 ) -> dict[str, int]:
     """`qualcode export qdpx OUT`: the whole project as REFI-QDA, validated before it is written.
+
+    study_ids: T01, T02, ... in place of transcript ids (`qualcode.study_ids`).
 
     RETURNS (dict[str, int]): counts of sources, selections, codings and cases written.
     """
     participants = read_participants(participants_path)
     xml, files, counts = build_project_xml(
-        processed_dir, codebook=codebook, participants=participants, name=name
+        processed_dir, codebook=codebook, participants=participants, name=name, study_ids=study_ids
     )
     problems = schema_errors(xml)
     if problems:  # our own bug, not bad input: fail loudly rather than write an invalid file

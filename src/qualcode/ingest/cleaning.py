@@ -9,11 +9,12 @@ collapsed, timestamps moved out of the text. Nothing else changes.
   `` -- `` (between words), ``…`` becomes ``...``;
 - transcription annotations are removed and counted: everything in square brackets (``[laughs]``,
   ``[inaudible 00:03:12]``, ``[crosstalk]``) and parenthesised notes that start with an annotation
-  word (``(unintelligible)``, ``(laughs)``);
+  word (``(unintelligible)``, ``(laughs)``); a transcriber's redaction (``[redacted]``, ``[name]``:
+  `qualcode.ingest.name_rules.PLACEHOLDER_RE`) is no annotation and stays;
 - disfluencies are removed and counted: the words and phrases of the configured list (``um``,
-  ``uh``), immediate repeats of one to three words (``the the``, ``it's a, it's a``, ``I -- I``),
-  and false-start fragments (``wa-- wanted``). Only a repeated copy is dropped, so a content word
-  is never lost: its other copy stays.
+  ``uh``; drawn out too: ``ummm``, ``Mmmmm``), immediate repeats of one to three words
+  (``the the``, ``it's a, it's a``, ``I -- I``), and false-start fragments (``wa-- wanted``).
+  Only a repeated copy is dropped, so a content word is never lost: its other copy stays.
 
 Every removed word is listed in `CleanedText.removed`, so that ``words(text_raw)`` minus
 ``removed`` is exactly ``words(text)``, in order (the property tests check this).
@@ -26,6 +27,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from qualcode.ingest.name_rules import PLACEHOLDER_RE
 from qualcode.ingest.readers import TIMESTAMP, parse_timestamp
 
 # Words that a speaker may legitimately say twice in a row ("had had", "that that").
@@ -141,11 +143,22 @@ def annotation_re(annotation_words: Iterable[str]) -> re.Pattern[str]:
     return re.compile(rf"\[[^\[\]]{{1,80}}\]|{paren}", re.I)
 
 
-def _phrase_re(phrases: Iterable[str]) -> re.Pattern[str] | None:
+def _drawn_out(phrase: str) -> str:
+    """A pattern for a filler said long: each letter may repeat (``um`` matches ``ummm``)."""
+    return "".join(
+        rf"{re.escape(c)}+" if c.isalpha() else (r"\s+" if c == " " else re.escape(c))
+        for c in phrase
+    )
+
+
+def _phrase_re(phrases: Iterable[str], *, drawn_out: bool = False) -> re.Pattern[str] | None:
     items = sorted({p.strip() for p in phrases if p.strip()}, key=len, reverse=True)
     if not items:
         return None
-    alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in items)
+    if drawn_out:
+        alternatives = "|".join(_drawn_out(p) for p in items)
+    else:
+        alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in items)
     return re.compile(
         rf"(?P<lead>,\s*)?(?<![\w'-])(?P<word>{alternatives})(?![\w'-])(?P<trail>\s*,)?", re.I
     )
@@ -235,9 +248,13 @@ def clean_text(
     text_raw = normalise_raw(stripped)
     cleaned = normalise(text_raw)
     annotations = _Remover()
-    cleaned = annotations.sub(annotation_re(annotation_words), cleaned)
+    cleaned = annotations.sub(
+        annotation_re(annotation_words),
+        cleaned,
+        keep=lambda match: PLACEHOLDER_RE.fullmatch(match.group(0)) is not None,
+    )
     fillers = _Remover()
-    pattern = _phrase_re(disfluencies)
+    pattern = _phrase_re(disfluencies, drawn_out=True)
     if pattern is not None:
         cleaned = fillers.sub(pattern, cleaned)
     cleaned = _tidy(cleaned)

@@ -9,9 +9,10 @@ Steps, per transcript (`transcript_id` is the file stem):
    speaker who asks most questions and talks least is the interviewer (the decision is logged);
 4. sections: each turn takes the interview-guide section (config/interview_guide.yml) of the latest
    interviewer question that matches one of the guide's questions (fuzzy);
-5. de-identification (`qualcode.ingest.deid`): names from participants.csv and speaker labels, spaCy
-   PERSON/ORG/GPE entities, emails, phones and URLs become stable pseudonyms across the corpus;
-   the key is `<keys>/pseudonym_key.csv`.
+5. de-identification (`ingest.deid`): names from participants.csv and speaker labels, the
+   study's deny list, spaCy PERSON/ORG/GPE entities that `ingest.name_rules` accepts, emails,
+   phones and URLs become stable pseudonyms across the corpus; the key is
+   `<keys>/pseudonym_key.csv`. Generic labels (``Participant``, ``Speaker 1``) stay as they are.
 
 Steps 1-2 are cached per transcript in ``<keys>/ingest_cache/<transcript_id>.json``, keyed by the
 file's sha256, the cleaning settings and `PIPELINE_VERSION`: an unchanged transcript is not read
@@ -29,11 +30,16 @@ Tables (data/processed/, rows sorted by transcript_id, turn_id, sentence_id):
   in `text`);
 - sentences.parquet: transcript_id, turn_id, sentence_id (0-based **within the turn**), start_char,
   end_char (Python str offsets into turns.text), text;
-- deid_summary.parquet: transcript_id, entity_type, n_replaced, n_distinct (in `text_raw`).
+- deid_summary.parquet: transcript_id, entity_type, n_replaced, n_distinct (in `text_raw`);
+- deid_report.parquet: one row per pseudonym, what was replaced and what looks wrong
+  (`ingest.deid_report`), with its private twin ``<keys>/deid_review.csv`` (the original words).
+
+The keys folder and everything in it (key, review, cache) is owner-only: folders 0700, files 0600.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -55,12 +61,16 @@ from qualcode.config import Params, load_yaml
 from qualcode.errors import ManyInputErrors, QualcodeInputError
 from qualcode.ingest.cleaning import clean_text, words
 from qualcode.ingest.deid import (
-    EMAIL_RE,
-    GENERIC_SPEAKERS,
     KEY_FILE,
-    URL_RE,
     Pseudonymiser,
     PseudonymKey,
+)
+from qualcode.ingest.deid_report import REVIEW_FILE, count_spans, report_frames, write_review
+from qualcode.ingest.name_rules import (
+    NameRules,
+    corpus_common_words,
+    is_generic_label,
+    is_placeholder,
 )
 from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
 from qualcode.participants import PARTICIPANTS_FILE, rows_by_transcript
@@ -68,7 +78,7 @@ from qualcode.paths import GUIDE_PATH
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "ingest.v2"
+PIPELINE_VERSION = "ingest.v3"  # v3: entities and mojibake decoded, marker labels folded
 CACHE_DIR = "ingest_cache"
 NLP_DISABLE = ("parser", "tagger", "attribute_ruler", "lemmatizer")
 _INTERVIEWER_LABEL = re.compile(
@@ -424,47 +434,6 @@ def match_section(text: str, questions: list[tuple[str, str]], threshold: int) -
     return best if best_score >= threshold else None
 
 
-def _common_words(texts: Iterable[str]) -> frozenset[str]:
-    """Words that are not names: seen in lower case, and capitalised only where a sentence starts.
-
-    RETURNS (frozenset[str]): the case-folded words.
-    """
-    lower: set[str] = set()
-    mid_capital: set[str] = set()
-    for text in texts:
-        text = URL_RE.sub(" ", EMAIL_RE.sub(" ", text))
-        for match in re.finditer(r"\b[^\W\d_][\w'-]*", text):
-            word = match.group(0)
-            if word.islower():
-                lower.add(word)
-            elif word[:1].isupper() and re.search(
-                r"[\w,;:]\s+$", text[max(0, match.start() - 3) : match.start()]
-            ):
-                mid_capital.add(word.casefold())
-    return frozenset(lower - mid_capital)
-
-
-def entity_name(text: str, label: str, *, common: frozenset[str] = frozenset()) -> str | None:
-    """The part of a spaCy entity that is a name, or None when it is not one.
-
-    Leading words that are common words (``Took Luis`` -> ``Luis``) are dropped; an entity made
-    only of common words, lower-case text, or an ORG/GPE acronym of up to four capitals (``CSV``,
-    ``CTO``, ``US``) is not a name.
-    RETURNS (str | None): the name.
-    """
-    text = re.sub(r"\s+", " ", text).strip(" .,;:!?\"'()[]-")
-    text = re.sub(r"['’]s$", "", text)
-    tokens = text.split(" ")
-    while tokens and (tokens[0].casefold() in common or tokens[0].casefold() in {"the", "a", "an"}):
-        tokens.pop(0)
-    if not tokens or all(t.casefold() in common or not t[:1].isupper() for t in tokens):
-        return None
-    name = " ".join(tokens)
-    if label in {"ORG", "GPE"} and re.fullmatch(r"[A-Z]{1,4}s?", name):
-        return None
-    return name
-
-
 def _assemble(
     parsed: list[dict[str, Any]],
     *,
@@ -472,10 +441,28 @@ def _assemble(
     questions: list[tuple[str, str]],
     key: PseudonymKey,
     params: Params,
+    whole_corpus: bool = True,
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    ing = params.ingest
-    common = _common_words(turn["text"] for item in parsed for turn in item["turns"])
-    ps = Pseudonymiser(key, keep=ing.deid_keep, common_words=common)
+    """Speakers, roles, sections and de-identification over the parsed transcripts.
+
+    whole_corpus: `parsed` is every transcript (otherwise the key's names are replaced too).
+    """
+    ing, de = params.ingest, params.deid
+    texts = [turn["text"] for item in parsed for turn in item["turns"]]
+    common = corpus_common_words(texts)
+    allow = (*ing.deid_keep, *de.allow)
+    rules = NameRules(
+        allow=allow,
+        common=common,
+        lower=corpus_common_words(texts, all_lower=True),
+        common_word_zipf=de.common_word_zipf,
+    )
+    ps = Pseudonymiser(key, keep=allow, common_words=common)
+    if not whole_corpus:
+        ps.activate_key(lambda original, label: rules.entity_name(original, label) is not None)
+    for entity_type, names in dataclasses.asdict(de.deny).items():
+        for name in names:
+            ps.add_name(name, entity_type, source="deid.deny", any_case=True, how="deny list")
     warnings: list[str] = []
     speakers: dict[str, dict[str, tuple[str | None, str]]] = {}
     # every name first, so that a name found in one transcript is replaced in all of them
@@ -486,26 +473,37 @@ def _assemble(
             (row or {}).get("participant_label", ""),
             *(row or {}).get("interviewer_label", "").split(";"),
         ]:
-            if name.strip():
-                ps.add_name(name, "PERSON", source=tid, parts=True, common_parts=True)
+            if name.strip() and not is_generic_label(name):
+                ps.add_name(
+                    name, "PERSON", source=tid, parts=True, common_parts=True, how="participants"
+                )
         mapping, more = assign_speakers(
             tid, item["turns"], row, threshold=ing.speaker_merge_threshold
         )
         warnings.extend(more)
         for label in mapping:
-            if not GENERIC_SPEAKERS.match(label):
-                ps.add_name(label, "PERSON", source=tid, parts=True, common_parts=True)
+            if not is_generic_label(label) and not is_placeholder(label):
+                ps.add_name(
+                    label, "PERSON", source=tid, parts=True, common_parts=True, how="speaker label"
+                )
         speakers[tid] = mapping
     for item in parsed:
         for turn in item["turns"]:
             for label, text in turn["entities"]:
-                name = (
-                    entity_name(text, label, common=common) if label in ing.deid_entities else None
-                )
+                name = rules.entity_name(text, label) if label in ing.deid_entities else None
                 if name is not None:
-                    ps.add_name(name, label, source=item["transcript_id"], parts=label == "PERSON")
+                    ps.add_name(
+                        name,
+                        label,
+                        source=item["transcript_id"],
+                        parts=label in {"PERSON", "ORG"},
+                        how=f"spaCy {label}",
+                        is_alias=rules.is_alias if label == "PERSON" else rules.is_org_alias,
+                    )
 
     transcripts, turn_rows, sentence_rows, summary_rows = [], [], [], []
+    per_pseudonym: Counter[tuple[str, str]] = Counter()
+    left: Counter[tuple[str, str]] = Counter()
     for item in sorted(parsed, key=lambda p: p["transcript_id"]):
         tid = item["transcript_id"]
         section = None
@@ -514,7 +512,11 @@ def _assemble(
         n_words = 0
         for turn_id, turn in enumerate(item["turns"]):
             speaker, role = speakers[tid][turn["label"]]
-            if speaker is None:
+            if speaker is None and (
+                is_generic_label(turn["label"]) or is_placeholder(turn["label"])
+            ):
+                speaker = turn["label"]  # a role or a redaction, not a person: kept as it is
+            elif speaker is None:
                 speaker = ps.add_name(turn["label"], "PERSON", source=tid) or key.assign(
                     turn["label"], "PERSON", source=tid
                 )
@@ -523,6 +525,8 @@ def _assemble(
             for _s, _e, _ns, _ne, entity_type, pseudonym in raw.spans:
                 replaced[entity_type] += 1
                 distinct[entity_type].add(pseudonym)
+            per_pseudonym.update({(tid, p): n for p, n in count_spans(raw.spans).items()})
+            left.update({(tid, p): n for p, n in ps.leftovers(raw.text).items()})
             if role == "interviewer":
                 section = (
                     match_section(turn["text"], questions, ing.section_match_threshold) or section
@@ -608,6 +612,12 @@ def _assemble(
             {"n_replaced": "int64", "n_distinct": "int64"},
         ),
     }
+    frames["deid_report"], frames["deid_review"] = report_frames(
+        ps,
+        replaced=per_pseudonym,
+        left=left,
+        common_word_zipf=de.common_word_zipf,
+    )
     return frames, warnings
 
 
@@ -625,17 +635,24 @@ def _frame(rows: list[dict[str, Any]], columns: list[str], dtypes: dict[str, str
 def _write(
     frames: dict[str, pd.DataFrame], out_dir: Path, key: PseudonymKey, keys_dir: Path
 ) -> dict[str, Path]:
+    schema.private_dir(keys_dir)
     key.save(keys_dir / KEY_FILE)
+    review = frames.pop("deid_review", None)
+    if review is not None:
+        write_review(keys_dir / REVIEW_FILE, review)
     columns = {
         "transcripts": schema.TRANSCRIPTS_COLUMNS,
         "turns": schema.TURNS_COLUMNS,
         "sentences": schema.SENTENCES_COLUMNS,
         "deid_summary": schema.DEID_SUMMARY_COLUMNS,
+        "deid_report": schema.DEID_REPORT_COLUMNS,
     }
-    return {
+    written = {
         name: schema.write_table(df, schema.table_path(out_dir, name), columns=columns[name])
         for name, df in frames.items()
     }
+    schema.private_dir(keys_dir)
+    return written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -742,9 +759,13 @@ def ingest_corpus(
         items, participants=participants, questions=questions, key=key, params=params
     )
     result.warnings.extend(warnings)
+    schema.private_dir(keys_dir)
+    schema.private_dir(keys_dir / CACHE_DIR)
     for item in items:
         if item["transcript_id"] in result.processed:
-            schema.write_json(_cache_path(keys_dir, item["transcript_id"]), item)
+            schema.write_json(
+                _cache_path(keys_dir, item["transcript_id"]), item, mode=schema.PRIVATE_FILE_MODE
+            )
     for path in (
         sorted((keys_dir / CACHE_DIR).glob("*.json")) if (keys_dir / CACHE_DIR).exists() else []
     ):
@@ -811,7 +832,11 @@ def ingest_text(
         questions=load_guide(guide_path),
         key=key,
         params=params,
+        whole_corpus=False,
     )
+    # the report covers a whole run: the next `qualcode ingest` rebuilds it with this transcript
+    frames.pop("deid_report")
+    frames.pop("deid_review")
     for name, df in frames.items():
         old = schema.read_table(out_dir, name, required=False)
         if old is not None and not old.empty:

@@ -13,7 +13,13 @@ number of its type (``PERSON_4``). In the text a pseudonym is written in bracket
   (``Bell`` and ``BELL``, not ``bell``), so common words that are also surnames survive;
 - emails, URLs and phone numbers are found by pattern and added to the key as they are met.
 
-Words in `keep` (public platforms and tools such as ``Upwork`` or ``Python``) are never replaced.
+Words in `keep` (the study's allow list: public platforms and tools such as ``Upwork`` or
+``Python``) are never replaced. Names added with ``any_case=True`` (the study's deny list) are
+replaced in every case (``acme``, ``ACME's``). Only the names added in this run are replaced
+(`activate_key` adds the key's other names), so a word that an earlier run took for a name and
+this run does not is left alone, while keeping its number in the key.
+
+Which spaCy entities are names at all is decided in `qualcode.ingest.name_rules`.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qualcode.errors import QualcodeInputError
-from qualcode.schema import write_text
+from qualcode.ingest.name_rules import is_placeholder
+from qualcode.schema import PRIVATE_FILE_MODE, write_text
 
 ENTITY_TYPES = ("PERSON", "ORG", "GPE", "EMAIL", "PHONE", "URL")
 KEY_COLUMNS = ["pseudonym", "entity_type", "original", "source"]
@@ -43,11 +50,6 @@ URL_RE = re.compile(
 )
 PHONE_RE = re.compile(
     r"(?<![\w+\-./:])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,5}){1,4}(?![\w\-/:]|\.\d)"
-)
-GENERIC_SPEAKERS = re.compile(
-    r"^(?:interviewer|moderator|facilitator|researcher|participant|respondent|interviewee|"
-    r"speaker|unknown|guest|host|q|a|i|r|p)(?:[ _-]?\d+)?$",
-    re.I,
 )
 
 
@@ -165,7 +167,16 @@ class PseudonymKey:
         writer = csv.DictWriter(buffer, fieldnames=KEY_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        return write_text(path, buffer.getvalue())
+        return write_text(path, buffer.getvalue(), mode=PRIVATE_FILE_MODE)
+
+
+def _names_pattern(names: list[str]) -> re.Pattern[str]:
+    """One case-insensitive pattern for names (longest first), possessives allowed after them."""
+    alternatives = (
+        "|".join(re.escape(n).replace(r"\ ", r"\s+").replace("'", "['’]") for n in names)
+        or r"(?!x)x"
+    )
+    return re.compile(rf"(?<![\w@\[])(?:{alternatives})(?=['’]s\b|['’](?!\w)|(?![\w@]))", re.I)
 
 
 def _kind(entity_type: str) -> str:
@@ -209,7 +220,27 @@ class Pseudonymiser:
         self.keep = {_fold(k) for k in keep}
         self.common_words = {w.casefold() for w in common_words}
         self._pattern: re.Pattern[str] | None = None
+        self._any_pattern: re.Pattern[str] | None = None
         self._single: set[str] = set()
+        self._active: set[str] = set()  # folded names added in this run
+        self._any_case: set[str] = set()  # folded names replaced in any case (deny list)
+        # pseudonym -> how its names were found ("participants", "speaker label", "deny list",
+        # "spaCy PERSON", "pattern"), for the de-identification report
+        self.found_by: dict[str, set[str]] = {}
+
+    def activate_key(self, accept: Callable[[str, str], bool] | None = None) -> None:
+        """Replace the names already in the key too (those `accept(original, entity_type)` takes).
+
+        For a run over part of the corpus (one transcript added), so that names found in the
+        other transcripts are replaced in it as well.
+        """
+        for original, entity_type, pseudonym in self.key.originals():
+            if _kind(entity_type) != "NAME" or _fold(original) in self.keep:
+                continue
+            if accept is None or accept(original, entity_type):
+                self._active.add(_fold(original))
+                self.found_by.setdefault(pseudonym, set()).add("key")
+        self._pattern = self._any_pattern = None
 
     def add_name(
         self,
@@ -219,11 +250,18 @@ class Pseudonymiser:
         source: str = "",
         parts: bool = False,
         common_parts: bool = False,
+        any_case: bool = False,
+        how: str = "",
+        is_alias: Callable[[str], bool] | None = None,
     ) -> str | None:
-        """Add a name (and, with `parts`, its first and last word as aliases) to the key.
+        """Add a name to the key and replace it from now on; with `parts`, the first and last word
+        of a person's name and the first of an organisation's too, as aliases.
 
-        A part that is a common word (`common_words`: ``Solar`` of ``Sunward Solar``) is no alias,
-        unless `common_parts` (for names known to be people's: participants, speaker labels).
+        A part that is a common word (`common_words`: ``Solar`` of ``Sunward Solar``; or one
+        `is_alias` refuses) is no alias, unless `common_parts` (for names known to be people's:
+        participants, speaker labels).
+        any_case: replace it in lower case too (the deny list).
+        how: how the name was found, for the report.
 
         RETURNS (str | None): the pseudonym, or None when the name is kept or not a name.
         """
@@ -236,42 +274,73 @@ class Pseudonymiser:
             or not re.search(r"[^\W\d_]", name)
             or PSEUDONYM_RE.search(f"[{name}]")
             or "@" in name
+            or is_placeholder(name)
         ):
             return None
-        n_rows = len(self.key.rows)
+        n_active = len(self._active), len(self._any_case)
         pseudonym = self.key.assign(name, entity_type, source=source)
-        if parts and entity_type == "PERSON":
-            words = [w for w in name.split(" ") if len(w.strip(".")) >= 3 and w[:1].isupper()]
-            for word in dict.fromkeys([words[0], words[-1]]) if len(words) >= 2 else ():
+        self._active.add(_fold(name))
+        if any_case:
+            self._any_case.add(_fold(name))
+        if how:
+            self.found_by.setdefault(pseudonym, set()).add(how)
+        if parts and entity_type in {"PERSON", "ORG"}:
+            tokens = name.split(" ")
+            words = [w for w in tokens if len(w.strip(".")) >= 3 and w[:1].isupper()]
+            if entity_type == "PERSON":
+                ends = [words[0], words[-1]] if len(words) >= 2 else []
+            else:  # an organisation: its first word, if a name's ("Fernhill" Software)
+                ends = tokens[:1] if len(tokens) >= 2 and words[:1] == tokens[:1] else []
+            for word in dict.fromkeys(ends):
                 if (
                     _fold(word) not in self.keep
-                    and (common_parts or word.casefold() not in self.common_words)
-                    and self.key.get(word, entity_type) is None
+                    and (
+                        common_parts
+                        or (
+                            word.casefold() not in self.common_words
+                            and (is_alias is None or is_alias(word))
+                        )
+                    )
+                    and self.key.get(word, entity_type) in (None, pseudonym)
                 ):
                     self.key.assign(word, entity_type, source=source, pseudonym=pseudonym)
-        if len(self.key.rows) != n_rows:
-            self._pattern = None  # recompile with the new names
+                    self._active.add(_fold(word))
+        if (len(self._active), len(self._any_case)) != n_active:
+            self._pattern = self._any_pattern = None  # recompile with the new names
         return pseudonym
+
+    def _names(self) -> list[str]:
+        """The originals replaced in this run, longest first."""
+        return sorted(
+            {
+                o
+                for o, t, _p in self.key.originals()
+                if _kind(t) == "NAME" and _fold(o) in self._active and _fold(o) not in self.keep
+            },
+            key=lambda s: (-len(s), s),
+        )
 
     def _compile(self) -> re.Pattern[str]:
         if self._pattern is None:
-            names = sorted(
-                {
-                    o
-                    for o, t, _p in self.key.originals()
-                    if _kind(t) == "NAME" and _fold(o) not in self.keep
-                },
-                key=lambda s: (-len(s), s),
-            )
+            names = self._names()
             self._single = {_fold(n) for n in names if " " not in n.strip()}
-            alternatives = (
-                "|".join(re.escape(n).replace(r"\ ", r"\s+").replace("'", "['’]") for n in names)
-                or r"(?!x)x"
-            )
-            self._pattern = re.compile(
-                rf"(?<![\w@\[])(?:{alternatives})(?=['’]s\b|['’](?!\w)|(?![\w@]))", re.I
-            )
+            self._pattern = _names_pattern(names)
         return self._pattern
+
+    def leftovers(self, text: str) -> Counter[str]:
+        """Names of this run still in a pseudonymised text, in any case (``bell`` when ``Bell``
+        was replaced): a sign that a name was replaced only sometimes, or is a common word.
+
+        RETURNS (Counter[str]): pseudonym -> how often one of its names is left.
+        """
+        if self._any_pattern is None:
+            self._any_pattern = _names_pattern(self._names())
+        left: Counter[str] = Counter()
+        for match in self._any_pattern.finditer(text):
+            hit = self.key.get(match.group(0), "PERSON")
+            if hit is not None:
+                left[hit] += 1
+        return left
 
     def replace(self, text: str, *, source: str = "") -> Replacement:
         """Pseudonymise one text: emails, URLs and phones first, then every name of the key.
@@ -293,6 +362,7 @@ class Pseudonymiser:
                 if entity_type == "URL" and _fold(match.group(0)) in self.keep:
                     continue
                 pseudonym = self.key.assign(match.group(0), entity_type, source=source)
+                self.found_by.setdefault(pseudonym, set()).add("pattern")
                 found.append((match.start(), match.end(), entity_type, pseudonym))
                 taken.append((match.start(), match.end()))
         pattern = self._compile()
@@ -300,7 +370,11 @@ class Pseudonymiser:
             value = match.group(0)
             if not free(match.start(), match.end()):
                 continue
-            if _fold(value) in self._single and not value[:1].isupper():
+            if (
+                _fold(value) in self._single
+                and not value[:1].isupper()
+                and _fold(value) not in self._any_case
+            ):
                 continue
             hit = self.key.get(
                 value, "PERSON"

@@ -15,13 +15,18 @@ Formats (`detect_format` picks one from the extension and the content):
 - ``json``: a list of ``{"speaker", "text", "start"?, "end"?}`` (or an object holding it under
   ``turns``, ``segments`` or ``utterances``).
 
-A reader keeps the words as they are (line breaks included); `qualcode.ingest.cleaning` cleans them.
-Bad input raises `QualcodeInputError` naming the file, the line (paragraph or item) and what was
-expected.
+Every reader decodes the text first (`fix_text`): HTML entities (``&#39;``, ``&amp;``) and
+mojibake (UTF-8 read as cp1252: ``Ã©``) are undone by ftfy, so that nothing downstream sees them.
+A label that marks a moment rather than a speaker (``Break:``, ``Pause:``, ``[Break]``) opens no
+turn: it becomes a bracketed annotation of the turn before it.
+Otherwise a reader keeps the words as they are (line breaks included); `qualcode.ingest.cleaning`
+cleans them. Bad input raises `QualcodeInputError` naming the file, the line (paragraph or item)
+and what was expected.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -32,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import ftfy
 from rapidfuzz import fuzz
 
 from qualcode.config import LimitsParams
@@ -75,6 +81,16 @@ _MD_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~])")
 _MD_STRONG_RE = re.compile(r"(\*\*|__)(.+?)\1")
 _MD_EM_RE = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _MD_SKIP_RE = re.compile(r"^\s*(#{1,6}\s|(?:-{3,}|\*{3,}|_{3,})\s*$)")
+# Labels that mark a moment of the recording, not a speaker ("Break: 10 minutes").
+MARKER_LABELS = re.compile(
+    r"^(?:break|short break|coffee break|pause|recording (?:paused|resumed|stopped|started)|"
+    r"end(?: of (?:recording|interview|transcript))?|start of recording|silence|"
+    r"transcriber(?:'s)? note|note to transcriber|interruption)$",
+    re.I,
+)
+# ftfy: fix mojibake and odd characters, but keep quotes and line breaks as written; HTML
+# entities are decoded by `html.unescape` (ftfy leaves them alone in text that holds tags).
+_FTFY = ftfy.TextFixerConfig(unescape_html=False, uncurl_quotes=False, normalization="NFC")
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,18 @@ def parse_timestamp(value: str) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # bytes -> text
+
+
+def fix_text(text: str, *, entities: bool = True) -> str:
+    """Decode what a transcript's text should not hold: mojibake (ftfy) and, with `entities`,
+    HTML entities (``I&#39;m`` -> ``I'm``, ``R&amp;D`` -> ``R&D``).
+
+    RETURNS (str): the text.
+    """
+    text = ftfy.fix_text(text, _FTFY)
+    if entities and "&" in text:
+        text = html.unescape(text)
+    return text
 
 
 def decode_bytes(data: bytes, *, path: Path | str) -> tuple[str, str, list[str]]:
@@ -315,6 +343,10 @@ def parse_text(
     if fmt == "docx" or fmt not in FORMATS:
         raise QualcodeInputError(f"cannot parse {fmt!r} from text", path=path)
     text = text.lstrip("\ufeff")
+    # Entities are decoded before parsing in line formats; in WebVTT, SubRip and JSON they are
+    # part of the syntax (a cue's ``&lt;`` or a JSON string's ``&quot;``), decoded per turn after.
+    in_syntax = fmt in {"vtt", "srt", "json"}
+    text = fix_text(text, entities=not in_syntax)
     reader = {
         "text": read_labelled_lines,
         "markdown": read_markdown,
@@ -324,12 +356,36 @@ def parse_text(
         "json": read_json,
     }[fmt]
     turns = reader(text, path=path)
+    if in_syntax:
+        turns = [replace(t, speaker=fix_text(t.speaker), text=fix_text(t.text)) for t in turns]
+    turns = fold_markers(turns, path=path)
     if not turns:
         raise QualcodeInputError(
             f"no speaker turns found; expected {_EXPECTED[fmt]}", path=path, line=1
         )
     check_limits(turns, path=path, limits=limits or LimitsParams())
     return merge_near_duplicate_speakers(turns, path=path, threshold=merge_threshold)
+
+
+def fold_markers(turns: list[RawTurn], *, path: Path | str = "<text>") -> list[RawTurn]:
+    """Turns whose label marks a moment (``Break``, ``Pause``; `MARKER_LABELS`) are no speakers:
+    each becomes a bracketed annotation (``[Break: 10 minutes]``) at the end of the turn before,
+    which cleaning removes from `text` and counts; one before any speaker is dropped.
+
+    RETURNS (list[RawTurn]): the turns of real speakers.
+    """
+    out: list[RawTurn] = []
+    for turn in turns:
+        if not MARKER_LABELS.match(turn.speaker.strip()):
+            out.append(turn)
+            continue
+        note = " ".join(f"{turn.speaker.strip()}: {turn.text.strip()}".split()).rstrip(": ")
+        note = note.replace("[", "(").replace("]", ")")
+        if out:
+            out[-1] = replace(out[-1], text=f"{out[-1].text}\n[{note}]")
+        else:
+            log.debug("%s, line %s: marker %r before any speaker dropped", path, turn.line, note)
+    return out
 
 
 _EXPECTED = {
@@ -743,7 +799,9 @@ def read_docx(
     with_blanks = []
     for line in lines:
         with_blanks.extend(["", line])
-    turns = read_labelled_lines(with_blanks, path=path, unit="paragraph")
+    fixed = [fix_text(line) for line in with_blanks]
+    turns = read_labelled_lines(fixed, path=path, unit="paragraph")
+    turns = fold_markers(turns, path=path)
     return [replace(t, line=t.line // 2 if t.line else None) for t in turns]
 
 

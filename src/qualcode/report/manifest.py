@@ -26,6 +26,7 @@ from qualcode.config import load_params
 from qualcode.nlp import model_info
 from qualcode.paths import PROJ_ROOT
 from qualcode.schema import MANIFEST_TABLES, read_table, table_path, write_json
+from qualcode.study_ids import manifest_rows
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,14 @@ def _package_version(name: str) -> str:
         return "not installed"
 
 
+def _shareable(values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters without the deny list's names (they identify people): only their number."""
+    deny = values.get("deid", {}).get("deny")
+    if isinstance(deny, dict):
+        values["deid"]["deny"] = {kind: f"{len(names)} names" for kind, names in deny.items()}
+    return values
+
+
 def build_manifest(
     *,
     processed_dir: Path | str,
@@ -112,6 +121,7 @@ def build_manifest(
         }
         for row in transcripts.itertuples(index=False)
     ]
+    transcript_rows = manifest_rows(transcript_rows, enabled=params.deid.study_ids)
     participants = None
     if raw_dir is not None:
         csv_path = Path(raw_dir) / "participants.csv"
@@ -149,7 +159,7 @@ def build_manifest(
             "path": _show_path(params_path),
             "sha256": file_sha256(params_path),
             "digest": params.digest(),
-            "values": params.to_dict(),
+            "values": _shareable(params.to_dict()),
         },
         "tables": tables,
         "codings_codebook_versions": coded_versions,
