@@ -33,7 +33,7 @@ from results_md import machine, publish
 
 from qualcode import learned
 from qualcode.config import load_params
-from qualcode.human.coding import import_csv_folder
+from qualcode.human.csv_import import import_csv_folder
 from qualcode.paths import (
     CODEBOOK_PATH,
     DATA_DIR,

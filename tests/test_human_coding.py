@@ -16,19 +16,9 @@ from qualcode import schema
 from qualcode.cli import app
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.human.coding import (
-    CodeResolver,
-    Corpus,
-    OffsetMapper,
-    code_slug,
-    coder_name,
-    find_quote,
-    import_csv,
-    locate_quote,
-    pieces_to_rows,
-    read_coding_csv,
-    transcript_doc,
-)
+from qualcode.human.align import Corpus, OffsetMapper, find_quote, locate_quote, transcript_doc
+from qualcode.human.csv_import import import_csv, read_coding_csv
+from qualcode.human.store import CodeResolver, code_slug, coder_name, pieces_to_rows
 
 runner = CliRunner()
 

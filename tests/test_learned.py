@@ -16,7 +16,7 @@ from qualcode import learned, schema
 from qualcode.cli import app
 from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
-from qualcode.human.coding import import_csv
+from qualcode.human.csv_import import import_csv
 
 runner = CliRunner()
 SEED = 7

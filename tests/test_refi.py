@@ -24,7 +24,8 @@ from qualcode.cli import app
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human import refi
-from qualcode.human.coding import CodeResolver, Corpus
+from qualcode.human.align import Corpus
+from qualcode.human.store import CodeResolver
 
 SHARED_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "refi-qda" / "Project.xsd"
 NS = refi.NS
@@ -51,7 +52,7 @@ def project(tmp_path: Path) -> dict[str, Path]:
 
 def human_rows(processed: Path, codebook: Path) -> pd.DataFrame:
     """Two human selections: one spanning two sentences, one with two codes."""
-    from qualcode.human.coding import finish_rows, pieces_to_rows
+    from qualcode.human.store import finish_rows, pieces_to_rows
 
     corpus = Corpus.load(processed)
     pieces = pd.DataFrame(

@@ -268,7 +268,7 @@ def import_coding(
     ] = None,
 ) -> None:
     """Import human coding from REFI-QDA or CSV into human_codings.parquet."""
-    from qualcode.human.coding import import_csv
+    from qualcode.human.csv_import import import_csv
     from qualcode.human.refi import import_qdpx
 
     suffix = file.suffix.lower()
@@ -357,7 +357,7 @@ def agreement(
     """Agreement between two coders per code (default: reference coding vs the rules)."""
     from qualcode.config import load_params
     from qualcode.human import agreement as agreement_module
-    from qualcode.human.coding import coder_name
+    from qualcode.human.store import coder_name
     from qualcode.units import UNITS
 
     if unit not in UNITS:

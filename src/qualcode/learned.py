@@ -650,7 +650,7 @@ def label_units(
     RETURNS (tuple[ndarray, Labels]): the positions of the labelled units in `frame`, and
         their labels.
     """
-    from qualcode.human.coding import unit_keys
+    from qualcode.human.store import unit_keys
 
     coders = list(dict.fromkeys(coders))
     human = human.astype({"coder": str, "transcript_id": str})
@@ -1071,7 +1071,7 @@ def load_training_data(
     use_reviews: add the accept/reject decisions of review_decisions.parquet.
     RETURNS (TrainingData): the labelled units.
     """
-    from qualcode.human.coding import coder_name
+    from qualcode.human.store import coder_name
 
     processed_dir = Path(processed_dir)
     human = schema.read_table(processed_dir, "human_codings", required=False)
@@ -2195,7 +2195,7 @@ def evaluate(
         )
     test_transcripts = transcripts
     if held_out:
-        from qualcode.human.coding import coder_name
+        from qualcode.human.store import coder_name
 
         wanted = {coder_name(c) for c in held_out}
         test_transcripts = [t for t in transcripts if data.labels.owners.get(t) in wanted]
@@ -2580,7 +2580,7 @@ def review_table(
     human_yes: set[tuple[str, int, int, str]] = set()
     covered: set[str] = set()
     if human is not None and len(human):
-        from qualcode.human.coding import unit_keys
+        from qualcode.human.store import unit_keys
 
         full = human[~_is_review(human) & human["coder"].astype(str).str.startswith("human:")]
         covered = set(full["transcript_id"].astype(str))
@@ -2809,11 +2809,7 @@ def import_review(path: Path, processed_dir: Path, *, coder: str = "review") -> 
     unlabelled (a review is not a full coding of the transcript).
     RETURNS (ReviewImport): counts and the files written.
     """
-    from qualcode.human.coding import (
-        coder_name,
-        finish_rows,
-        write_human_codings,
-    )
+    from qualcode.human.store import coder_name, finish_rows, write_human_codings
 
     path = Path(path)
     processed_dir = Path(processed_dir)
@@ -3001,7 +2997,7 @@ def learn_step(
     transcripts are coded in full. Bad coding files raise QualcodeInputError.
     RETURNS (LearnStep): what was imported, the evaluation and the model.
     """
-    from qualcode.human.coding import import_csv_folder
+    from qualcode.human.csv_import import import_csv_folder
 
     processed_dir = Path(processed_dir)
     imported: dict[str, int] = {}

@@ -264,7 +264,7 @@ def import_coding_folders(raw: Path, processed: Path, *, codebook: Path) -> Outc
 
     RETURNS (Outcome): the rows imported per coder.
     """
-    from qualcode.human.coding import import_csv_folder
+    from qualcode.human.csv_import import import_csv_folder
 
     outcome = Outcome()
     for folder, coder in coding_folders(raw):

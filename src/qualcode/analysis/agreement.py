@@ -16,7 +16,7 @@ import pandas as pd
 from qualcode.analysis.checks import PremiseError
 from qualcode.analysis.study import code_labels
 from qualcode.human.agreement import AgreementFiles
-from qualcode.human.coding import HUMAN_PREFIX, MACHINE_CODERS
+from qualcode.human.store import HUMAN_PREFIX, MACHINE_CODERS
 
 # Kappa from which agreement is usually called substantial (Landis and Koch 1977).
 SUBSTANTIAL_KAPPA = 0.6

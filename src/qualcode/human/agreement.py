@@ -6,7 +6,7 @@ Coders are `rules` and `model` (codings.parquet) and `human:<name>` (human_codin
 Units: the sentences (or turns) spoken by participants (params `coding.roles`) in the transcripts
 both coders covered. `rules` and `model` cover every transcript in turns.parquet; a human coder
 covers the transcripts where they coded at least once. A unit counts as coded with a code when a
-coding of that code falls in it (for sentences, the overlap rule of `qualcode.human.coding` has
+coding of that code falls in it (for sentences, the overlap rule of `qualcode.human.store` has
 already decided which sentences a human selection codes; a turn counts as coded when one of its
 sentences is).
 
@@ -51,12 +51,12 @@ from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
-from qualcode.human.coding import (
+from qualcode.human.csv_import import import_csv_folder
+from qualcode.human.store import (
     HUMAN_PREFIX,
     MACHINE_CODERS,
     ImportResult,
     coder_name,
-    import_csv_folder,
     load_codebook_or_none,
     unit_keys,
 )

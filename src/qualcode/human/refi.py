@@ -20,7 +20,7 @@ whole source.
 Importing (`import_qdpx`): each TextSource maps to a transcript by name (file extension, case and
 punctuation ignored); a source that is not in data/processed yet is ingested from its text
 (`qualcode.ingest.corpus.ingest_text`). Selections map onto turns and sentences with
-`qualcode.human.coding` (which also states the overlap rule). A coding's coder is
+`human.align` and `human.store` (which states the overlap rule). A coding's coder is
 `human:<user name>` of its creatingUser (of the Coding, else of its selection, source or project);
 codings whose user is a machine coder (`rules`, `model`: our own export coming back) are counted
 and left out, since `qualcode code` rebuilds them. Codes map to the codebook by label or id; others
@@ -55,17 +55,16 @@ from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.config import LimitsParams
 from qualcode.errors import QualcodeInputError
-from qualcode.human.coding import (
+from qualcode.human.align import Corpus, transcript_doc
+from qualcode.human.store import (
     MACHINE_CODERS,
     PIECE_COLUMNS,
     CodeResolver,
-    Corpus,
     ImportResult,
     coder_name,
     finish_rows,
     load_codebook_or_none,
     pieces_to_rows,
-    transcript_doc,
     write_human_codings,
 )
 from qualcode.participants import PARTICIPANTS_FILE, read_participants, rows_by_transcript
