@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from qualcode.cli import app
 from qualcode.config import load_params
 from qualcode.errors import QualcodeInputError
-from qualcode.ingest.corpus import ingest_corpus, ingest_text, match_section
+from qualcode.ingest.corpus import ingest_corpus, ingest_text
+from qualcode.ingest.guide import match_section
 from qualcode.paths import GUIDE_PATH, RAW_DIR
 from qualcode.schema import SENTENCES_COLUMNS, TRANSCRIPTS_COLUMNS, TURNS_COLUMNS
 
@@ -320,7 +321,7 @@ def test_roles_from_questions_without_participants_csv(tmp_path, caplog):
         "Alex: Mostly referrals from old colleagues, and some conference talks.\n",
         encoding="utf-8",
     )
-    with caplog.at_level(logging.INFO, logger="qualcode.ingest.corpus"):
+    with caplog.at_level(logging.INFO, logger="qualcode.ingest"):
         result = run(tmp_path)
     assert result.warnings == []
     turns = tables(tmp_path)["turns"]
@@ -378,7 +379,7 @@ def test_ingest_text_adds_one_transcript(corpus, tmp_path):
 
 
 def test_match_section_is_fuzzy():
-    from qualcode.ingest.corpus import load_guide
+    from qualcode.ingest.guide import load_guide
 
     questions = load_guide(GUIDE_PATH)
     assert (
@@ -527,7 +528,7 @@ def test_interviewer_and_one_unnamed_speaker_makes_that_speaker_the_participant(
     )
     # without a participants.csv row: the same roles, the decision logged
     (raw / "participants.csv").unlink()
-    with caplog.at_level(logging.INFO, logger="qualcode.ingest.corpus"):
+    with caplog.at_level(logging.INFO, logger="qualcode.ingest"):
         run(tmp_path)
     assert tables(tmp_path)["turns"]["role"].tolist() == ["interviewer", "participant"] * 2
     assert "'Alex' taken as the participant" in caplog.text

@@ -6,9 +6,9 @@ Steps, per transcript (`transcript_id` is the file stem):
    (`qualcode.ingest.cleaning`) each turn;
 2. spaCy (senter for sentences, NER for names; `nlp.pipe` in batches) on the cleaned text;
 3. speakers and roles: from data/raw/participants.csv when it names the interviewer, otherwise the
-   speaker who asks most questions and talks least is the interviewer (the decision is logged);
+   speaker who asks most questions and talks least is the interviewer (`ingest.speakers`);
 4. sections: each turn takes the interview-guide section (config/interview_guide.yml) of the latest
-   interviewer question that matches one of the guide's questions (fuzzy);
+   interviewer question that matches one of the guide's questions (`ingest.guide`);
 5. de-identification (`ingest.deid`): names from participants.csv and speaker labels, the
    study's deny list, spaCy PERSON/ORG/GPE entities that `ingest.name_rules` accepts, emails,
    phones and URLs become stable pseudonyms across the corpus; the key is
@@ -43,7 +43,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -53,11 +52,10 @@ from typing import Any
 
 import pandas as pd
 import spacy
-from rapidfuzz import fuzz, utils
 from spacy.language import Language
 
 from qualcode import paths, schema
-from qualcode.config import Params, load_yaml
+from qualcode.config import Params
 from qualcode.errors import ManyInputErrors, QualcodeInputError
 from qualcode.ingest.cleaning import clean_text, words
 from qualcode.ingest.deid import (
@@ -66,6 +64,7 @@ from qualcode.ingest.deid import (
     PseudonymKey,
 )
 from qualcode.ingest.deid_report import REVIEW_FILE, count_spans, report_frames, write_review
+from qualcode.ingest.guide import load_guide, match_section
 from qualcode.ingest.name_rules import (
     NameRules,
     corpus_common_words,
@@ -73,20 +72,20 @@ from qualcode.ingest.name_rules import (
     is_placeholder,
 )
 from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
+from qualcode.ingest.speakers import assign_speakers
 from qualcode.participants import PARTICIPANTS_FILE, rows_by_transcript
 from qualcode.paths import GUIDE_PATH
 
 log = logging.getLogger(__name__)
 
+
 PIPELINE_VERSION = "ingest.v3"  # v3: entities and mojibake decoded, marker labels folded
+
+
 CACHE_DIR = "ingest_cache"
+
+
 NLP_DISABLE = ("parser", "tagger", "attribute_ruler", "lemmatizer")
-_INTERVIEWER_LABEL = re.compile(
-    r"^(?:interviewer|moderator|facilitator|researcher|host|q|i)(?:[ _-]?\d+)?$", re.I
-)
-_PARTICIPANT_LABEL = re.compile(
-    r"^(?:participant|respondent|interviewee|guest|a|r|p)(?:[ _-]?\d+)?$", re.I
-)
 
 
 @dataclass
@@ -100,10 +99,6 @@ class IngestResult:
     errors: list[QualcodeInputError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, Path] = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------------------------
-# inputs
 
 
 def transcript_files(raw_dir: Path) -> list[Path]:
@@ -120,44 +115,6 @@ def transcript_files(raw_dir: Path) -> list[Path]:
             continue
         files.append(path)
     return files
-
-
-def load_guide(path: Path | None) -> list[tuple[str, str]]:
-    """The interview guide: (section id, question) pairs in order. No file, no sections.
-
-    RETURNS (list[tuple[str, str]]): the questions with their sections.
-    """
-    if path is None or not Path(path).exists():
-        return []
-    data, _root = load_yaml(Path(path).read_text(encoding="utf-8"), path=path)
-    if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
-        raise QualcodeInputError("expected a mapping with a 'sections' list", path=path)
-    unknown = set(data) - {"sections", "version", "title"}
-    if unknown:
-        raise QualcodeInputError(
-            f"unknown key {sorted(unknown)[0]!r}; expected sections", path=path
-        )
-    pairs = []
-    for i, section in enumerate(data["sections"]):
-        where = f"sections[{i}]"
-        if not isinstance(section, dict) or not isinstance(section.get("id"), str):
-            raise QualcodeInputError("expected a mapping with an 'id'", path=path, element=where)
-        extra = set(section) - {"id", "label", "questions"}
-        if extra:
-            raise QualcodeInputError(
-                f"unknown key {sorted(extra)[0]!r}; expected id, label, questions",
-                path=path,
-                element=where,
-            )
-        questions = section.get("questions")
-        if not isinstance(questions, list) or not all(
-            isinstance(q, str) and q.strip() for q in questions
-        ):
-            raise QualcodeInputError(
-                "expected 'questions': a list of texts", path=path, element=where
-            )
-        pairs.extend((section["id"], q.strip()) for q in questions)
-    return pairs
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -195,10 +152,6 @@ def ingest_nlp(model: str = "en_core_web_sm") -> Language:
     from qualcode.nlp import load_nlp
 
     return load_nlp(model, disable=NLP_DISABLE, enable=("senter",))
-
-
-# ---------------------------------------------------------------------------------------------
-# step 1-2: read, clean, spaCy (cached)
 
 
 @dataclass
@@ -297,141 +250,6 @@ def _load_cached(
     if (sha is not None and data.get("sha256") != sha) or data.get("settings") != digest:
         return None
     return data
-
-
-# ---------------------------------------------------------------------------------------------
-# step 3-5: speakers, roles, sections, de-identification (whole corpus)
-
-
-def _names_match(label: str, name: str, threshold: int) -> bool:
-    a, b = utils.default_process(label), utils.default_process(name)
-    if not a or not b:
-        return False
-    if a == b or fuzz.ratio(a, b) >= threshold:
-        return True
-    return set(a.split()) <= set(
-        b.split()
-    )  # "Daniel" or "JORDAN" for "Daniel Okafor", "Jordan Avery"
-
-
-def assign_speakers(
-    transcript_id: str,
-    turns: list[dict[str, Any]],
-    row: dict[str, str] | None,
-    *,
-    threshold: int = 85,
-) -> tuple[dict[str, tuple[str | None, str]], list[str]]:
-    """Speaker and role of each label: participants.csv first, the question heuristic otherwise.
-
-    RETURNS (tuple): label -> (speaker or None for a pseudonym to assign, role), and warnings.
-    """
-    labels = list(dict.fromkeys(t["label"] for t in turns))
-    warnings: list[str] = []
-    interviewers = [
-        n.strip() for n in (row or {}).get("interviewer_label", "").split(";") if n.strip()
-    ]
-    participant = (row or {}).get("participant_label", "")
-    pseudonym = (row or {}).get("pseudonym") or None
-    result: dict[str, tuple[str | None, str]] = {}
-    found_interviewer: list[str] = []
-    for label in labels:
-        hit = next(
-            (i for i, name in enumerate(interviewers) if _names_match(label, name, threshold)), None
-        )
-        if hit is not None or _INTERVIEWER_LABEL.match(label):
-            found_interviewer.append(label)
-            result[label] = (f"INTERVIEWER_{(hit or 0) + 1}", "interviewer")
-        elif (
-            participant and _names_match(label, participant, threshold)
-        ) or _PARTICIPANT_LABEL.match(label):
-            result[label] = (pseudonym, "participant")
-        else:
-            result[label] = (None, "other")
-    if found_interviewer and not any(role == "participant" for _, role in result.values()):
-        others = [label for label in labels if result[label][1] == "other"]
-        if len(others) == 1:
-            # "Interviewer" and one other speaker: the other speaker is the participant
-            result[others[0]] = (pseudonym, "participant")
-            message = (
-                f"{transcript_id}: {others[0]!r} taken as the participant (the one speaker "
-                "besides the interviewer)"
-            )
-            if participant:
-                warnings.append(
-                    f"{message}; no speaker label matches {participant!r} of participants.csv"
-                )
-            else:
-                log.info("%s", message)
-    if not found_interviewer:
-        stats = {label: [0, 0] for label in labels}  # questions, words
-        for turn in turns:
-            stats[turn["label"]][0] += turn["text"].count("?")
-            stats[turn["label"]][1] += len(words(turn["text"]))
-        if len(labels) >= 2:
-            n_q = sum(s[0] for s in stats.values()) or 1
-            n_w = sum(s[1] for s in stats.values()) or 1
-            score = {label: s[0] / n_q - s[1] / n_w for label, s in stats.items()}
-            chosen = max(labels, key=lambda label: (score[label], -labels.index(label)))
-            log.info(
-                "%s: %r is the interviewer (asks %d of %d questions, says %d of %d words)",
-                transcript_id, chosen, stats[chosen][0], n_q, stats[chosen][1], n_w,
-            )  # fmt: skip
-            if interviewers:
-                warnings.append(
-                    f"{transcript_id}: no speaker label matches the interviewer "
-                    f"{'; '.join(interviewers)!r} of participants.csv; "
-                    f"chose {chosen!r} (most questions, fewest words)"
-                )
-            found_interviewer = [chosen]
-            result[chosen] = ("INTERVIEWER_1", "interviewer")
-            others = [label for label in labels if label != chosen]
-            known = [label for label in others if result[label][1] == "participant"]
-            for label in others:
-                if not known:
-                    result[label] = (
-                        pseudonym if len(others) == 1 else result[label][0],
-                        "participant",
-                    )
-    if len({result[label][0] for label in found_interviewer}) == 1:
-        for label in found_interviewer:
-            result[label] = ("Interviewer", "interviewer")
-    if not any(role == "participant" for _, role in result.values()):
-        warnings.append(
-            f"{transcript_id}: no speaker is the participant (labels: "
-            f"{', '.join(map(repr, labels[:5]))}); their turns get the role 'other' and are not "
-            "coded; add the participant's label to participants.csv"
-        )
-    elif participant and pseudonym and not any(r[0] == pseudonym for r in result.values()):
-        warnings.append(
-            f"{transcript_id}: no speaker label matches the participant {participant!r} "
-            "of participants.csv"
-        )
-    return result, warnings
-
-
-def match_section(text: str, questions: list[tuple[str, str]], threshold: int) -> str | None:
-    """The guide section whose question best matches a question asked in `text`.
-
-    Each sentence of `text` that ends with ``?`` is compared with each guide question, from each
-    clause on (``So, looking ahead, where is this going?`` is also ``where is this going?``),
-    by rapidfuzz ratio on normalised text; the best score must reach `threshold`.
-    RETURNS (str | None): the section id.
-    """
-    if not questions:
-        return None
-    guide = [(section, utils.default_process(question)) for section, question in questions]
-    best, best_score = None, 0.0
-    for sentence in re.findall(r"[^.!?]*\?", text):
-        clauses = re.split(r"(?<=[,;:])\s+", sentence.strip())
-        for i in range(len(clauses)):
-            asked = utils.default_process(" ".join(clauses[i:]))
-            if len(asked) < 4:
-                continue
-            for section, question in guide:
-                score = fuzz.ratio(question, asked)
-                if score > best_score:
-                    best, best_score = section, score
-    return best if best_score >= threshold else None
 
 
 def _assemble(
@@ -653,10 +471,6 @@ def _write(
     }
     schema.private_dir(keys_dir)
     return written
-
-
-# ---------------------------------------------------------------------------------------------
-# entry points
 
 
 def ingest_corpus(
