@@ -23,7 +23,7 @@ from qualcode import schema
 from qualcode.cli import app
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.human import refi
+from qualcode.human import refi, refi_export, refi_import
 from qualcode.human.align import Corpus
 from qualcode.human.store import CodeResolver
 
@@ -168,7 +168,7 @@ def test_export_validates_and_holds_every_transcript_and_coding(project) -> None
         columns=schema.CODINGS_COLUMNS,
     )
     out = project["root"] / "out.qdpx"
-    counts = refi.write_qdpx(
+    counts = refi_export.write_qdpx(
         out, processed, codebook=codebook, participants_path=project["raw"] / "participants.csv"
     )
     with zipfile.ZipFile(out) as archive:
@@ -204,8 +204,8 @@ def test_export_validates_and_holds_every_transcript_and_coding(project) -> None
 def test_export_is_deterministic(project) -> None:
     codebook = load_codebook(project["codebook"])
     a, b = project["root"] / "a.qdpx", project["root"] / "b.qdpx"
-    refi.write_qdpx(a, project["processed"], codebook=codebook)
-    refi.write_qdpx(b, project["processed"], codebook=codebook)
+    refi_export.write_qdpx(a, project["processed"], codebook=codebook)
+    refi_export.write_qdpx(b, project["processed"], codebook=codebook)
     assert a.read_bytes() == b.read_bytes()
 
 
@@ -219,7 +219,7 @@ def test_export_codebook_hierarchy_descriptions_and_sibling_names(tmp_path, proj
     )
     codebook = load_codebook(book)
     out = tmp_path / "p.qdpx"
-    refi.write_qdpx(out, project["processed"], codebook=codebook)
+    refi_export.write_qdpx(out, project["processed"], codebook=codebook)
     root = etree.fromstring(zipfile.ZipFile(out).read("project.qde"))
     clients = next(c for c in root.iter(q("Code")) if c.get("name") == "Getting new clients")
     children = [c.get("name") for c in clients.findall(q("Code"))]
@@ -242,7 +242,7 @@ def _code_id(code: etree._Element, codebook) -> str:
 
 def test_export_cases_carry_attributes_but_no_names(project) -> None:
     out = project["root"] / "p.qdpx"
-    refi.write_qdpx(
+    refi_export.write_qdpx(
         out,
         project["processed"],
         codebook=load_codebook(project["codebook"]),
@@ -271,13 +271,15 @@ def test_round_trip_keeps_every_coding_and_offset(project, tmp_path) -> None:
     humans = human_rows(processed, project["codebook"])
     schema.write_table(humans, processed / "human_codings.parquet", columns=schema.CODINGS_COLUMNS)
     out = tmp_path / "p.qdpx"
-    refi.write_qdpx(out, processed, codebook=codebook)
+    refi_export.write_qdpx(out, processed, codebook=codebook)
 
     # reading back: every coding of every coder, same offsets
     parsed = refi.read_qdpx(out)
     corpus = Corpus.load(processed)
-    ids = {s.guid: refi.match_transcript(s.name, corpus.transcript_ids) for s in parsed.sources}
-    pieces, counts = refi.project_pieces(
+    ids = {
+        s.guid: refi_import.match_transcript(s.name, corpus.transcript_ids) for s in parsed.sources
+    }
+    pieces, counts = refi_import.project_pieces(
         parsed, corpus, ids, CodeResolver(codebook), keep_machine=True
     )
     key = ["transcript_id", "turn_id", "start_char", "end_char", "code_id", "coder"]
@@ -291,7 +293,7 @@ def test_round_trip_keeps_every_coding_and_offset(project, tmp_path) -> None:
     fresh = tmp_path / "fresh"
     shutil.copytree(processed, fresh)
     (fresh / "human_codings.parquet").unlink()
-    result = refi.import_qdpx(out, fresh, codebook_path=project["codebook"])
+    result = refi_import.import_qdpx(out, fresh, codebook_path=project["codebook"])
     assert result.n_machine_codings == 4
     # NEW_CODE is not in the codebook: it went out under its id and came back to it, listed
     assert result.unknown_codes == {"NEW_CODE": "NEW_CODE"}
@@ -312,7 +314,7 @@ def test_round_trip_keeps_every_coding_and_offset(project, tmp_path) -> None:
 def test_round_trip_tells_apart_codes_with_the_same_label(project, tmp_path) -> None:
     # NICHE_ENERGY and ACQ_REFERRALS are both labelled "Referrals" under different parents
     out = tmp_path / "p.qdpx"
-    refi.write_qdpx(out, project["processed"], codebook=load_codebook(project["codebook"]))
+    refi_export.write_qdpx(out, project["processed"], codebook=load_codebook(project["codebook"]))
     parsed = refi.read_qdpx(out)
     resolver = CodeResolver(load_codebook(project["codebook"]))
     mapped = {resolver.resolve(c.name, parsed.code_path(g)[:-1]) for g, c in parsed.codes.items()}
@@ -321,12 +323,12 @@ def test_round_trip_tells_apart_codes_with_the_same_label(project, tmp_path) -> 
 
 def test_export_qdc_holds_the_codebook(project, tmp_path) -> None:
     codebook = load_codebook(project["codebook"])
-    out = refi.write_qdc(tmp_path / "book.qdc", codebook)
+    out = refi_export.write_qdc(tmp_path / "book.qdc", codebook)
     root = etree.fromstring(out.read_bytes())
     assert root.tag == f"{{{refi.CODEBOOK_NS}}}CodeBook"
     codes = list(root.iter(f"{{{refi.CODEBOOK_NS}}}Code"))
     assert len(codes) == len(codebook)
-    assert not refi.schema_errors(refi.qdc_as_project(out.read_bytes()))
+    assert not refi.schema_errors(refi_export.qdc_as_project(out.read_bytes()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +352,7 @@ def test_import_raw_text_project_onto_turns(project, tmp_path, crlf_as_one) -> N
     )
     parsed = refi.read_qdpx(path)
     assert parsed.sources[0].crlf_as_one is crlf_as_one
-    result = refi.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
+    result = refi_import.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
     rows = result.codings
     assert set(rows["coder"]) == {"human:Anna"}
     assert result.n_uncoded_selections == 1
@@ -376,7 +378,7 @@ def test_import_spanning_turns_and_inline_text(project, tmp_path) -> None:
         source_name="interview_a",
         selections=[(start, end, ["Background and training"])],
     )
-    result = refi.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
+    result = refi_import.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
     got = result.codings[["turn_id", "sentence_id", "text"]].values.tolist()
     # turn 1's last sentence, the interviewer's question, turn 3's first sentence (3+ words)
     assert got == [
@@ -393,8 +395,8 @@ def test_reimport_replaces_instead_of_doubling(project, tmp_path) -> None:
         text=text,
         selections=[(*span_of(text, "Mostly referrals"), ["Background and training"])],
     )
-    refi.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
-    refi.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
+    refi_import.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
+    refi_import.import_qdpx(path, project["processed"], codebook_path=project["codebook"])
     assert len(schema.read_table(project["processed"], "human_codings")) == 1
 
 
@@ -416,7 +418,7 @@ def _new_source_project(folder: Path) -> Path:
 def test_import_ingests_a_source_that_is_not_processed_yet(project, tmp_path) -> None:
     path = _new_source_project(tmp_path)
     keys = tmp_path / "keys"
-    result = refi.import_qdpx(
+    result = refi_import.import_qdpx(
         path, project["processed"], codebook_path=project["codebook"], keys_dir=keys
     )
     assert result.ingested == ["interview_c"]
@@ -682,7 +684,7 @@ def test_qdpx_member_that_inflates_past_the_limit_is_refused(project, tmp_path) 
     )
     assert bomb.stat().st_size < 100_000
     with pytest.raises(QualcodeInputError, match=r"sources/big.txt.*max_file_mb \(1 MB\)"):
-        refi.import_qdpx(bomb, project["processed"], params_path=params)
+        refi_import.import_qdpx(bomb, project["processed"], params_path=params)
     # a member whose header understates its size is refused too (stopped as it is read)
     archive = refi._Zip(zipfile.ZipFile(bomb), path=bomb, limit=1024 * 1024)
     archive.archive.getinfo("sources/big.txt").file_size = 10

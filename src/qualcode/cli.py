@@ -269,7 +269,7 @@ def import_coding(
 ) -> None:
     """Import human coding from REFI-QDA or CSV into human_codings.parquet."""
     from qualcode.human.csv_import import import_csv
-    from qualcode.human.refi import import_qdpx
+    from qualcode.human.refi_import import import_qdpx
 
     suffix = file.suffix.lower()
     with _bad_input():

@@ -5,7 +5,8 @@
   human_codings.parquet.
 - `csv_import`: coding from a CSV of quotes or offsets (`qualcode import-coding FILE.csv`, the
   coding folders beside the raw folder).
-- `refi`: REFI-QDA projects (.qdpx) and codebooks (.qdc) read and written.
+- `refi`: the REFI-QDA format (namespaces, GUIDs, schema) and reading a .qdpx; `refi_import`
+  imports its coding; `refi_export` writes our project (.qdpx) and codebook (.qdc).
 - `agreement`: agreement between any two coders, per code, with intervals.
 - `export`: `qualcode export` (qdpx, qdc, a CSV of quotes).
 """

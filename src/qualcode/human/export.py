@@ -17,7 +17,7 @@ import pandas as pd
 from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.human.refi import write_qdc, write_qdpx
+from qualcode.human.refi_export import write_qdc, write_qdpx
 from qualcode.participants import read_participants
 from qualcode.study_ids import apply_study_ids, study_id_map
 
