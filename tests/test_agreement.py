@@ -21,6 +21,7 @@ from qualcode.coding.codebook import parse_codebook
 from qualcode.config import load_params
 from qualcode.errors import QualcodeInputError
 from qualcode.human import agreement as ag
+from qualcode.human import metrics
 
 runner = CliRunner()
 
@@ -31,14 +32,14 @@ runner = CliRunner()
 def test_cohen_kappa_hand_worked_two_by_two() -> None:
     # 50 units: both yes 20, first only 5, second only 10, both no 15.
     # p_o = 35/50 = .70; p_e = (25/50)(30/50) + (25/50)(20/50) = .50; kappa = .20/.50 = .40
-    metrics = ag.table_metrics(np.array([20, 5, 10, 15]))
-    assert metrics["kappa"] == pytest.approx(0.4)
-    assert metrics["percent_agreement"] == pytest.approx(0.7)
-    assert metrics["precision"] == pytest.approx(20 / 30)
-    assert metrics["recall"] == pytest.approx(20 / 25)
+    found = metrics.table_metrics(np.array([20, 5, 10, 15]))
+    assert found["kappa"] == pytest.approx(0.4)
+    assert found["percent_agreement"] == pytest.approx(0.7)
+    assert found["precision"] == pytest.approx(20 / 30)
+    assert found["recall"] == pytest.approx(20 / 25)
     first = [1] * 20 + [1] * 5 + [0] * 10 + [0] * 15
     second = [1] * 20 + [0] * 5 + [1] * 10 + [0] * 15
-    assert ag.cohen_kappa(np.array(first), np.array(second)) == pytest.approx(0.4)
+    assert metrics.cohen_kappa(np.array(first), np.array(second)) == pytest.approx(0.4)
 
 
 def test_krippendorff_alpha_published_nominal_example() -> None:
@@ -59,11 +60,12 @@ def test_krippendorff_alpha_published_binary_example() -> None:
     # Same paper, section A: two observers, ten units, binary data; alpha = 0.095.
     first = np.array([0, 1, 0, 0, 0, 0, 0, 0, 1, 0])
     second = np.array([1, 1, 1, 0, 0, 1, 0, 0, 0, 0])
-    assert round(ag.krippendorff_alpha(first, second), 3) == 0.095
+    assert round(metrics.krippendorff_alpha(first, second), 3) == 0.095
     # closed form from the 2x2 table: both 1, first only 1, second only 3, neither 5
-    assert round(float(ag.table_metrics(ag.two_by_two(first, second))["alpha"]), 3) == 0.095
+    table = metrics.two_by_two(first, second)
+    assert round(float(metrics.table_metrics(table)["alpha"]), 3) == 0.095
     # and Cohen's kappa of the same data, by hand: p_o = .6, p_e = .2*.4 + .8*.6 = .56
-    assert ag.cohen_kappa(first, second) == pytest.approx(0.04 / 0.44)
+    assert metrics.cohen_kappa(first, second) == pytest.approx(0.04 / 0.44)
 
 
 @settings(max_examples=80, deadline=None)
@@ -71,8 +73,8 @@ def test_krippendorff_alpha_published_binary_example() -> None:
 def test_closed_form_alpha_equals_the_package(pairs) -> None:
     first = np.array([p[0] for p in pairs])
     second = np.array([p[1] for p in pairs])
-    package = ag.krippendorff_alpha(first, second)
-    closed = float(ag.table_metrics(ag.two_by_two(first, second))["alpha"])
+    package = metrics.krippendorff_alpha(first, second)
+    closed = float(metrics.table_metrics(metrics.two_by_two(first, second))["alpha"])
     if math.isnan(package):
         assert math.isnan(closed)
     else:
@@ -80,10 +82,10 @@ def test_closed_form_alpha_equals_the_package(pairs) -> None:
 
 
 def test_undefined_metrics_are_nan() -> None:
-    metrics = ag.table_metrics(np.array([0, 0, 0, 10]))
-    assert math.isnan(metrics["kappa"]) and math.isnan(metrics["alpha"])
-    assert math.isnan(metrics["precision"]) and math.isnan(metrics["f1"])
-    assert metrics["percent_agreement"] == 1.0
+    found = metrics.table_metrics(np.array([0, 0, 0, 10]))
+    assert math.isnan(found["kappa"]) and math.isnan(found["alpha"])
+    assert math.isnan(found["precision"]) and math.isnan(found["f1"])
+    assert found["percent_agreement"] == 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,7 +418,7 @@ def test_pairwise_agreement_from_the_tables(study) -> None:
         study["processed"], codebook_path=study["codebook"], n_boot=50
     )
     assert summary[["coder_a", "coder_b"]].values.tolist() == [["human:reference", "rules"]]
-    assert list(summary.columns) == ag.PAIR_COLUMNS
+    assert list(summary.columns) == schema.AGREEMENT_PAIR_COLUMNS
     assert set(per_code["coder_a"]) == {"human:reference"}
     assert "ALL" in set(per_code["code_id"])
     assert len(disagreements) > 0
@@ -437,11 +439,11 @@ def test_agreement_step_imports_the_reference_and_writes_every_pair(study) -> No
     assert set(reference["coder"]) == {"human:reference"}
     files = ag.read_agreement(processed)
     assert files.pairs[["coder_a", "coder_b"]].values.tolist() == [["human:reference", "rules"]]
-    assert list(files.pairs.columns) == ag.PAIR_COLUMNS
-    assert list(files.per_code.columns) == ag.AGREEMENT_COLUMNS
+    assert list(files.pairs.columns) == schema.AGREEMENT_PAIR_COLUMNS
+    assert list(files.per_code.columns) == schema.AGREEMENT_COLUMNS
     assert set(files.per_code["coder_a"]) == {"human:reference"}
     assert "ALL" in set(files.per_code["code_id"])
-    assert list(files.disagreements.columns) == ag.DISAGREEMENT_COLUMNS
+    assert list(files.disagreements.columns) == schema.DISAGREEMENT_COLUMNS
     assert len(files.disagreements) > 0
     # The same tables as computed in memory, every digit: the report shows what was computed.
     per_code, summary, disagreements = ag.pairwise_agreement(
@@ -463,8 +465,8 @@ def test_agreement_step_without_people_coding_writes_empty_tables(study) -> None
     processed = study["processed"]
     ag.agreement_step(processed, codebook_path=study["codebook"], params=load_params(None))
     files = ag.read_agreement(processed)
-    assert files.per_code.empty and list(files.per_code.columns) == ag.AGREEMENT_COLUMNS
-    assert files.pairs.empty and list(files.pairs.columns) == ag.PAIR_COLUMNS
+    assert files.per_code.empty and list(files.per_code.columns) == schema.AGREEMENT_COLUMNS
+    assert files.pairs.empty and list(files.pairs.columns) == schema.AGREEMENT_PAIR_COLUMNS
     assert files.disagreements.empty
 
 

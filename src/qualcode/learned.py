@@ -805,7 +805,7 @@ class FittedCoder:
 
 
 def _scores(coded: np.ndarray, y: np.ndarray, known: np.ndarray) -> dict[str, np.ndarray]:
-    from qualcode.human.agreement import table_metrics
+    from qualcode.human.metrics import table_metrics
 
     counts = np.stack(
         [
@@ -1902,7 +1902,7 @@ def _micro_macro(counts: np.ndarray, support: np.ndarray) -> tuple[np.ndarray, n
     counts: [..., n_codes, 4].
     RETURNS (tuple[ndarray, ndarray]): micro and macro F1 over the leading dimensions.
     """
-    from qualcode.human.agreement import table_metrics
+    from qualcode.human.metrics import table_metrics
 
     pooled = counts.sum(axis=-2)
     micro = table_metrics(pooled)["f1"]
@@ -1962,7 +1962,7 @@ def _score_folds(
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
     """Per fold, code and coder counts and metrics; the pooled rows with intervals; summary."""
-    from qualcode.human.agreement import table_metrics
+    from qualcode.human.metrics import table_metrics
 
     codes = data.labels.codes
     rules_all = rule_matrix(data.units, codes)

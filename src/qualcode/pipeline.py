@@ -302,7 +302,11 @@ def agreement(
     files = measures.read_agreement(processed)
     written = [
         Path(processed) / name
-        for name in (measures.AGREEMENT_FILE, measures.PAIRS_FILE, measures.DISAGREEMENTS_FILE)
+        for name in (
+            schema.AGREEMENT_FILE,
+            schema.AGREEMENT_PAIRS_FILE,
+            schema.TABLE_FILES["disagreements"],
+        )
     ]
     n_pairs = 0 if files is None else len(files.pairs)
     return Outcome(

@@ -40,6 +40,7 @@ TABLE_FILES = {
 MANIFEST_TABLES = ("transcripts", "turns", "sentences", "codings", "human_codings", "quantities")
 CODINGS_MANIFEST_FILE = "codings.manifest.json"
 AGREEMENT_FILE = "agreement.csv"
+AGREEMENT_PAIRS_FILE = "agreement_pairs.csv"
 EVALUATION_FILE = "evaluation.csv"
 EVALUATION_SUMMARY_FILE = "evaluation_summary.csv"
 EVALUATION_ABLATION_FILE = "evaluation_ablation.csv"
@@ -124,6 +125,24 @@ AGREEMENT_COLUMNS = [
     "coder_a",
     "coder_b",
     "unit",
+]
+# agreement_pairs.csv: one row per pair of coders (`Agreement.summary`).
+AGREEMENT_PAIR_COLUMNS = [
+    "coder_a",
+    "coder_b",
+    "unit",
+    "n_transcripts",
+    "n_units",
+    "n_uncoded_units",
+    "n_codes_used",
+    "kappa",
+    "kappa_lo",
+    "kappa_hi",
+    "alpha",
+    "f1",
+    "f1_lo",
+    "f1_hi",
+    "mean_kappa",
 ]
 DISAGREEMENT_COLUMNS = [
     "coder_a",

@@ -7,6 +7,7 @@
   coding folders beside the raw folder).
 - `refi`: the REFI-QDA format (namespaces, GUIDs, schema) and reading a .qdpx; `refi_import`
   imports its coding; `refi_export` writes our project (.qdpx) and codebook (.qdc).
-- `agreement`: agreement between any two coders, per code, with intervals.
+- `agreement`: agreement between any two coders, per code, with intervals; `metrics`: kappa,
+  alpha, precision, recall and F1 from 2x2 tables.
 - `export`: `qualcode export` (qdpx, qdc, a CSV of quotes).
 """

@@ -15,11 +15,7 @@ n_first only, n_second only, n_neither. Units that neither coder coded with the 
 apart (`n_neither`) because they inflate percent agreement: with rare codes percent agreement is
 high whatever the coders do. `percent_agreement_coded` leaves them out (both / either).
 
-- Cohen's kappa: (p_o - p_e) / (1 - p_e), undefined (NaN) when p_e = 1 (neither coder varies).
-- Krippendorff's alpha (nominal), from the `krippendorff` package; for bootstrap replicates the
-  same value comes from the 2x2 table in closed form, 1 - (2n - 1)(b + c) / (n_0 n_1), where n_0
-  and n_1 count the pairable values 0 and 1 (a test checks both give the same number).
-- precision = both / second, recall = both / first, F1 = 2 both / (first + second).
+- Cohen's kappa, Krippendorff's alpha, precision, recall and F1: `human.metrics`.
 - 95% intervals: percentile bootstrap over transcripts (whole transcripts resampled with
   replacement, `n_boot` times, seeded): the units of one interview are not independent. With one
   transcript there is nothing to resample and the intervals are NaN.
@@ -43,7 +39,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import krippendorff
 import numpy as np
 import pandas as pd
 
@@ -52,6 +47,7 @@ from qualcode.coding.codebook import Codebook
 from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
 from qualcode.human.csv_import import import_csv_folder
+from qualcode.human.metrics import krippendorff_alpha, table_metrics
 from qualcode.human.store import (
     HUMAN_PREFIX,
     MACHINE_CODERS,
@@ -64,163 +60,23 @@ from qualcode.units import participant_units
 
 logger = logging.getLogger(__name__)
 
+
 REFERENCE_CODER = "human:reference"
+
+
 DEFAULT_PAIR = (REFERENCE_CODER, "rules")
+
+
 ALL_CODES = "ALL"
+
+
 N_BOOT = 1000
+
+
 CI_LEVEL = 0.95
-AGREEMENT_FILE = "agreement.csv"
-PAIRS_FILE = "agreement_pairs.csv"
-DISAGREEMENTS_FILE = "disagreements.parquet"
+
+
 CI_METRICS = ("kappa", "alpha", "precision", "recall", "f1")
-AGREEMENT_COLUMNS = [
-    "code_id",
-    "scope",
-    "n_transcripts",
-    "n_units",
-    "n_first",
-    "n_second",
-    "n_both",
-    "n_neither",
-    "percent_agreement",
-    "percent_agreement_coded",
-    "kappa",
-    "kappa_lo",
-    "kappa_hi",
-    "alpha",
-    "alpha_lo",
-    "alpha_hi",
-    "precision",
-    "precision_lo",
-    "precision_hi",
-    "recall",
-    "recall_lo",
-    "recall_hi",
-    "f1",
-    "f1_lo",
-    "f1_hi",
-    "coder_a",
-    "coder_b",
-    "unit",
-]
-# agreement_pairs.csv: one row per pair of coders (`Agreement.summary`).
-PAIR_COLUMNS = [
-    "coder_a",
-    "coder_b",
-    "unit",
-    "n_transcripts",
-    "n_units",
-    "n_uncoded_units",
-    "n_codes_used",
-    "kappa",
-    "kappa_lo",
-    "kappa_hi",
-    "alpha",
-    "f1",
-    "f1_lo",
-    "f1_hi",
-    "mean_kappa",
-]
-DISAGREEMENT_COLUMNS = [
-    "coder_a",
-    "coder_b",
-    "unit",
-    "transcript_id",
-    "turn_id",
-    "sentence_id",
-    "speaker",
-    "section",
-    "code_id",
-    "coded_by",
-    "text",
-    "codes_a",
-    "codes_b",
-]
-
-
-# ---------------------------------------------------------------------------------------------
-# Metrics from 2x2 tables
-
-
-def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    num = np.asarray(num, dtype=float)
-    den = np.asarray(den, dtype=float)
-    out = np.full(np.broadcast(num, den).shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
-def table_metrics(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Agreement metrics from 2x2 schema.
-
-    counts: array [..., 4] of (both, first only, second only, neither).
-    RETURNS (dict[str, ndarray]): percent_agreement, percent_agreement_coded, kappa, alpha
-        (closed form), precision, recall, f1; NaN where undefined.
-    """
-    counts = np.asarray(counts, dtype=float)
-    a, b, c, d = (counts[..., k] for k in range(4))
-    n = a + b + c + d
-    p_o = _divide(a + d, n)
-    p_e = _divide((a + b) * (a + c) + (c + d) * (b + d), n * n)
-    kappa = _divide(p_o - p_e, 1 - np.where(np.isnan(p_e), 1.0, p_e))
-    n1 = 2 * a + b + c
-    n0 = 2 * d + b + c
-    alpha = 1 - _divide((2 * n - 1) * (b + c), n0 * n1)
-    return {
-        "percent_agreement": p_o,
-        "percent_agreement_coded": _divide(a, a + b + c),
-        "kappa": kappa,
-        "alpha": alpha,
-        "precision": _divide(a, a + c),
-        "recall": _divide(a, a + b),
-        "f1": _divide(2 * a, 2 * a + b + c),
-    }
-
-
-def cohen_kappa(first: np.ndarray, second: np.ndarray) -> float:
-    """Cohen's kappa of two yes/no codings of the same units.
-
-    RETURNS (float): kappa, NaN when chance agreement is 1.
-    """
-    return float(table_metrics(two_by_two(first, second))["kappa"])
-
-
-def two_by_two(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """RETURNS (ndarray): (both, first only, second only, neither) counts of two boolean vectors."""
-    x = np.asarray(first, dtype=bool)
-    y = np.asarray(second, dtype=bool)
-    return np.array([(x & y).sum(), (x & ~y).sum(), (~x & y).sum(), (~x & ~y).sum()])
-
-
-def krippendorff_alpha(first: np.ndarray, second: np.ndarray) -> float:
-    """Krippendorff's alpha (nominal) of two codings, from the `krippendorff` package.
-
-    RETURNS (float): alpha, NaN when the units hold a single value (no variation to agree on).
-    """
-    data = np.vstack([np.asarray(first, dtype=float), np.asarray(second, dtype=float)])
-    if data.size == 0 or len(np.unique(data[~np.isnan(data)])) < 2:
-        return float("nan")
-    return float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
-
-
-# ---------------------------------------------------------------------------------------------
-# Codings, coders, units
-
-
-def all_codings(processed_dir: Path) -> pd.DataFrame:
-    """Every coding: codings.parquet (rules, model) and human_codings.parquet (people).
-
-    RETURNS (DataFrame): CODINGS_COLUMNS of both schema.
-    """
-    parts = []
-    for name in ("codings", "human_codings"):
-        frame = schema.read_table(processed_dir, name, required=False)
-        if frame is not None and len(frame):
-            parts.append(frame[schema.CODINGS_COLUMNS])
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in schema.CODINGS_COLUMNS})
-    frame = pd.concat(parts, ignore_index=True)
-    return frame.astype({"transcript_id": str, "code_id": str, "coder": str})
 
 
 def _coder_order(coder: str) -> tuple[int, str]:
@@ -273,10 +129,6 @@ def _matrix(
     hits = hits[hits["code_id"].isin(column)]
     matrix[hits["row"].to_numpy(), hits["code_id"].map(column).to_numpy()] = True
     return matrix
-
-
-# ---------------------------------------------------------------------------------------------
-# Comparing two coders
 
 
 @dataclass
@@ -363,7 +215,7 @@ def compare_coders(
 ) -> Agreement:
     """Measure the agreement of coder_b with coder_a (the reference), per code.
 
-    RETURNS (Agreement): the per-code table (AGREEMENT_COLUMNS), the disagreements, coverage.
+    RETURNS (Agreement): the per-code table (schema.AGREEMENT_COLUMNS), the disagreements, coverage.
     """
     present = set(codings["coder"].astype(str))
     for coder in (coder_a, coder_b):
@@ -440,7 +292,7 @@ def compare_coders(
             table[metric] = metrics[metric]
         table[f"{metric}_lo"], table[f"{metric}_hi"] = intervals[metric]
     table["coder_a"], table["coder_b"], table["unit"] = coder_a, coder_b, unit
-    table = table[AGREEMENT_COLUMNS]
+    table = table[schema.AGREEMENT_COLUMNS]
 
     uncoded = int((~x.any(axis=1) & ~y.any(axis=1)).sum())
     return Agreement(
@@ -456,7 +308,7 @@ def compare_coders(
 
 
 def _empty_disagreements() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in DISAGREEMENT_COLUMNS})
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in schema.DISAGREEMENT_COLUMNS})
 
 
 def _disagreements(
@@ -486,14 +338,10 @@ def _disagreements(
         codes_a=[listing(x, r) for r in rows],
         codes_b=[listing(y, r) for r in rows],
     )
-    frame = frame[DISAGREEMENT_COLUMNS]
+    frame = frame[schema.DISAGREEMENT_COLUMNS]
     return frame.sort_values(["transcript_id", "turn_id", "sentence_id", "code_id"]).reset_index(
         drop=True
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# From the processed folder
 
 
 def refresh_reference(
@@ -525,7 +373,7 @@ class _Tables:
 
 def _load(processed_dir: Path) -> _Tables:
     return _Tables(
-        codings=all_codings(processed_dir),
+        codings=schema.read_codings(processed_dir),
         turns=schema.read_table(processed_dir, "turns"),
         sentences=schema.read_table(processed_dir, "sentences"),
     )
@@ -578,8 +426,8 @@ def pairwise_agreement(
     The first coder of a pair is the reference: human:reference, then other people, then
     machines. Pairs without a transcript in common are left out.
     RETURNS (tuple[DataFrame, DataFrame, DataFrame]): the per-code tables of all pairs
-        (AGREEMENT_COLUMNS), one summary row per pair (PAIR_COLUMNS, `Agreement.summary`), and
-        all disagreements (DISAGREEMENT_COLUMNS).
+        (schema.AGREEMENT_COLUMNS), one summary row per pair (schema.AGREEMENT_PAIR_COLUMNS,
+        `Agreement.summary`), and all disagreements (schema.DISAGREEMENT_COLUMNS).
     """
     loaded = _load(Path(processed_dir))
     codebook = load_codebook_or_none(codebook_path)
@@ -605,12 +453,12 @@ def pairwise_agreement(
             logger.info("pair %s / %s left out: %s", coder_a, coder_b, err.detail)
     if not results:
         return (
-            pd.DataFrame(columns=AGREEMENT_COLUMNS),
-            pd.DataFrame(columns=PAIR_COLUMNS),
+            pd.DataFrame(columns=schema.AGREEMENT_COLUMNS),
+            pd.DataFrame(columns=schema.AGREEMENT_PAIR_COLUMNS),
             _empty_disagreements(),
         )
     per_code = pd.concat([r.table for r in results], ignore_index=True)
-    summary = pd.DataFrame([r.summary() for r in results], columns=PAIR_COLUMNS)
+    summary = pd.DataFrame([r.summary() for r in results], columns=schema.AGREEMENT_PAIR_COLUMNS)
     disagreements = pd.concat([r.disagreements for r in results], ignore_index=True)
     return per_code, summary, disagreements
 
@@ -618,6 +466,8 @@ def pairwise_agreement(
 # `qualcode agreement` writes four decimals, for reading; the agreement step writes every digit
 # (the shortest text that reads back as the same float), so the report shows what was computed.
 READABLE = "%.4f"
+
+
 EXACT = None
 
 
@@ -632,11 +482,15 @@ def _write_tables(
     *,
     float_format: str | None,
 ) -> tuple[Path, Path]:
-    csv_path = _write_csv(per_code, processed_dir / AGREEMENT_FILE, float_format=float_format)
+    csv_path = _write_csv(
+        per_code, processed_dir / schema.AGREEMENT_FILE, float_format=float_format
+    )
     disagreements = disagreements.astype(
-        {c: "string" for c in DISAGREEMENT_COLUMNS if c not in ("turn_id", "sentence_id")}
+        {c: "string" for c in schema.DISAGREEMENT_COLUMNS if c not in ("turn_id", "sentence_id")}
     ).astype({"turn_id": "int64", "sentence_id": "Int64"})
-    parquet_path = schema.write_table(disagreements, processed_dir / DISAGREEMENTS_FILE)
+    parquet_path = schema.write_table(
+        disagreements, processed_dir / schema.TABLE_FILES["disagreements"]
+    )
     return csv_path, parquet_path
 
 
@@ -681,7 +535,7 @@ def agreement_step(
         seed=params.report.seed,
     )
     _write_tables(per_code, disagreements, processed_dir, float_format=EXACT)
-    _write_csv(pairs, processed_dir / PAIRS_FILE, float_format=EXACT)
+    _write_csv(pairs, processed_dir / schema.AGREEMENT_PAIRS_FILE, float_format=EXACT)
 
 
 @dataclass(frozen=True)
@@ -714,12 +568,12 @@ def read_agreement(processed_dir: Path | str) -> AgreementFiles | None:
     RETURNS (AgreementFiles | None): the three tables; None before agreement.csv is made.
     """
     processed_dir = Path(processed_dir)
-    if not (processed_dir / AGREEMENT_FILE).exists():
+    if not (processed_dir / schema.AGREEMENT_FILE).exists():
         return None
     disagreements = schema.read_table(processed_dir, "disagreements", required=False)
     return AgreementFiles(
-        per_code=_read_csv(processed_dir / AGREEMENT_FILE, AGREEMENT_COLUMNS),
-        pairs=_read_csv(processed_dir / PAIRS_FILE, PAIR_COLUMNS),
+        per_code=_read_csv(processed_dir / schema.AGREEMENT_FILE, schema.AGREEMENT_COLUMNS),
+        pairs=_read_csv(processed_dir / schema.AGREEMENT_PAIRS_FILE, schema.AGREEMENT_PAIR_COLUMNS),
         disagreements=_empty_disagreements() if disagreements is None else disagreements,
     )
 
