@@ -10,7 +10,6 @@ put in data/raw, data/reference or config/.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from cli_helper import run_cli
@@ -21,31 +20,16 @@ SMALL = ("interview_01.txt", "interview_02.txt", "interview_05.srt")
 CODED = ("interview_02", "interview_05")
 
 
-@dataclass(frozen=True)
 class Study:
     """A study folder: data/raw, data/reference, data/processed, config/ and reports/."""
 
-    root: Path
-
-    @property
-    def raw(self) -> Path:
-        return self.root / "data" / "raw"
-
-    @property
-    def processed(self) -> Path:
-        return self.root / "data" / "processed"
-
-    @property
-    def reports(self) -> Path:
-        return self.root / "reports"
-
-    @property
-    def codebook(self) -> Path:
-        return self.root / "config" / "codebook.yml"
-
-    @property
-    def params(self) -> Path:
-        return self.root / "config" / "params.yml"
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.raw = root / "data" / "raw"
+        self.processed = root / "data" / "processed"
+        self.reports = root / "reports"
+        self.codebook = root / "config" / "codebook.yml"
+        self.params = root / "config" / "params.yml"
 
     def run(self) -> Result:
         """`qualcode run` on this study; it must succeed. RETURNS: the CLI result."""
