@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from click.testing import Result
+from small_study import Study, make_study
 
 
 @pytest.fixture(scope="session")
@@ -10,3 +12,18 @@ def nlp():
     from qualcode.nlp import load_nlp
 
     return load_nlp()
+
+
+@pytest.fixture(scope="session")
+def small_study_run(tmp_path_factory) -> tuple[Study, Result]:
+    """The small study after one `qualcode run`, and what the run printed. Run once per session
+    and shared by the notebook, browser and report-change tests: copy it (`Study.copy`) before
+    changing anything in it."""
+    study = make_study(tmp_path_factory.mktemp("small-study"))
+    return study, study.run()
+
+
+@pytest.fixture(scope="session")
+def small_study(small_study_run) -> Study:
+    """The small study after one `qualcode run` (see `small_study_run`)."""
+    return small_study_run[0]

@@ -1,46 +1,56 @@
-"""A small study for the tests that run the whole pipeline: three demo transcripts, their
-reference coding and participants.csv in a temporary folder, and `qualcode run` there."""
+"""The small study for the tests that run the whole pipeline.
+
+tests/fixtures/small_study/ holds three of the demo transcripts (raw/, with the demo's
+participants.csv), the reference coding of two of them (reference/: enough for the learned coder,
+which needs two coded transcripts) and the demo codebook and parameters (config/). The tests copy
+it to a temporary folder and run `qualcode run` there, so they never read what a researcher has
+put in data/raw, data/reference or config/.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from typer.testing import CliRunner
+from cli_helper import run_cli
+from click.testing import Result
 
-from qualcode.cli import app
-from qualcode.paths import RAW_DIR, REFERENCE_DIR
-
+FIXTURE = Path(__file__).parent / "fixtures" / "small_study"
 SMALL = ("interview_01.txt", "interview_02.txt", "interview_05.srt")
+CODED = ("interview_02", "interview_05")
 
 
-def make_study(root: Path, transcripts: tuple[str, ...] = SMALL) -> Path:
-    """Copy some demo transcripts, participants.csv and their reference coding under root/data."""
-    raw = root / "data" / "raw"
-    reference = root / "data" / "reference"
-    raw.mkdir(parents=True)
-    reference.mkdir(parents=True)
-    for name in transcripts:
-        shutil.copy(RAW_DIR / name, raw / name)
-        coded = REFERENCE_DIR / f"{Path(name).stem}.csv"
-        if coded.exists():
-            shutil.copy(coded, reference / coded.name)
-    shutil.copy(RAW_DIR / "participants.csv", raw / "participants.csv")
-    return root
+class Study:
+    """A study folder: data/raw, data/reference, data/processed, config/ and reports/."""
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.raw = root / "data" / "raw"
+        self.processed = root / "data" / "processed"
+        self.reports = root / "reports"
+        self.codebook = root / "config" / "codebook.yml"
+        self.params = root / "config" / "params.yml"
 
-def run_study(root: Path) -> object:
-    """`qualcode run` on root/data/raw, the report in root/reports. RETURNS: the CLI result."""
-    data = root / "data"
-    return CliRunner().invoke(
-        app,
-        [
+    def run(self) -> Result:
+        """`qualcode run` on this study; it must succeed. RETURNS: the CLI result."""
+        return run_cli(
             "run",
-            "--raw",
-            str(data / "raw"),
-            "--processed",
-            str(data / "processed"),
-            "--out",
-            str(root / "reports"),
-        ],
-    )
+            "--raw", self.raw,
+            "--processed", self.processed,
+            "--out", self.reports,
+            "--codebook", self.codebook,
+            "--params", self.params,
+        )  # fmt: skip
+
+    def copy(self, root: Path) -> Study:
+        """RETURNS: a copy of the whole study (its tables and report too) at root."""
+        shutil.copytree(self.root, root)
+        return Study(root)
+
+
+def make_study(root: Path) -> Study:
+    """Copy the small study's transcripts, coding and configuration under root."""
+    shutil.copytree(FIXTURE / "raw", root / "data" / "raw")
+    shutil.copytree(FIXTURE / "reference", root / "data" / "reference")
+    shutil.copytree(FIXTURE / "config", root / "config")
+    return Study(root)

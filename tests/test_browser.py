@@ -1,5 +1,6 @@
 """The HTML report in a real browser: headless Chromium opens reports/index.html, follows every
-link, and checks that each page loads with its figures and asks nothing of the network.
+link, and checks that each page loads with its figures and asks nothing of the network. The
+report is the small study's (see small_study.py), built once per session.
 
 Chromium is driven over the Chrome DevTools Protocol (a websocket on a loopback port that Chromium
 picks itself), which reports every request a page makes. CI installs Debian's chromium; without it
@@ -18,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from small_study import make_study, run_study
+from small_study import Study
 
 pytestmark = pytest.mark.browser
 
@@ -185,11 +186,9 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    root = make_study(tmp_path_factory.mktemp("browser-study"))
-    result = run_study(root)
-    assert result.exit_code == 0, result.output
-    return root / "reports"
+def report(small_study: Study) -> Path:
+    """The small study's report (see small_study.py)."""
+    return small_study.reports
 
 
 def test_the_network_check_catches_a_request(browser, tmp_path):

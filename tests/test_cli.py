@@ -8,45 +8,38 @@ from pathlib import Path
 from typing import Any
 
 import typer.main
-from typer.testing import CliRunner
+from cli_helper import run_cli
 
 from qualcode import paths
 from qualcode.cli import app
-
-runner = CliRunner()
 
 DESIGN_COMMANDS = ["ingest", "code", "report", "run", "import-coding", "agreement", "export"]
 
 
 def test_help_lists_every_command() -> None:
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
+    result = run_cli("--help")
     for command in DESIGN_COMMANDS:
         assert command in result.output
 
 
 def test_each_command_has_help() -> None:
     for command in DESIGN_COMMANDS:
-        result = runner.invoke(app, [command, "--help"])
-        assert result.exit_code == 0, command
+        result = run_cli(command, "--help")
         assert "Usage" in result.output
 
 
 def test_unknown_command_is_a_usage_error() -> None:
-    result = runner.invoke(app, ["summarise"])
-    assert result.exit_code == 2
+    run_cli("summarise", exit_code=2)
 
 
 def test_unknown_option_is_a_usage_error() -> None:
-    result = runner.invoke(app, ["report", "--colour", "red"])
-    assert result.exit_code == 2
+    run_cli("report", "--colour", "red", exit_code=2)
 
 
 def test_report_without_notebooks_is_bad_input(tmp_path: Path) -> None:
-    result = runner.invoke(
-        app, ["report", "--notebooks", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]
+    result = run_cli(
+        "report", "--notebooks", tmp_path / "missing", "--out", tmp_path / "r", exit_code=1
     )
-    assert result.exit_code == 1
     assert "notebooks folder not found" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "r" / "index.html").exists()

@@ -7,20 +7,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helper import run_cli
+from click.testing import Result
 from fixtures.refi.corpus import write_codebook, write_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from qualcode import schema
-from qualcode.cli import app
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human.align import Corpus, OffsetMapper, find_quote, locate_quote, transcript_doc
 from qualcode.human.csv_import import import_csv, read_coding_csv
 from qualcode.human.store import CodeResolver, code_slug, coder_name, pieces_to_rows
-
-runner = CliRunner()
 
 
 @pytest.fixture()
@@ -330,28 +328,21 @@ def test_csv_reimport_replaces_the_coders_rows(study) -> None:
     assert sorted(written["coder"]) == ["human:s", "human:t"]
 
 
-def _cli(study, path: Path) -> object:
-    return runner.invoke(
-        app,
-        [
-            "import-coding",
-            str(path),
-            "--processed",
-            str(study["processed"]),
-            "--codebook",
-            str(study["codebook"]),
-            "--raw",
-            str(study["raw"]),
-            "--coder",
-            "x",
-        ],
-    )
+def _cli(study, path: Path, *, exit_code: int = 0) -> Result:
+    """`qualcode import-coding PATH` into the study, as coder x."""
+    return run_cli(
+        "import-coding", path,
+        "--processed", study["processed"],
+        "--codebook", study["codebook"],
+        "--raw", study["raw"],
+        "--coder", "x",
+        exit_code=exit_code,
+    )  # fmt: skip
 
 
 def test_csv_missing_columns_exit_1_and_write_nothing(study) -> None:
     path = write_csv(study["root"] / "bad.csv", "transcript_id,quote\ninterview_a,physics\n")
-    result = _cli(study, path)
-    assert result.exit_code == 1
+    result = _cli(study, path, exit_code=1)
     assert "bad.csv, line 1" in result.output
     assert "code (or code_id)" in result.output
     assert not (study["processed"] / "human_codings.parquet").exists()
@@ -366,8 +357,7 @@ def test_csv_bad_rows_exit_1_naming_each_row(study) -> None:
         "interview_a,BACKGROUND,0,999,1\n"
         "interview_a,BACKGROUND,7,3,1\n",
     )
-    result = _cli(study, path)
-    assert result.exit_code == 1
+    result = _cli(study, path, exit_code=1)
     assert "bad.csv, line 3: transcript 'interview_z' is not in data/processed" in result.output
     assert "bad.csv, line 4: end 999 is beyond turn 1 of interview_a" in result.output
     assert "bad.csv, line 5: start and end must be whole numbers" in result.output
@@ -382,7 +372,6 @@ def test_csv_cli_reports_and_writes(study) -> None:
         "interview_a,Referrals,not said\n",
     )
     result = _cli(study, path)
-    assert result.exit_code == 0, result.output
     assert "human:x (1)" in result.output
     assert "line 3: quote not found" in result.output
     assert (study["processed"] / "human_codings.parquet").exists()
@@ -390,8 +379,7 @@ def test_csv_cli_reports_and_writes(study) -> None:
 
 def test_unknown_file_type(study) -> None:
     path = write_csv(study["root"] / "x.txt", "hello")
-    result = _cli(study, path)
-    assert result.exit_code == 1
+    result = _cli(study, path, exit_code=1)
     assert "expected a .qdpx project or a .csv file" in result.output
 
 

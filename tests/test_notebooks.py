@@ -1,7 +1,8 @@
 """The four notebooks: their contract, and the whole pipeline run on a small study.
 
-The slow tests copy three demo transcripts (and their reference coding) to a temporary folder,
-run `qualcode run` there and read the executed notebooks and the HTML report.
+The slow tests read the executed notebooks and the HTML report of the small study (three demo
+transcripts, two with reference coding; see small_study.py), which `qualcode run` builds once per
+session.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from small_study import SMALL, make_study, run_study
-from typer.testing import CliRunner
+from cli_helper import run_cli
+from small_study import CODED, SMALL, Study
 
-from qualcode.cli import app
-from qualcode.paths import NOTEBOOKS_DIR, RAW_DIR
+from qualcode.paths import NOTEBOOKS_DIR
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 NAMES = ["01_clean_transcripts", "02_code_themes", "03_analyze_themes", "04_key_takeaways"]
@@ -44,8 +44,8 @@ def outputs(nb: nbformat.NotebookNode, mime: str) -> list[str]:
     return found
 
 
-def participant_names() -> list[str]:
-    table = pd.read_csv(RAW_DIR / "participants.csv", dtype=str)
+def participant_names(study: Study) -> list[str]:
+    table = pd.read_csv(study.raw / "participants.csv", dtype=str)
     return sorted(set(table["participant_label"]) | set(table["interviewer_label"]))
 
 
@@ -103,24 +103,23 @@ def test_narrative_numbers_are_computed():
 # ------------------------------------------------------------------------- the pipeline
 
 
-@pytest.fixture(scope="module")
-def small_report(tmp_path_factory):
-    root = make_study(tmp_path_factory.mktemp("study"))
-    result = run_study(root)
+@pytest.mark.slow
+def test_run_learns_from_the_reference_coding(small_study_run):
+    _, result = small_study_run
     assert result.exit_code == 0, result.output
-    assert "learned coder, leave one transcript out over 2 transcripts" in result.output
-    return root
+    n = len(CODED)
+    assert f"learned coder, leave one transcript out over {n} transcripts" in result.output
 
 
 @pytest.mark.slow
-def test_report_pages_and_manifest(small_report):
-    reports = small_report / "reports"
+def test_report_pages_and_manifest(small_study):
+    reports = small_study.reports
     for name in NAMES:
         assert (reports / f"{name}.html").exists()
         assert (reports / f"{name}.ipynb").exists()
     assert (reports / "index.html").exists()
     manifest = json.loads((reports / "manifest.json").read_text())
-    raw = small_report / "data" / "raw"
+    raw = small_study.raw
     expected = {
         Path(name).stem: hashlib.sha256((raw / name).read_bytes()).hexdigest() for name in SMALL
     }
@@ -131,8 +130,8 @@ def test_report_pages_and_manifest(small_report):
 
 
 @pytest.mark.slow
-def test_executed_notebooks_narrate_the_data(small_report):
-    reports = small_report / "reports"
+def test_executed_notebooks_narrate_the_data(small_study):
+    reports = small_study.reports
     executed = {name: nbformat.read(reports / f"{name}.ipynb", as_version=4) for name in NAMES}
     for name, nb in executed.items():
         errors = [
@@ -158,36 +157,32 @@ def test_executed_notebooks_narrate_the_data(small_report):
 
 
 @pytest.mark.slow
-def test_report_shows_no_names(small_report):
-    names = participant_names()
+def test_report_shows_no_names(small_study):
+    names = participant_names(small_study)
     assert names
-    for page in (small_report / "reports").glob("*.html"):
+    for page in small_study.reports.glob("*.html"):
         text = page.read_text()
         for name in names:
             assert name.lower() not in text.lower(), f"{page.name} shows a name"
 
 
 @pytest.mark.slow
-def test_checks_fail_loudly_when_a_premise_breaks(small_report, tmp_path):
+def test_checks_fail_loudly_when_a_premise_breaks(small_study, tmp_path):
     processed = tmp_path / "processed"
-    shutil.copytree(small_report / "data" / "processed", processed)
+    shutil.copytree(small_study.processed, processed)
     codings = pd.read_parquet(processed / "codings.parquet")
     codings["end_char"] = codings["end_char"] + 1
     codings.to_parquet(processed / "codings.parquet")
     out = tmp_path / "reports"
-    result = CliRunner().invoke(
-        app,
-        [
-            "report",
-            "--processed",
-            str(processed),
-            "--raw",
-            str(small_report / "data" / "raw"),
-            "--out",
-            str(out),
-        ],
-    )
-    assert result.exit_code == 1
+    result = run_cli(
+        "report",
+        "--processed", processed,
+        "--raw", small_study.raw,
+        "--codebook", small_study.codebook,
+        "--params", small_study.params,
+        "--out", out,
+        exit_code=1,
+    )  # fmt: skip
     assert "02_code_themes.ipynb" in result.output
     assert "do not slice their text" in result.output
     assert not (out / "index.html").exists()

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import xmlschema
+from cli_helper import run_cli
+from click.testing import Result
 from fixtures.refi.corpus import (
     PARTICIPANTS,
     RAW_FILE_A,
@@ -17,10 +19,8 @@ from fixtures.refi.corpus import (
     write_corpus,
 )
 from lxml import etree
-from typer.testing import CliRunner
 
 from qualcode import schema
-from qualcode.cli import app
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human import refi, refi_export, refi_import
@@ -29,7 +29,6 @@ from qualcode.human.store import CodeResolver
 
 SHARED_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "refi-qda" / "Project.xsd"
 NS = refi.NS
-runner = CliRunner()
 
 
 def q(tag: str) -> str:
@@ -431,15 +430,7 @@ def test_import_ingests_a_source_that_is_not_processed_yet(project, tmp_path) ->
 
 def test_import_command_warns_that_a_source_outside_raw_will_drop_out(project, tmp_path) -> None:
     path = _new_source_project(tmp_path)
-    result = runner.invoke(
-        app,
-        [
-            "import-coding", str(path), "--processed", str(project["processed"]),
-            "--codebook", str(project["codebook"]), "--raw", str(project["raw"]),
-            "--keys", str(tmp_path / "keys"),
-        ],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    result = _cli_import(path, project, "--keys", tmp_path / "keys")
     assert "ingested from the project: interview_c" in result.output
     assert f"interview_c not in {project['raw']}" in result.output
     assert "will drop them" in result.output
@@ -449,26 +440,21 @@ def test_import_command_warns_that_a_source_outside_raw_will_drop_out(project, t
 # Bad input
 
 
-def _cli_import(path: Path, project) -> object:
-    return runner.invoke(
-        app,
-        [
-            "import-coding",
-            str(path),
-            "--processed",
-            str(project["processed"]),
-            "--codebook",
-            str(project["codebook"]),
-            "--raw",
-            str(project["raw"]),
-        ],
-    )
+def _cli_import(path: Path, project, *options: object, exit_code: int = 0) -> Result:
+    """`qualcode import-coding PATH OPTIONS` into the project."""
+    return run_cli(
+        "import-coding", path,
+        "--processed", project["processed"],
+        "--codebook", project["codebook"],
+        "--raw", project["raw"],
+        *options,
+        exit_code=exit_code,
+    )  # fmt: skip
 
 
 def test_zip_without_project_qde(project, tmp_path) -> None:
     path = make_qdpx(tmp_path / "a.qdpx", text="x", selections=[], project_file="other.xml")
-    result = _cli_import(path, project)
-    assert result.exit_code == 1
+    result = _cli_import(path, project, exit_code=1)
     assert "no project.qde" in result.output
     assert not (project["processed"] / "human_codings.parquet").exists()
 
@@ -488,8 +474,7 @@ def test_invalid_xml_reports_the_first_schema_errors(project, tmp_path) -> None:
     with zipfile.ZipFile(broken, "w") as archive:
         archive.writestr("project.qde", xml)
         archive.writestr("sources/interview_a.txt", "hello there")
-    result = _cli_import(broken, project)
-    assert result.exit_code == 1
+    result = _cli_import(broken, project, exit_code=1)
     assert "does not validate" in result.output
     assert "isCodable" in result.output and "Code" in result.output
     assert not (project["processed"] / "human_codings.parquet").exists()
@@ -506,8 +491,7 @@ def test_not_well_formed_xml(project, tmp_path) -> None:
 
 def test_offsets_beyond_the_text(project, tmp_path) -> None:
     path = make_qdpx(tmp_path / "a.qdpx", text="Short text.", selections=[(0, 500, ["Pricing"])])
-    result = _cli_import(path, project)
-    assert result.exit_code == 1
+    result = _cli_import(path, project, exit_code=1)
     assert "endPosition 500 is beyond the end of the text" in result.output
     assert "PlainTextSelection" in result.output
     assert not (project["processed"] / "human_codings.parquet").exists()
@@ -518,8 +502,7 @@ def test_code_ref_to_a_missing_code(project, tmp_path) -> None:
     path = make_qdpx(
         tmp_path / "a.qdpx", text="Some text here.", selections=[], extra_code_refs=[missing]
     )
-    result = _cli_import(path, project)
-    assert result.exit_code == 1
+    result = _cli_import(path, project, exit_code=1)
     assert f"CodeRef to {missing}" in result.output
     assert "Coding" in result.output
     assert not (project["processed"] / "human_codings.parquet").exists()
@@ -538,17 +521,13 @@ def test_missing_source_file(project, tmp_path) -> None:
 
 def test_cli_export_all_kinds(project, tmp_path) -> None:
     common = [
-        "--processed",
-        str(project["processed"]),
-        "--codebook",
-        str(project["codebook"]),
-        "--raw",
-        str(project["raw"]),
-    ]
+        "--processed", project["processed"],
+        "--codebook", project["codebook"],
+        "--raw", project["raw"],
+    ]  # fmt: skip
     for kind in ("qdpx", "qdc", "csv"):
         out = tmp_path / f"out.{kind}"
-        result = runner.invoke(app, ["export", kind, str(out), *common])
-        assert result.exit_code == 0, result.output
+        run_cli("export", kind, out, *common)
         assert out.exists()
     quotes = pd.read_csv(tmp_path / "out.csv")
     assert "participant_label" not in quotes.columns
@@ -568,8 +547,7 @@ def test_cli_export_all_kinds(project, tmp_path) -> None:
     assert row["turn_before"] == "Interviewer: And how do you find clients?"
     assert pd.isna(row["turn_after"])
     assert "Ada Lovelace" not in (tmp_path / "out.csv").read_text(encoding="utf-8")
-    bad = runner.invoke(app, ["export", "pdf", str(tmp_path / "x"), *common])
-    assert bad.exit_code == 2
+    run_cli("export", "pdf", tmp_path / "x", *common, exit_code=2)
 
 
 def test_participants_fixture_has_names_to_keep_out() -> None:
@@ -638,13 +616,13 @@ def test_qdpx_cannot_read_files_outside_the_archive(project, tmp_path, kind) -> 
         return xml
 
     hostile = _only_project_qde(source, tmp_path / "hostile.qdpx", edit=edit)
-    result = runner.invoke(app, _import_args(hostile, project))
+    result = run_cli(*_import_args(hostile, project), exit_code=None)
     _assert_nothing_read(result, project)
     assert "--sources" in result.output
     # naming a sources folder does not open the rest of the disk either
     inside = tmp_path / "sources"
     inside.mkdir()
-    result = runner.invoke(app, _import_args(hostile, project, "--sources", str(inside)))
+    result = run_cli(*_import_args(hostile, project, "--sources", str(inside)), exit_code=None)
     _assert_nothing_read(result, project)
 
 
@@ -657,7 +635,7 @@ def test_qdpx_sources_folder_refuses_symlinks_and_reads_inside(project, tmp_path
         tmp_path / "a.qdpx", text="x", selections=[(0, 1, ["Pricing"])], text_path="linked.txt"
     )
     hostile = _only_project_qde(source, tmp_path / "hostile.qdpx")
-    result = runner.invoke(app, _import_args(hostile, project, "--sources", str(inside)))
+    result = run_cli(*_import_args(hostile, project, "--sources", str(inside)), exit_code=None)
     _assert_nothing_read(result, project)
     assert "symbolic link" in result.output
     # a real file in the named folder is read
@@ -670,7 +648,7 @@ def test_qdpx_sources_folder_refuses_symlinks_and_reads_inside(project, tmp_path
     )
     (inside / "interview_a.txt").write_text(text, encoding="utf-8", newline="")
     good = _only_project_qde(good, tmp_path / "good.qdpx")
-    result = runner.invoke(app, _import_args(good, project, "--sources", str(inside)))
+    result = run_cli(*_import_args(good, project, "--sources", str(inside)), exit_code=None)
     assert result.exit_code == 0, result.output
     assert len(schema.read_table(project["processed"], "human_codings")) == 1
 
@@ -718,7 +696,7 @@ def test_qdpx_source_matched_by_name_onto_unrelated_text_is_refused(project, tmp
         source_name="Interview A.txt",
         selections=[(*span_of(text, "It rained all morning"), ["Background and training"])],
     )
-    result = runner.invoke(app, _import_args(path, project))
+    result = run_cli(*_import_args(path, project), exit_code=None)
     assert result.exit_code == 1, result.output
     assert "interview_a" in result.output and "expected the same interview" in result.output
     assert not (project["processed"] / "human_codings.parquet").exists()

@@ -1,22 +1,19 @@
 """Every number in the report comes from the data: one more transcript changes the report.
 
-Copies data/raw (and the reference coding) to a temporary folder, runs the pipeline, adds one
-transcript and its participants.csv row, runs the pipeline again (incrementally), and compares:
-the participant count in the narrative, the manifest and the figures all change.
+Copies the small study after its `qualcode run` (see small_study.py), adds one transcript and its
+participants.csv row, runs the pipeline again there (incrementally), and compares the report with
+the small study's: the participant count in the narrative, the manifest and the figures all change.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
-from small_study import run_study
-
-from qualcode.paths import RAW_DIR, REFERENCE_DIR
+from small_study import Study
 
 NEW_ID = "interview_11"
 NEW_NAME = "Morgan Whitfield"
@@ -61,14 +58,8 @@ def transcript_count(raw: Path) -> int:
     )
 
 
-def run(root: Path) -> None:
-    result = run_study(root)
-    assert result.exit_code == 0, result.output
-
-
-def snapshot(root: Path) -> dict[str, object]:
+def snapshot(reports: Path) -> dict[str, object]:
     """What the report says: notebook Markdown, figures, the manifest and the HTML pages."""
-    reports = root / "reports"
     found: dict[str, object] = {"manifest": json.loads((reports / "manifest.json").read_text())}
     for path in sorted(reports.glob("0*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -86,20 +77,17 @@ def snapshot(root: Path) -> dict[str, object]:
 
 
 @pytest.mark.slow
-def test_adding_a_transcript_changes_the_report(tmp_path):
-    raw = tmp_path / "data" / "raw"
-    shutil.copytree(RAW_DIR, raw)
-    shutil.copytree(REFERENCE_DIR, tmp_path / "data" / "reference")
-    n = transcript_count(raw)
+def test_adding_a_transcript_changes_the_report(small_study: Study, tmp_path):
+    n = transcript_count(small_study.raw)
+    before = snapshot(small_study.reports)
 
-    run(tmp_path)
-    before = snapshot(tmp_path)
-
+    study = small_study.copy(tmp_path / "study")
+    raw = study.raw
     (raw / f"{NEW_ID}.txt").write_text(NEW_TRANSCRIPT, encoding="utf-8")
     participants = (raw / "participants.csv").read_text(encoding="utf-8").rstrip("\n")
     (raw / "participants.csv").write_text(participants + "\n" + NEW_ROW + "\n", encoding="utf-8")
-    run(tmp_path)
-    after = snapshot(tmp_path)
+    study.run()
+    after = snapshot(study.reports)
 
     # The participant count in the narrative follows the data.
     intro = "{k} transcripts from {k} participants came in"
