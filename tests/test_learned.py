@@ -629,16 +629,17 @@ def test_train_bad_input(study: Path, tmp_path: Path) -> None:
         train(study, tmp_path / "m", params=Params(), coders=["rules"])
     with pytest.raises(QualcodeInputError, match="missing card.json"):
         load_model(tmp_path)
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "card.json").write_text("{}")
-    (broken / "model.joblib").write_bytes(b"not a model")
+
+    def model_folder(name: str, card: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "card.json").write_text(card)
+        (folder / "model.joblib").write_bytes(b"not a model of this format")
+        return folder
+
     with pytest.raises(QualcodeInputError, match="cannot load the model"):
-        load_model(broken)
-    old = tmp_path / "old"
-    old.mkdir()
-    (old / "card.json").write_text('{"model_id": "logreg-0", "model_version": "learned.v1"}')
-    (old / "model.joblib").write_bytes(b"a model of an earlier format")
+        load_model(model_folder("broken", "{}"))
+    old = model_folder("old", '{"model_id": "logreg-0", "model_version": "learned.v1"}')
     with pytest.raises(QualcodeInputError, match="learned.v1.*train the model again"):
         load_model(old)
     done = runner.invoke(
