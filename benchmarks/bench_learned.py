@@ -4,7 +4,7 @@ The demo's processed tables (data/processed: run `qualcode ingest` first) are co
 temporary folder, and the human coding is imported there afresh: data/reference/*.csv as
 `human:reference`, data/human_coding/*.csv as `human:researcher`. Then
 
-- training: `qualcode.learned.train` on all coded transcripts (reading with spaCy, the inner
+- training: `qualcode.learned.train.train` on all coded transcripts (reading with spaCy, the inner
   folds that choose the thresholds, the final model, writing it), wall time;
 - coding: a trained model applied to every participant sentence (`apply_model`: spaCy, context,
   features, probabilities), words/s; the model alone (features and probabilities of sentences
@@ -23,6 +23,7 @@ Usage: python benchmarks/bench_learned.py [--processed data/processed] [--quick]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -31,9 +32,12 @@ from pathlib import Path
 
 from results_md import machine, publish
 
-from qualcode import learned
-from qualcode.config import load_params
+from qualcode.config import LearnedParams, load_params
 from qualcode.human.csv_import import import_csv_folder
+from qualcode.learned.evaluate import evaluate
+from qualcode.learned.predict import apply_model
+from qualcode.learned.store import load_model
+from qualcode.learned.train import train
 from qualcode.paths import (
     CODEBOOK_PATH,
     DATA_DIR,
@@ -44,11 +48,12 @@ from qualcode.paths import (
 
 TABLES = ("transcripts.parquet", "turns.parquet", "sentences.parquet")
 CODINGS = ((REFERENCE_DIR, "human:reference"), (DATA_DIR / "human_coding", "human:researcher"))
+DEFAULT_FEATURES = LearnedParams().features
 MODELS = (
     ("logreg", "logistic regression, sentence + question + turn + position (default)",
-     "logreg", learned.DEFAULT_BLOCKS),
+     "logreg", DEFAULT_FEATURES),
     ("logreg-rules", "logistic regression, the same + the rule coder's matches", "logreg",
-     (*learned.DEFAULT_BLOCKS, "rules")),
+     (*DEFAULT_FEATURES, "rules")),
     ("logreg-sentence", "logistic regression, sentence only", "logreg", ("sentence",)),
     ("textcat", "spaCy textcat_multilabel (BOW), sentence", "textcat", ("sentence",)),
     ("textcat-question", "spaCy textcat_multilabel (BOW), question + sentence", "textcat",
@@ -65,12 +70,12 @@ def prepare(processed: Path, work: Path) -> None:
 
 def bench_train(work: Path, params) -> dict:
     started = time.perf_counter()
-    result = learned.train(work, work / "model", codebook_path=CODEBOOK_PATH, params=params)
+    result = train(work, work / "model", codebook_path=CODEBOOK_PATH, params=params)
     seconds = time.perf_counter() - started
     data = result.card["training_data"]
-    loaded = learned.load_model(work / "model")
+    loaded = load_model(work / "model")
     started = time.perf_counter()
-    units, _, coded = learned.apply_model(loaded, work, params=params)
+    units, _, coded = apply_model(loaded, work, params=params)
     apply_s = time.perf_counter() - started
     started = time.perf_counter()
     for _ in range(3):
@@ -97,14 +102,12 @@ def bench_models(work: Path, params, models) -> list[dict]:
     rows = []
     for key, label, kind, blocks in models:
         started = time.perf_counter()
-        result = learned.evaluate(
+        settings = dataclasses.replace(params.learned, kind=kind, features=blocks)
+        result = evaluate(
             work,
             held_out=["human:reference"],
             codebook_path=CODEBOOK_PATH,
-            params=params,
-            kind=kind,
-            blocks=blocks,
-            seed=params.report.seed,
+            params=dataclasses.replace(params, learned=settings),
             learning_curve=False,
             ablation=False,
         )
@@ -232,8 +235,9 @@ def kept(models: list[dict]) -> list[str]:
         close = ", the rules' micro F1 outside the model's interval"
     lines = [
         "Kept: `qualcode train` keeps logistic regression on sentence + question + turn + "
-        f"position (`learned.DEFAULT_BLOCKS`): {standing}. Against the rule coder on the same "
-        f"transcripts it is {side(micro, rules)} in micro F1 ({micro:.3f} against {rules:.3f}"
+        f"position (`learned.features` in config/params.yml): {standing}. Against the rule "
+        f"coder on the same transcripts it is {side(micro, rules)} in micro F1 ({micro:.3f} "
+        f"against {rules:.3f}"
         f"{close}) and {side(macro, rules_macro)} in macro F1 ({macro:.3f} against "
         f"{rules_macro:.3f}); coding with the model or the rules gives "
         f"{default['both_micro_f1']:.3f}"

@@ -68,9 +68,9 @@ OPTIONS = {
              ("--params", "config/params.yml"), ("--coder", "rules"), ("--model", None)],
     "evaluate": [("--processed", "data/processed"), ("--from", None), ("--folds", "transcript"),
                  ("--held-out", None), ("--codebook", "config/codebook.yml"),
-                 ("--params", "config/params.yml"), ("--kind", "logreg"),
-                 ("--features", "sentence,question,turn,position"), ("--seed", None),
-                 ("--min-examples", 8), ("--examples/--no-examples", True),
+                 ("--params", "config/params.yml"), ("--kind", None),
+                 ("--features", None), ("--seed", None),
+                 ("--min-examples", None), ("--examples/--no-examples", True),
                  ("--bootstrap", 1000), ("--learning-curve/--no-learning-curve", True),
                  ("--curve-draws", 2), ("--ablation/--no-ablation", True), ("--jobs", 1)],
     "export": [("kind", None), ("out", None), ("--processed", "data/processed"),
@@ -93,10 +93,12 @@ OPTIONS = {
             ("--learn/--no-learn", True)],
     "train": [("--out", None), ("--processed", "data/processed"), ("--from", None),
               ("--codebook", "config/codebook.yml"), ("--params", "config/params.yml"),
-              ("--kind", "logreg"), ("--features", "sentence,question,turn,position"),
-              ("--seed", None), ("--min-examples", 8), ("--examples/--no-examples", True),
+              ("--kind", None), ("--features", None),
+              ("--seed", None), ("--min-examples", None), ("--examples/--no-examples", True),
               ("--reviews/--no-reviews", True)],
 }  # fmt: skip
+# --kind, --features, --min-examples of train and evaluate: None means the `learned:` section of
+# --params decides (as shipped: logreg; sentence,question,turn,position; 8), which --help says.
 
 
 def _commands(group: Any, prefix: str = "") -> dict[str, Any]:

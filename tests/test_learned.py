@@ -12,14 +12,39 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from qualcode import learned, schema
+from qualcode import schema
 from qualcode.cli import app
-from qualcode.config import Params
+from qualcode.config import LearnedParams, Params
 from qualcode.errors import QualcodeInputError
 from qualcode.human.csv_import import import_csv
+from qualcode.learned.data import load_training_data
+from qualcode.learned.evaluate import evaluate, write_evaluation
+from qualcode.learned.folds import learning_curve_tasks
+from qualcode.learned.labels import human_coders, label_units
+from qualcode.learned.models import LinearModel
+from qualcode.learned.predict import apply_model, code_with_model
+from qualcode.learned.results import (
+    ablation_table,
+    evaluation_by_code,
+    evaluation_summary,
+    format_evaluation,
+    learning_curve_summary,
+    learning_curve_table,
+    read_review_candidates,
+)
+from qualcode.learned.review import REVIEW_COLUMNS, export_review, import_review, review_table
+from qualcode.learned.step import learn_step, study_model_dir
+from qualcode.learned.store import CARD_FILE, load_model
+from qualcode.learned.train import TrainResult, choose_thresholds, fit_coder, train
 
 runner = CliRunner()
 SEED = 7
+
+
+def _params(**learned: object) -> Params:
+    """RETURNS (Params): the default parameters with some `learned:` settings changed."""
+    return Params(learned=LearnedParams(**learned))
+
 
 PRICING = [
     "I charge {n} dollars an hour for the {w} work.",
@@ -156,9 +181,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(study: Path, tmp_path_factory: pytest.TempPathFactory) -> learned.TrainResult:
+def trained(study: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     out = tmp_path_factory.mktemp("models") / "model"
-    return learned.train(study, out, params=Params(), seed=SEED, min_examples=4)
+    return train(study, out, params=_params(min_examples=4), seed=SEED)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +191,7 @@ def trained(study: Path, tmp_path_factory: pytest.TempPathFactory) -> learned.Tr
 
 
 def test_train_learns_a_foreign_codebook_and_reports_rare_codes(
-    trained: learned.TrainResult,
+    trained: TrainResult,
 ) -> None:
     card = trained.card
     assert card["codes_learned"] == ["PLANS", "PRICING_RATES", "TEAM_WORK"]
@@ -187,14 +212,54 @@ def test_train_learns_a_foreign_codebook_and_reports_rare_codes(
 
 
 def test_training_is_deterministic_for_a_seed(
-    study: Path, trained: learned.TrainResult, tmp_path: Path
+    study: Path, trained: TrainResult, tmp_path: Path
 ) -> None:
-    again = learned.train(study, tmp_path / "again", params=Params(), seed=SEED, min_examples=4)
+    again = train(study, tmp_path / "again", params=_params(min_examples=4), seed=SEED)
     for name in ("model.joblib", "card.json", "card.md"):
         assert (again.out_dir / name).read_bytes() == (trained.out_dir / name).read_bytes()
-    other = learned.train(study, tmp_path / "other", params=Params(), seed=SEED + 1, min_examples=4)
+    other = train(study, tmp_path / "other", params=_params(min_examples=4), seed=SEED + 1)
     assert other.card["seed"] == SEED + 1
     assert other.model_id != trained.model_id
+
+
+def test_one_set_of_settings_everywhere(study: Path, tmp_path: Path) -> None:
+    from qualcode.config import load_params
+    from qualcode.paths import PARAMS_PATH
+
+    # the shipped params file, a params file without the section and the code agree
+    assert load_params(PARAMS_PATH).learned == LearnedParams() == Params().learned
+    bare = tmp_path / "params.yml"
+    bare.write_text("spacy_model: en_core_web_sm\n")
+    assert load_params(bare).learned == LearnedParams()
+    # fit_coder with its defaults trains what `qualcode train` trains with the default params
+    production = train(study, tmp_path / "m", params=Params(), seed=SEED)
+    data = load_training_data(study, params=Params())
+    direct = fit_coder(data.units, data.labels, seed=SEED, examples=data.examples)
+    assert direct.codes == production.coder.codes
+    assert np.array_equal(direct.thresholds, production.coder.thresholds)
+    assert np.array_equal(direct.model.coder.coef, production.coder.model.coder.coef)
+    assert production.card["options"] == {"c": LearnedParams().c}
+    assert production.card["min_examples"] == LearnedParams().min_examples
+
+
+def test_bad_learned_settings_name_the_file_and_key(tmp_path: Path) -> None:
+    from qualcode.config import load_params
+
+    cases = {
+        "learned:\n  kind: forest\n": "learned.kind: expected one of logreg, textcat",
+        "learned:\n  features: [sentence, vibes]\n": "learned.features\\[1\\]: expected one of",
+        "learned:\n  features: []\n": "learned.features: expected some of",
+        "learned:\n  block_weights: {sentence: high}\n": "learned.block_weights.sentence",
+        "learned:\n  min_exampels: 3\n": "unknown key learned.min_exampels",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "params.yml"
+        path.write_text(text)
+        with pytest.raises(QualcodeInputError, match=message) as err:
+            load_params(path)
+        assert str(path) in str(err.value)
+    done = runner.invoke(app, ["train", "--out", str(tmp_path / "m"), "--kind", "forest"])
+    assert done.exit_code == 2 and "--kind" in done.output
 
 
 def test_train_replaces_a_model_folder_but_no_other_folder(study: Path, tmp_path: Path) -> None:
@@ -202,10 +267,10 @@ def test_train_replaces_a_model_folder_but_no_other_folder(study: Path, tmp_path
     keep.mkdir()
     (keep / "todo.txt").write_text("mine")
     with pytest.raises(QualcodeInputError, match="refusing to replace"):
-        learned.train(study, keep, params=Params(), seed=SEED, min_examples=4)
+        train(study, keep, params=_params(min_examples=4), seed=SEED)
     assert (keep / "todo.txt").read_text() == "mine"
-    first = learned.train(study, tmp_path / "m", params=Params(), seed=SEED, min_examples=4)
-    second = learned.train(study, tmp_path / "m", params=Params(), seed=SEED, min_examples=40)
+    first = train(study, tmp_path / "m", params=_params(min_examples=4), seed=SEED)
+    second = train(study, tmp_path / "m", params=_params(min_examples=40), seed=SEED)
     assert first.card["codes_learned"] and not second.card["codes_learned"]
     assert json.loads((tmp_path / "m" / "card.json").read_text())["min_examples"] == 40
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
@@ -216,10 +281,10 @@ def test_train_replaces_a_model_folder_but_no_other_folder(study: Path, tmp_path
 
 
 def test_model_codings_have_the_rule_coder_columns_and_follow_context(
-    study: Path, trained: learned.TrainResult
+    study: Path, trained: TrainResult
 ) -> None:
     before = (study / "turns.parquet").read_bytes()
-    result = learned.code_with_model(study, trained.out_dir, params=Params())
+    result = code_with_model(study, trained.out_dir, params=Params())
     codings = pd.read_parquet(study / "codings.parquet")
     assert list(codings.columns) == [*schema.CODINGS_COLUMNS, *schema.EXTRA_CODING_COLUMNS]
     assert len(codings) == result.n_model > 0
@@ -248,18 +313,17 @@ def test_model_codings_have_the_rule_coder_columns_and_follow_context(
 
 
 def test_question_context_is_what_separates_identical_answers(study: Path) -> None:
-    data = learned.load_training_data(study, params=Params(), use_examples=False)
+    data = load_training_data(study, params=Params(), use_examples=False)
     groups = data.units.frame["transcript_id"].to_numpy()
     held = groups == "study_05"
     plans = data.labels.codes.index("PLANS")
     scores = {}
     for blocks in (("sentence",), ("sentence", "question")):
-        fitted = learned.fit_coder(
+        fitted = fit_coder(
             data.units.subset(~held),
             data.labels.subset(~held),
-            blocks=blocks,
+            settings=LearnedParams(features=blocks, min_examples=4),
             seed=SEED,
-            min_examples=4,
         )
         coded = fitted.decide(fitted.predict_proba(data.units.subset(held)))
         truth = data.labels.y[held, plans]
@@ -269,7 +333,7 @@ def test_question_context_is_what_separates_identical_answers(study: Path) -> No
     assert scores[("sentence",)] < 0.8
 
 
-def test_code_both_keeps_rules_and_model_rows(tmp_path: Path, trained: learned.TrainResult) -> None:
+def test_code_both_keeps_rules_and_model_rows(tmp_path: Path, trained: TrainResult) -> None:
     codebook = tmp_path / "codebook.yml"
     codebook.write_text(CODEBOOK_YAML)
     processed = _write_study(tmp_path, codebook=codebook)
@@ -316,19 +380,19 @@ def test_choose_thresholds_takes_the_middle_of_the_best() -> None:
     y = np.array([[1], [1], [0], [0], [0]], dtype=bool)
     probs = np.array([[0.9], [0.58], [0.5], [0.3], [0.1]])
     known = np.ones_like(y)
-    (threshold,) = learned.choose_thresholds(probs, y, known)
+    (threshold,) = choose_thresholds(probs, y, known)
     # the grid values in (0.5, 0.58] (0.525, 0.55, 0.575) give F1 = 1: the middle one is chosen
     assert 0.5 < threshold <= 0.58
     assert threshold == pytest.approx(0.55)
-    none = learned.choose_thresholds(probs, np.zeros_like(y), known)
-    assert none[0] == learned.DEFAULT_THRESHOLD
+    none = choose_thresholds(probs, np.zeros_like(y), known)
+    assert none[0] == LearnedParams().default_threshold
 
 
 def test_thresholds_come_from_transcripts_the_model_did_not_see(
     study: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[str, frozenset[str]]] = []
-    fit, predict = learned.LinearModel.fit, learned.LinearModel.predict_proba
+    fit, predict = LinearModel.fit, LinearModel.predict_proba
 
     def spy_fit(self, units, y, known):
         self._seen = frozenset(units.frame["transcript_id"])
@@ -341,10 +405,11 @@ def test_thresholds_come_from_transcripts_the_model_did_not_see(
         calls.append(("predict", shown))
         return predict(self, units)
 
-    monkeypatch.setattr(learned.LinearModel, "fit", spy_fit)
-    monkeypatch.setattr(learned.LinearModel, "predict_proba", spy_predict)
-    data = learned.load_training_data(study, params=Params(), use_examples=False)
-    fitted = learned.fit_coder(data.units, data.labels, seed=SEED, min_examples=4, inner_folds=3)
+    monkeypatch.setattr(LinearModel, "fit", spy_fit)
+    monkeypatch.setattr(LinearModel, "predict_proba", spy_predict)
+    data = load_training_data(study, params=Params(), use_examples=False)
+    settings = LearnedParams(min_examples=4, inner_folds=3)
+    fitted = fit_coder(data.units, data.labels, settings=settings, seed=SEED)
     predicted = [s for kind, s in calls if kind == "predict"]
     assert len(predicted) == 3
     assert frozenset().union(*predicted) == frozenset(data.transcripts)
@@ -366,20 +431,18 @@ def test_pooled_coders_first_named_wins_where_both_coded(study: Path) -> None:
     bob["code_id"] = "OTHER"
     both = pd.concat([human, bob], ignore_index=True)
     sentences = frame
-    rows, labels = learned.label_units(frame, both, sentences, coders=["human:alice", "human:bob"])
+    rows, labels = label_units(frame, both, sentences, coders=["human:alice", "human:bob"])
     assert set(labels.owners.values()) == {"human:alice"}
     assert "OTHER" not in labels.codes
-    rows, labels = learned.label_units(frame, both, sentences, coders=["human:bob", "human:alice"])
+    rows, labels = label_units(frame, both, sentences, coders=["human:bob", "human:alice"])
     assert labels.owners["study_00"] == "human:bob" and labels.owners["study_02"] == "human:alice"
     assert "OTHER" in labels.codes
     only_bob = bob[bob["transcript_id"] == "study_00"]
     pooled = pd.concat([human[human["transcript_id"] != "study_00"], only_bob])
-    rows, labels = learned.label_units(
-        frame, pooled, sentences, coders=["human:alice", "human:bob"]
-    )
+    rows, labels = label_units(frame, pooled, sentences, coders=["human:alice", "human:bob"])
     assert len(labels.owners) == 6 and labels.owners["study_00"] == "human:bob"
     with pytest.raises(QualcodeInputError, match="coders present: human:alice"):
-        learned.label_units(frame, human, sentences, coders=["human:carol"])
+        label_units(frame, human, sentences, coders=["human:carol"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,20 +451,19 @@ def test_pooled_coders_first_named_wins_where_both_coded(study: Path) -> None:
 
 def test_learning_curve_tasks_never_train_on_the_held_out_transcript() -> None:
     names = [f"t{i}" for i in range(5)]
-    tasks = learned.learning_curve_tasks(names, sizes=None, draws=2, seed=1)
-    assert tasks == learned.learning_curve_tasks(names, sizes=None, draws=2, seed=1)
-    for n, _, fold, train in tasks:
-        assert fold not in train and len(train) == n == len(set(train))
+    tasks = learning_curve_tasks(names, sizes=None, draws=2, seed=1)
+    assert tasks == learning_curve_tasks(names, sizes=None, draws=2, seed=1)
+    for n, _, fold, training in tasks:
+        assert fold not in training and len(training) == n == len(set(training))
     per_size = pd.Series([n for n, *_ in tasks]).value_counts().sort_index()
     assert per_size.to_dict() == {1: 10, 2: 10, 3: 10, 4: 5}
 
 
 def test_evaluate_leave_one_transcript_out(study: Path, tmp_path: Path) -> None:
-    result = learned.evaluate(
+    result = evaluate(
         study,
-        params=Params(),
+        params=_params(min_examples=4),
         seed=SEED,
-        min_examples=4,
         n_boot=100,
         learning_curve=True,
         curve_sizes=[2, 5],
@@ -409,7 +471,7 @@ def test_evaluate_leave_one_transcript_out(study: Path, tmp_path: Path) -> None:
         ablation=False,
     )
     table = result.table
-    assert list(table.columns) == learned.EVALUATION_COLUMNS
+    assert list(table.columns) == schema.EVALUATION_COLUMNS
     assert set(table["fold"]) == {*result.transcripts, "ALL"}
     assert set(table["coder"]) == {"model", "rules", "both"}
     pooled = table[(table["fold"] == "ALL") & (table["code_id"] == "ALL")]
@@ -422,23 +484,23 @@ def test_evaluate_leave_one_transcript_out(study: Path, tmp_path: Path) -> None:
     preds = result.predictions
     assert list(preds.columns) == [*schema.CODINGS_COLUMNS, *schema.EXTRA_CODING_COLUMNS]
     assert (preds["rule_id"] == "model:loto:" + preds["transcript_id"]).all()
-    curve = learned.learning_curve_summary(result.learning_curve)
+    curve = learning_curve_summary(result.learning_curve)
     assert list(curve["n_train_transcripts"]) == [2, 5]
     five = result.learning_curve[result.learning_curve["n_train_transcripts"] == 5]
     assert five["micro_f1"].iloc[0] == pytest.approx(model["micro_f1"])
-    by_code = learned.evaluation_by_code(table)
+    by_code = evaluation_by_code(table)
     assert set(by_code["code_id"]) == {"PLANS", "PRICING_RATES", "TEAM_WORK", "TRAVEL"}
-    written = learned.write_evaluation(result, tmp_path)
+    written = write_evaluation(result, tmp_path)
     assert {p.name for p in written} == {
         "evaluation.csv",
         "evaluation_predictions.parquet",
         "evaluation_summary.csv",
         "evaluation_learning_curve.csv",
     }
-    assert learned.evaluation_summary(tmp_path)["coder"].tolist() == ["model", "rules", "both"]
-    assert learned.learning_curve_table(tmp_path)["n_train_transcripts"].tolist() == [2, 5]
-    assert learned.ablation_table(tmp_path) is None
-    assert "micro F1" in learned.format_evaluation(result)
+    assert evaluation_summary(tmp_path)["coder"].tolist() == ["model", "rules", "both"]
+    assert learning_curve_table(tmp_path)["n_train_transcripts"].tolist() == [2, 5]
+    assert ablation_table(tmp_path) is None
+    assert "micro F1" in format_evaluation(result)
 
 
 def test_evaluate_needs_two_coded_transcripts(tmp_path: Path) -> None:
@@ -448,32 +510,28 @@ def test_evaluate_needs_two_coded_transcripts(tmp_path: Path) -> None:
         human[human["transcript_id"] == "study_00"], processed / "human_codings.parquet"
     )
     with pytest.raises(QualcodeInputError, match="at least two coded transcripts"):
-        learned.evaluate(processed, params=Params(), learning_curve=False, ablation=False)
+        evaluate(processed, params=Params(), learning_curve=False, ablation=False)
     with pytest.raises(QualcodeInputError, match="--held-out"):
-        learned.evaluate(
-            _write_study(tmp_path / "b"), params=Params(), held_out=["nobody"], ablation=False
-        )
+        evaluate(_write_study(tmp_path / "b"), params=Params(), held_out=["nobody"], ablation=False)
 
 
 # ---------------------------------------------------------------------------------------------
 # Review loop
 
 
-def test_review_round_trip(tmp_path: Path, trained: learned.TrainResult) -> None:
+def test_review_round_trip(tmp_path: Path, trained: TrainResult) -> None:
     codebook = tmp_path / "codebook.yml"
     codebook.write_text(CODEBOOK_YAML)
     processed = _write_study(tmp_path, codebook=codebook)
     model = tmp_path / "model"
-    learned.train(
-        processed, model, params=Params(), seed=SEED, min_examples=4, codebook_path=codebook
-    )
-    table = learned.review_table(processed, model, params=Params())
-    assert list(table.columns) == learned.REVIEW_COLUMNS
+    train(processed, model, params=_params(min_examples=4), seed=SEED, codebook_path=codebook)
+    table = review_table(processed, model, params=Params())
+    assert list(table.columns) == REVIEW_COLUMNS
     assert len(table) > 0 and (table["decision"] == "").all()
     assert table["confidence"].is_monotonic_decreasing
     assert set(table["proposed_by"]) <= {"model", "rules"}
     assert set(table["human"]) <= {"yes", "no"}
-    out = learned.export_review(table, tmp_path / "review.csv")
+    out = export_review(table, tmp_path / "review.csv")
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == len(table)
     rows[0]["decision"] = "accept"
@@ -495,14 +553,14 @@ def test_review_round_trip(tmp_path: Path, trained: learned.TrainResult) -> None
     decisions = pd.read_parquet(processed / "review_decisions.parquet")
     assert sorted(decisions["decision"]) == ["accept", "reject"]
     # the review coder is not a full coding: it is not offered as training data by default
-    assert learned.human_coders(human) == ["human:alice"]
+    assert human_coders(human) == ["human:alice"]
     # a later decision on the same sentence and code replaces the earlier one
     rows[0]["decision"] = "reject"
     with marked.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows[:1])
-    learned.import_review(marked, processed)
+    import_review(marked, processed)
     human = pd.read_parquet(processed / "human_codings.parquet")
     assert (human["coder"] == "human:review").sum() == 0
     decisions = pd.read_parquet(processed / "review_decisions.parquet")
@@ -521,9 +579,7 @@ def test_review_decisions_label_only_what_was_decided(study: Path) -> None:
              "code_id": "PRICING_RATES", "decision": "reject"},
         ]
     )  # fmt: skip
-    rows, labels = learned.label_units(
-        frame, partial, frame, coders=["human:alice"], decisions=decisions
-    )
+    rows, labels = label_units(frame, partial, frame, coders=["human:alice"], decisions=decisions)
     in_05 = frame["transcript_id"].iloc[rows].to_numpy() == "study_05"
     assert in_05.sum() == 2
     j = labels.codes.index("PRICING_RATES")
@@ -546,7 +602,7 @@ def test_review_import_rejects_bad_files(study: Path, tmp_path: Path) -> None:
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
         with pytest.raises(QualcodeInputError, match=message):
-            learned.import_review(path, study)
+            import_review(path, study)
     done = runner.invoke(
         app, ["review", "import", str(tmp_path / "maybe.csv"), "--processed", str(study)]
     )
@@ -564,19 +620,30 @@ def test_train_bad_input(study: Path, tmp_path: Path) -> None:
     for name in ("turns", "sentences"):
         (empty / f"{name}.parquet").write_bytes((study / f"{name}.parquet").read_bytes())
     with pytest.raises(QualcodeInputError, match="no human coding"):
-        learned.train(empty, tmp_path / "m", params=Params())
+        train(empty, tmp_path / "m", params=Params())
     with pytest.raises(QualcodeInputError, match="coders present: human:alice"):
-        learned.train(study, tmp_path / "m", params=Params(), coders=["bob"])
+        train(study, tmp_path / "m", params=Params(), coders=["bob"])
     with pytest.raises(QualcodeInputError, match="person's coding"):
-        learned.train(study, tmp_path / "m", params=Params(), coders=["rules"])
+        train(study, tmp_path / "m", params=Params(), coders=["rules"])
     with pytest.raises(QualcodeInputError, match="missing card.json"):
-        learned.load_model(tmp_path)
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "card.json").write_text("{}")
-    (broken / "model.joblib").write_bytes(b"not a model")
+        load_model(tmp_path)
+
+    def model_folder(name: str, card: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "card.json").write_text(card)
+        (folder / "model.joblib").write_bytes(b"not a model of this format")
+        return folder
+
     with pytest.raises(QualcodeInputError, match="cannot load the model"):
-        learned.load_model(broken)
+        load_model(model_folder("broken", "{}"))
+    old = model_folder("old", '{"model_id": "logreg-0", "model_version": "learned.v1"}')
+    with pytest.raises(QualcodeInputError, match="learned.v1.*train the model again"):
+        load_model(old)
+    done = runner.invoke(
+        app, ["code", "--processed", str(study), "--coder", "model", "--model", str(old)]
+    )
+    assert done.exit_code == 1 and "train the model again" in done.output
     done = runner.invoke(
         app, ["train", "--processed", str(study), "--out", str(tmp_path / "m"), "--from", "bob"]
     )
@@ -602,19 +669,15 @@ def test_train_command(study: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_textcat_model_trains_saves_and_codes(study: Path, tmp_path: Path) -> None:
-    result = learned.train(
-        study, tmp_path / "tc", params=Params(), kind="textcat", seed=SEED, min_examples=4,
-        blocks=("sentence", "question"),
-    )  # fmt: skip
+    textcat = _params(kind="textcat", features=("sentence", "question"), min_examples=4)
+    result = train(study, tmp_path / "tc", params=textcat, seed=SEED)
     assert result.card["kind"] == "textcat"
+    assert result.coder.model.nlp is not None  # saving leaves the trained model as it was
     assert (tmp_path / "tc" / "textcat" / "meta.json").exists()
-    loaded = learned.load_model(tmp_path / "tc")
-    units, probs, coded = learned.apply_model(loaded, study, params=Params())
+    loaded = load_model(tmp_path / "tc")
+    units, probs, coded = apply_model(loaded, study, params=Params())
     assert probs.shape == (len(units), 3) and ((probs >= 0) & (probs <= 1)).all()
-    again = learned.train(
-        study, tmp_path / "tc2", params=Params(), kind="textcat", seed=SEED, min_examples=4,
-        blocks=("sentence", "question"),
-    )  # fmt: skip
+    again = train(study, tmp_path / "tc2", params=textcat, seed=SEED)
     assert again.model_id == result.model_id
 
 
@@ -629,7 +692,7 @@ def test_learn_step_imports_evaluates_and_trains(tmp_path: Path) -> None:
     shutil.copy(tmp_path / "study" / "alice.csv", people / "study.csv")
     (tmp_path / "empty").mkdir()
     sources = [(people, "human:alice"), (tmp_path / "empty", "human:bob")]
-    step = learned.learn_step(
+    step = learn_step(
         processed, sources, codebook_path=None, raw_dir=None, params=Params(), jobs=1,
         curve_sizes=(2,),
     )  # fmt: skip
@@ -637,35 +700,42 @@ def test_learn_step_imports_evaluates_and_trains(tmp_path: Path) -> None:
     assert list(step.imported) == ["human:alice"]
     assert step.imported["human:alice"] == len(_study()[2])
     assert step.evaluation.folds == [f"study_{t:02d}" for t in range(6)]
-    assert learned.evaluation_summary(processed)["coder"].tolist() == ["model", "rules", "both"]
-    assert learned.learning_curve_table(processed)["n_train_transcripts"].tolist() == [2, 5]
-    assert learned.ablation_table(processed) is not None
-    assert (step.model_dir / learned.CARD_FILE).exists()
-    assert step.model_dir == learned.study_model_dir(processed)
+    assert evaluation_summary(processed)["coder"].tolist() == ["model", "rules", "both"]
+    assert learning_curve_table(processed)["n_train_transcripts"].tolist() == [2, 5]
+    assert ablation_table(processed) is not None
+    assert (step.model_dir / CARD_FILE).exists()
+    assert step.model_dir == study_model_dir(processed)
     # Again without a curve: the earlier curve no longer describes the evaluation, and goes.
-    again = learned.learn_step(
+    again = learn_step(
         processed, sources, codebook_path=None, raw_dir=None, params=Params(), jobs=1
     )
     assert again.evaluation is not None
-    assert learned.learning_curve_table(processed) is None
-    assert learned.review_table(processed, again.model_dir, params=Params()) is not None
+    assert learning_curve_table(processed) is None
+    # the review candidates the step wrote are the review table of the model it trained
+    candidates = read_review_candidates(processed)
+    assert again.review_path == processed / "review_candidates.parquet"
+    assert list(candidates.columns) == REVIEW_COLUMNS and len(candidates) > 0
+    pd.testing.assert_frame_equal(
+        candidates, review_table(processed, again.model_dir, params=Params())
+    )
 
 
 def test_learn_step_is_skipped_without_enough_human_coding(tmp_path: Path) -> None:
     processed = _write_study(tmp_path / "study")
     (tmp_path / "empty").mkdir()
-    step = learned.learn_step(
+    step = learn_step(
         processed, [(tmp_path / "empty", "human:bob"), (tmp_path / "missing", "human:carol")],
         codebook_path=None, raw_dir=None, params=Params(),
     )  # fmt: skip
     assert step.skipped.startswith("no human coding in")
     assert step.evaluation is None and step.model_dir is None
+    assert read_review_candidates(processed) is None
     one = tmp_path / "one"
     one.mkdir()
     rows = pd.read_csv(tmp_path / "study" / "alice.csv")
     rows[rows["transcript_id"] == "study_00"].to_csv(one / "study_00.csv", index=False)
-    step = learned.learn_step(
+    step = learn_step(
         processed, [(one, "human:dora")], codebook_path=None, raw_dir=None, params=Params()
     )
     assert step.skipped.startswith("1 transcript(s) coded by people")
-    assert not (learned.study_model_dir(processed)).exists()
+    assert not (study_model_dir(processed)).exists()

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +19,7 @@ from qualcode import paths
 from qualcode.errors import QualcodeInputError
 
 if TYPE_CHECKING:
+    from qualcode.config import Params
     from qualcode.pipeline import Outcome
 
 app = typer.Typer(
@@ -402,48 +403,74 @@ FromOpt = Annotated[
     ),
 ]
 KindOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--kind",
         help="logreg (scikit-learn logistic regression on spaCy lemmas and context) or textcat "
-        "(spaCy textcat_multilabel on the text).",
+        "(spaCy textcat_multilabel on the text) [default: learned.kind in --params, logreg].",
     ),
 ]
 FeaturesOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--features",
         help="Comma-separated feature blocks: sentence, question (the interviewer's question "
         "before), turn (the rest of the turn), position (section, place in the interview), "
-        "rules (the rule coder's matches), tok2vec.",
+        "rules (the rule coder's matches), tok2vec [default: learned.features in --params, "
+        "sentence,question,turn,position].",
     ),
 ]
 SeedOpt = Annotated[
     int | None, typer.Option("--seed", help="Random seed [default: report.seed in --params].")
 ]
 MinExamplesOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--min-examples",
         help="Codes with fewer coded sentences (or coded in fewer than two transcripts) are "
-        "not learned and left to the rules.",
+        "not learned and left to the rules [default: learned.min_examples in --params, 8].",
     ),
 ]
 ExamplesOpt = Annotated[
     bool,
     typer.Option("--examples/--no-examples", help="Also learn from the codebook's examples."),
 ]
-DEFAULT_FEATURES = "sentence,question,turn,position"
 
 
-def _features(text: str) -> tuple[str, ...]:
-    from qualcode.learned import BLOCKS
+def _learned_options(
+    *, kind: str | None, features: str | None, min_examples: int | None
+) -> dict[str, Any]:
+    """The learned coder's settings given on the command line, checked (a bad --kind or
+    --features is a usage error). RETURNS (dict): the settings to change in `learned:`."""
+    from qualcode.config import FEATURE_BLOCKS, LEARNED_KINDS
 
-    blocks = tuple(b.strip() for b in text.split(",") if b.strip())
-    unknown = [b for b in blocks if b not in BLOCKS]
-    if unknown or not blocks:
-        raise typer.BadParameter(f"expected some of {', '.join(BLOCKS)}", param_hint="--features")
-    return blocks
+    options: dict[str, Any] = {}
+    if kind is not None:
+        if kind not in LEARNED_KINDS:
+            raise typer.BadParameter(
+                f"expected one of {', '.join(LEARNED_KINDS)}", param_hint="--kind"
+            )
+        options["kind"] = kind
+    if features is not None:
+        blocks = tuple(b.strip() for b in features.split(",") if b.strip())
+        if not blocks or any(b not in FEATURE_BLOCKS for b in blocks):
+            raise typer.BadParameter(
+                f"expected some of {', '.join(FEATURE_BLOCKS)}", param_hint="--features"
+            )
+        options["features"] = blocks
+    if min_examples is not None:
+        options["min_examples"] = min_examples
+    return options
+
+
+def _learned_params(path: Path, options: dict[str, Any]) -> Params:
+    """RETURNS (Params): the parameters of --params with the command's `learned:` settings."""
+    import dataclasses
+
+    from qualcode.config import load_params
+
+    params = load_params(path)
+    return dataclasses.replace(params, learned=dataclasses.replace(params.learned, **options))
 
 
 @app.command()
@@ -453,10 +480,10 @@ def train(
     from_: FromOpt = None,
     codebook: CodebookOpt = paths.CODEBOOK_PATH,
     params: ParamsOpt = paths.PARAMS_PATH,
-    kind: KindOpt = "logreg",
-    features: FeaturesOpt = DEFAULT_FEATURES,
+    kind: KindOpt = None,
+    features: FeaturesOpt = None,
     seed: SeedOpt = None,
-    min_examples: MinExamplesOpt = 8,
+    min_examples: MinExamplesOpt = None,
     examples: ExamplesOpt = True,
     reviews: Annotated[
         bool,
@@ -469,25 +496,19 @@ def train(
     """Train a coder on human coding (sentences in context) and write it with its card."""
     import time
 
-    from qualcode import learned
-    from qualcode.config import load_params
+    from qualcode.learned.train import train as train_model
 
-    if kind not in learned.KINDS:
-        raise typer.BadParameter(f"expected one of {', '.join(learned.KINDS)}", param_hint="--kind")
-    blocks = _features(features)
+    options = _learned_options(kind=kind, features=features, min_examples=min_examples)
     with _progress("reading", " sentences") as progress:
-        settings = load_params(params)
+        settings = _learned_params(params, options)
         started = time.perf_counter()
-        result = learned.train(
+        result = train_model(
             processed,
             out,
             coders=from_,
             codebook_path=codebook,
             params=settings,
-            kind=kind,
-            blocks=blocks,
-            seed=settings.report.seed if seed is None else seed,
-            min_examples=min_examples,
+            seed=seed,
             use_examples=examples,
             use_reviews=reviews,
             progress=progress,
@@ -528,10 +549,10 @@ def evaluate(
     ] = None,
     codebook: CodebookOpt = paths.CODEBOOK_PATH,
     params: ParamsOpt = paths.PARAMS_PATH,
-    kind: KindOpt = "logreg",
-    features: FeaturesOpt = DEFAULT_FEATURES,
+    kind: KindOpt = None,
+    features: FeaturesOpt = None,
     seed: SeedOpt = None,
-    min_examples: MinExamplesOpt = 8,
+    min_examples: MinExamplesOpt = None,
     examples: ExamplesOpt = True,
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", help="Bootstrap resamples for the 95% intervals.")
@@ -557,30 +578,23 @@ def evaluate(
     jobs: Annotated[int, typer.Option("--jobs", help="Folds trained in parallel.")] = 1,
 ) -> None:
     """Leave-one-transcript-out evaluation of the learned coder against human coding."""
+    from qualcode.learned import evaluate as evaluation
+    from qualcode.learned.results import format_evaluation
 
-    from qualcode import learned
-    from qualcode.config import load_params
-
-    if kind not in learned.KINDS:
-        raise typer.BadParameter(f"expected one of {', '.join(learned.KINDS)}", param_hint="--kind")
-    if folds not in learned.FOLDS:
+    options = _learned_options(kind=kind, features=features, min_examples=min_examples)
+    if folds not in evaluation.FOLDS:
         raise typer.BadParameter(
-            f"expected one of {', '.join(learned.FOLDS)}", param_hint="--folds"
+            f"expected one of {', '.join(evaluation.FOLDS)}", param_hint="--folds"
         )
-    blocks = _features(features)
     with _progress("training folds", " folds") as progress:
-        settings = load_params(params)
-        result = learned.evaluate(
+        settings = _learned_params(params, options)
+        result = evaluation.evaluate(
             processed,
             coders=from_,
-            folds=folds,
             held_out=held_out,
             codebook_path=codebook,
             params=settings,
-            kind=kind,
-            blocks=blocks,
-            seed=settings.report.seed if seed is None else seed,
-            min_examples=min_examples,
+            seed=seed,
             use_examples=examples,
             n_boot=bootstrap,
             learning_curve=learning_curve,
@@ -589,8 +603,8 @@ def evaluate(
             jobs=jobs,
             progress=progress,
         )
-        written = learned.write_evaluation(result, processed)
-    typer.echo(learned.format_evaluation(result))
+        written = evaluation.write_evaluation(result, processed)
+    typer.echo(format_evaluation(result))
     typer.echo("written: " + ", ".join(str(p) for p in written))
 
 
@@ -618,15 +632,13 @@ def review_export(
 ) -> None:
     """Write the sentences where model and rules disagree, most confident first, to mark in the
     `decision` column (accept: the sentence carries the code; reject: it does not)."""
-    from qualcode import learned
     from qualcode.config import load_params
+    from qualcode.learned.review import export_review, review_table
 
     _outside_raw(out, paths.RAW_DIR, "OUT")
     try:
-        table = learned.review_table(
-            processed, model, params=load_params(params), transcripts=transcript
-        )
-        written = learned.export_review(table, out, limit=limit)
+        table = review_table(processed, model, params=load_params(params), transcripts=transcript)
+        written = export_review(table, out, limit=limit)
     except QualcodeInputError as err:
         raise _fail(err) from None
     shown = len(table) if limit is None else min(limit, len(table))
@@ -649,10 +661,10 @@ def review_import(
 ) -> None:
     """Add the accepted rows of a marked review file as human coding (rejected rows remove that
     coder's coding); keep every decision for `qualcode train`."""
-    from qualcode import learned
+    from qualcode.learned.review import import_review
 
     try:
-        result = learned.import_review(file, processed, coder=coder)
+        result = import_review(file, processed, coder=coder)
     except QualcodeInputError as err:
         raise _fail(err) from None
     typer.echo(

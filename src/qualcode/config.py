@@ -89,6 +89,56 @@ class ReportParams:
     seed: int = 20231
 
 
+LearnedKind = Literal["logreg", "textcat"]
+FeatureBlock = Literal["sentence", "question", "turn", "position", "rules", "tok2vec"]
+LEARNED_KINDS: tuple[str, ...] = typing.get_args(LearnedKind)
+FEATURE_BLOCKS: tuple[str, ...] = typing.get_args(FeatureBlock)
+
+
+@dataclass(frozen=True)
+class BlockWeights:
+    """How much each feature block of the learned coder counts (its columns are scaled by it)."""
+
+    sentence: float = 1.0
+    question: float = 0.5
+    turn: float = 0.5
+    position: float = 0.5
+    rules: float = 1.0
+    tok2vec: float = 0.1
+
+
+@dataclass(frozen=True)
+class LearnedParams:
+    """How the learned coder is trained: `qualcode train`, `qualcode evaluate` and the learning
+    step of `qualcode run` all use these (the commands' options override some of them)."""
+
+    # logreg (logistic regression per code on the feature blocks) or textcat (spaCy)
+    kind: LearnedKind = "logreg"
+    # What the model reads besides the sentence; see qualcode.learned.features.
+    features: tuple[FeatureBlock, ...] = ("sentence", "question", "turn", "position")
+    block_weights: BlockWeights = field(default_factory=BlockWeights)
+    # logreg: inverse regularisation strength, and class weights balanced per code
+    c: float = 64.0
+    balanced: bool = True
+    # A code is learned with at least this many coded sentences in this many transcripts.
+    min_examples: int = 8
+    min_transcripts: int = 2
+    # Folds of whole training transcripts on which each code's threshold is chosen.
+    inner_folds: int = 5
+    threshold_min: float = 0.05
+    threshold_max: float = 0.95
+    threshold_step: float = 0.025
+    # The threshold of a code without a held-out positive.
+    default_threshold: float = 0.5
+    # The position of a turn in the interview, in this many bins.
+    position_bins: int = 10
+    # textcat: spaCy's textcat_multilabel training
+    textcat_epochs: int = 20
+    textcat_batch_size: int = 32
+    textcat_length: int = 65536
+    textcat_dropout: float = 0.2
+
+
 @dataclass(frozen=True)
 class LimitsParams:
     """Sizes beyond which an input is refused as bad input rather than read."""
@@ -116,6 +166,7 @@ class Params:
     report: ReportParams = field(default_factory=ReportParams)
     limits: LimitsParams = field(default_factory=LimitsParams)
     deid: DeidParams = field(default_factory=DeidParams)
+    learned: LearnedParams = field(default_factory=LearnedParams)
 
     def to_dict(self) -> dict[str, Any]:
         """RETURNS (dict): the parameters as plain values (lists for tuples)."""
@@ -291,4 +342,15 @@ def load_params(path: Path | str | None = None) -> Params:
                 path=path,
                 element="deid",
             )
+    learned = params.learned
+    if not learned.features:
+        raise QualcodeInputError(
+            f"expected some of {', '.join(FEATURE_BLOCKS)}", path=path, element="learned.features"
+        )
+    if not 0 < learned.threshold_min <= learned.threshold_max < 1 or learned.threshold_step <= 0:
+        raise QualcodeInputError(
+            "expected 0 < threshold_min <= threshold_max < 1 and threshold_step > 0",
+            path=path,
+            element="learned",
+        )
     return params

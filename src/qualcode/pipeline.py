@@ -220,7 +220,7 @@ def code(
     RETURNS (Outcome): the counts and the tables written.
     """
     if coder != "rules":
-        from qualcode.learned import code_with_model
+        from qualcode.learned.predict import code_with_model
 
         with progress("coding", " units") as advance:
             done = code_with_model(
@@ -323,10 +323,10 @@ def learn(
 
     RETURNS (Outcome): the evaluation's micro F1 per coder, or why the step had nothing to do.
     """
-    from qualcode import learned
+    from qualcode.learned.step import learn_step
 
     with progress("learning", " folds") as advance:
-        step = learned.learn_step(
+        step = learn_step(
             processed,
             coding_folders(raw),
             codebook_path=codebook,
@@ -344,6 +344,7 @@ def learn(
             schema.EVALUATION_FILE,
             schema.EVALUATION_SUMMARY_FILE,
             schema.TABLE_FILES["evaluation_predictions"],
+            schema.TABLE_FILES["review_candidates"],
         )
     ]
     return Outcome(

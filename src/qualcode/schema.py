@@ -35,6 +35,7 @@ TABLE_FILES = {
     "disagreements": "disagreements.parquet",
     "evaluation_predictions": "evaluation_predictions.parquet",
     "review_decisions": "review_decisions.parquet",
+    "review_candidates": "review_candidates.parquet",
 }
 # The tables the run manifest lists with their sha256, in this order.
 MANIFEST_TABLES = ("transcripts", "turns", "sentences", "codings", "human_codings", "quantities")

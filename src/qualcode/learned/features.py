@@ -1,0 +1,335 @@
+"""What the learned coder sees of a sentence: the participant sentences read with spaCy, each with
+its context (`Units`), and the featurizer that turns them into one sparse matrix.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from spacy.language import Language
+
+from qualcode.coding.codebook import Codebook
+from qualcode.coding.negation import Cues
+from qualcode.coding.rules import build_coder, code_docs
+from qualcode.config import FEATURE_BLOCKS, BlockWeights, Params
+from qualcode.units import participant_units
+
+_PSEUDONYM_RE = re.compile(r"^\[?([A-Z]+)_\d+\]?$")
+
+
+class _UnitRef(NamedTuple):
+    """What `qualcode.coding.rules.code_docs` needs to know of a unit."""
+
+    transcript_id: str
+    turn_id: int
+    sentence_id: int | None
+    start_char: int
+    end_char: int
+    text: str
+
+
+def lemma_text(tokens: Iterable[Any]) -> str:
+    """The normalised lemmas of some tokens: lower case, no punctuation, pseudonyms as their
+    type (`<person>`), numbers as `<num>`.
+
+    RETURNS (str): the lemmas joined by single spaces.
+    """
+    out = []
+    for token in tokens:
+        if token.is_punct or token.is_space:
+            continue
+        match = _PSEUDONYM_RE.match(token.text)
+        if match:
+            out.append(f"<{match.group(1).lower()}>")
+        elif token.like_num:
+            out.append("<num>")
+        else:
+            out.append((token.lemma_ or token.text).lower())
+    return " ".join(out)
+
+
+@dataclass
+class Units:
+    """The sentences to code, each with its context, as the learned coder sees them.
+
+    frame: one row per participant sentence: transcript_id, turn_id, sentence_id, start_char,
+        end_char, text, section, lemmas (of the sentence), question (lemmas of the interviewer
+        turn before the sentence's turn), question_text, turn (lemmas of the other sentences of
+        the turn), near (lemmas of the sentences just before and after), position (of the turn
+        in the interview, 0..1), sent_index (in the turn), n_sents (of the turn), rules (codes
+        the rule coder gave the sentence, space-separated), n_words.
+    tok2vec: the mean of spaCy's tok2vec output over each sentence's tokens [n, width].
+    """
+
+    frame: pd.DataFrame
+    tok2vec: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def subset(self, rows: np.ndarray) -> Units:
+        """RETURNS (Units): the units at the given positions (or boolean mask)."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        return Units(frame=self.frame.iloc[rows].reset_index(drop=True), tok2vec=self.tok2vec[rows])
+
+    def features_frame(self) -> pd.DataFrame:
+        """RETURNS (DataFrame): the frame with a `tok2vec` column (one vector per row), what
+        the featurizer reads."""
+        return self.frame.assign(tok2vec=list(self.tok2vec))
+
+
+def concat_units(a: Units, b: Units) -> Units:
+    """RETURNS (Units): the units of a, then those of b."""
+    frame = pd.concat([a.frame, b.frame], ignore_index=True)
+    width = max(a.tok2vec.shape[1], b.tok2vec.shape[1])
+
+    def pad(m: np.ndarray) -> np.ndarray:
+        return m if m.shape[1] == width else np.zeros((len(m), width), dtype=np.float32)
+
+    return Units(frame=frame, tok2vec=np.vstack([pad(a.tok2vec), pad(b.tok2vec)]))
+
+
+def rule_matrix(units: Units, codes: Sequence[str]) -> np.ndarray:
+    """RETURNS (ndarray): booleans [n_units, n_codes]: the rule coder gave unit i code j."""
+    column = {c: j for j, c in enumerate(codes)}
+    out = np.zeros((len(units), len(codes)), dtype=bool)
+    for i, coded in enumerate(units.frame["rules"]):
+        for code in str(coded).split():
+            if code in column:
+                out[i, column[code]] = True
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading sentences with spaCy
+
+
+def feature_pipeline(codebook: Codebook | None, *, model: str = "en_core_web_sm") -> Language:
+    """The spaCy pipeline the learned coder reads sentences with: the rule coder's pipeline
+    (tagger, parser, lemmatizer, the codebook's SpanRulers; no NER).
+
+    RETURNS (Language): the pipeline.
+    """
+    return build_coder(
+        codebook if codebook is not None else Codebook(version=0, codes=()), model=model
+    )
+
+
+def _turn_context(turns: pd.DataFrame) -> pd.DataFrame:
+    """Per turn: the interviewer turn before it (`question_text`), its section and its relative
+    position in the interview (0..1).
+
+    RETURNS (DataFrame): indexed by (transcript_id, turn_id).
+    """
+    turns = turns.astype({"transcript_id": str}).sort_values(["transcript_id", "turn_id"])
+    rows = []
+    for tid, group in turns.groupby("transcript_id", sort=True):
+        last = ""
+        n = len(group)
+        for rank, row in enumerate(group.itertuples(index=False)):
+            section = row.section if isinstance(row.section, str) and row.section else "none"
+            rows.append((str(tid), int(row.turn_id), last, section, rank / max(n - 1, 1)))
+            if row.role == "interviewer":
+                last = row.text if isinstance(row.text, str) else ""
+    columns = ["transcript_id", "turn_id", "question_text", "section", "position"]
+    return pd.DataFrame(rows, columns=columns).set_index(["transcript_id", "turn_id"])
+
+
+def _neighbours(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per sentence, the lemmas of the rest of its turn (`turn`) and of the sentences just
+    before and after (`near`), its place in the turn (`sent_index`) and the turn's length.
+
+    RETURNS (DataFrame): aligned with frame.
+    """
+    lemmas = frame["lemmas"].tolist()
+    out = pd.DataFrame({"turn": "", "near": "", "sent_index": 0, "n_sents": 1}, index=frame.index)
+    for idx in frame.groupby(["transcript_id", "turn_id"], sort=False).indices.values():
+        idx = sorted(idx, key=lambda i: frame.at[i, "sentence_id"])
+        for k, i in enumerate(idx):
+            out.at[i, "turn"] = " ".join(lemmas[j] for j in idx if j != i)
+            out.at[i, "near"] = " ".join(lemmas[j] for j in idx[max(k - 1, 0) : k + 2] if j != i)
+            out.at[i, "sent_index"] = k
+            out.at[i, "n_sents"] = len(idx)
+    return out
+
+
+def prepare_units(
+    turns: pd.DataFrame,
+    sentences: pd.DataFrame,
+    *,
+    nlp: Language,
+    codebook: Codebook | None,
+    params: Params,
+    transcripts: Iterable[str] | None = None,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> Units:
+    """Read the participant sentences (params `coding.roles`) with spaCy and gather their context.
+
+    transcripts: only these transcripts (all when None).
+    RETURNS (Units): the sentences with their context and the codes the rule coder gave them.
+    """
+    if transcripts is not None:
+        wanted = set(transcripts)
+        turns = turns[turns["transcript_id"].astype(str).isin(wanted)]
+        sentences = sentences[sentences["transcript_id"].astype(str).isin(wanted)]
+    units = participant_units(turns, sentences, unit="sentence", roles=params.coding.roles)
+    frame = units.reset_index(drop=True).astype(
+        {"transcript_id": str, "turn_id": "int64", "sentence_id": "int64"}
+    )
+    context = _turn_context(turns).reindex(
+        pd.MultiIndex.from_frame(frame[["transcript_id", "turn_id"]])
+    )
+    frame["question_text"] = context["question_text"].fillna("").to_numpy()
+    frame["section"] = context["section"].fillna("none").to_numpy()
+    frame["position"] = context["position"].fillna(0.0).to_numpy()
+    questions = sorted(set(frame["question_text"]) - {""})
+
+    refs = [
+        _UnitRef(r.transcript_id, r.turn_id, r.sentence_id, int(r.start_char), int(r.end_char),
+                 str(r.text))
+        for r in frame.itertuples(index=False)
+    ]  # fmt: skip
+    with warnings.catch_warnings():
+        # W036: a codebook without patterns leaves the SpanRulers empty (harmless)
+        warnings.filterwarnings("ignore", message=r"\[W036\]")
+        docs = list(nlp.pipe((r.text for r in refs), batch_size=batch_size))
+        question_docs = list(nlp.pipe(questions, batch_size=batch_size))
+    width = max(
+        (d.tensor.shape[1] for d in docs if d.tensor is not None and d.tensor.size), default=0
+    )
+    tok2vec = np.zeros((len(docs), width), dtype=np.float32)
+    lemmas = []
+    for i, doc in enumerate(docs):
+        lemmas.append(lemma_text(doc))
+        if doc.tensor is not None and doc.tensor.size:
+            tok2vec[i] = doc.tensor.mean(axis=0)
+        if progress is not None:
+            progress(1)
+    rule_rows: list[dict] = []
+    if codebook is not None and len(codebook):
+        cues = Cues.from_params(params)
+        rule_rows, _ = code_docs(zip(docs, refs, strict=True), codebook, cues=cues)
+    question_lemmas = {
+        text: lemma_text(doc) for text, doc in zip(questions, question_docs, strict=True)
+    }
+    frame["lemmas"] = lemmas
+    frame["question"] = [question_lemmas.get(q, "") for q in frame["question_text"]]
+    frame = frame.join(_neighbours(frame))
+    frame["n_words"] = frame["text"].str.split().str.len().fillna(0).astype(int)
+    codes_of: dict[tuple[str, int, int], list[str]] = {}
+    for row in rule_rows:
+        key = (str(row["transcript_id"]), int(row["turn_id"]), int(row["sentence_id"]))
+        codes_of.setdefault(key, []).append(str(row["code_id"]))
+    frame["rules"] = [
+        " ".join(codes_of.get(key, []))
+        for key in zip(frame["transcript_id"], frame["turn_id"], frame["sentence_id"], strict=True)
+    ]
+    return Units(frame=frame, tok2vec=tok2vec)
+
+
+# ---------------------------------------------------------------------------------------------
+# Features
+
+
+def _tfidf(ngrams: tuple[int, int]) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        tokenizer=str.split,
+        token_pattern=None,
+        lowercase=False,
+        ngram_range=ngrams,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+
+
+def _position_features(frame: pd.DataFrame, *, bins: int) -> list[dict[str, float]]:
+    out = []
+    for section, position, index, n in zip(
+        frame["section"], frame["position"], frame["sent_index"], frame["n_sents"], strict=True
+    ):
+        bin_ = min(int(float(position) * bins), bins - 1)
+        out.append(
+            {
+                f"section={section}": 1.0,
+                f"position={bin_}": 1.0,
+                f"section={section}&position={bin_}": 1.0,
+                "first_sentence": float(index == 0),
+                "last_sentence": float(index == n - 1),
+                "single_sentence": float(n == 1),
+            }
+        )
+    return out
+
+
+def _rule_features(codes: pd.Series) -> list[dict[str, float]]:
+    return [{f"rule={code}": 1.0 for code in str(coded).split()} for coded in codes]
+
+
+def _stack(vectors: pd.Series) -> np.ndarray:
+    return np.vstack(vectors.to_list())
+
+
+def make_featurizer(blocks: Sequence[str], *, weights: BlockWeights, position_bins: int) -> Any:
+    """The featurizer of the learned coder: a scikit-learn ColumnTransformer over
+    `Units.features_frame()` with a part per kind of context, each scaled by its block weight.
+
+    Blocks: `sentence` (TF-IDF of the sentence's lemma uni- and bigrams), `question` (TF-IDF of
+    the preceding interviewer turn's lemma uni- and bigrams), `turn` (TF-IDF of the lemmas of
+    the rest of the turn, and apart of the neighbouring sentences), `position` (the section,
+    the position of the turn in the interview in `position_bins` bins, first/last sentence of
+    the turn), `rules` (the codes the rule coder gave the sentence), `tok2vec` (the mean of
+    spaCy's tok2vec output over the sentence, standardised).
+    RETURNS (ColumnTransformer): unfitted; its output is sparse.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    unknown = [b for b in blocks if b not in FEATURE_BLOCKS]
+    if unknown:
+        raise ValueError(f"unknown feature block(s) {unknown}; expected some of {FEATURE_BLOCKS}")
+    parts = {
+        "sentence": [("sentence", _tfidf((1, 2)), "lemmas")],
+        "question": [("question", _tfidf((1, 2)), "question")],
+        "turn": [("turn", _tfidf((1, 1)), "turn"), ("near", _tfidf((1, 1)), "near")],
+        "position": [
+            (
+                "position",
+                make_pipeline(
+                    FunctionTransformer(_position_features, kw_args={"bins": position_bins}),
+                    DictVectorizer(dtype=np.float32),
+                ),
+                ["section", "position", "sent_index", "n_sents"],
+            )
+        ],
+        "rules": [
+            (
+                "rules",
+                make_pipeline(
+                    FunctionTransformer(_rule_features), DictVectorizer(dtype=np.float32)
+                ),
+                "rules",
+            )
+        ],
+        "tok2vec": [
+            ("tok2vec", make_pipeline(FunctionTransformer(_stack), StandardScaler()), "tok2vec")
+        ],
+    }
+    chosen = [(block, part) for block in FEATURE_BLOCKS if block in blocks for part in parts[block]]
+    return ColumnTransformer(
+        [part for _, part in chosen],
+        transformer_weights={part[0]: getattr(weights, block) for block, part in chosen},
+        sparse_threshold=1.0,
+    )

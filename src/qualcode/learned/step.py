@@ -1,0 +1,133 @@
+"""The learning step of `qualcode run`: import people's coding, evaluate the learned coder leave
+one transcript out, train it on all of it, and write the review candidates, reading the
+sentences with spaCy once for all three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qualcode import schema
+from qualcode.config import Params
+from qualcode.learned.data import read_sources, training_data
+from qualcode.learned.evaluate import Evaluation, evaluate_data, write_evaluation
+from qualcode.learned.review import review_candidates
+from qualcode.learned.store import check_out_dir
+from qualcode.learned.train import train_data
+
+STUDY_MODEL_FOLDER = "model"
+
+
+def study_model_dir(processed_dir: Path) -> Path:
+    """RETURNS (Path): where `qualcode run` keeps the model trained on all the human coding."""
+    return Path(processed_dir) / STUDY_MODEL_FOLDER
+
+
+@dataclass
+class LearnStep:
+    """What the learning step of `qualcode run` did.
+
+    imported: per coder, the rows of human coding imported from its folder.
+    evaluation: the leave-one-transcript-out evaluation (None when skipped).
+    model_dir: the model trained on all the human coding (None when skipped).
+    review_path: the review candidates written (None when skipped).
+    skipped: why the step was skipped, or "".
+    """
+
+    imported: dict[str, int]
+    evaluation: Evaluation | None = None
+    model_dir: Path | None = None
+    card: dict[str, Any] | None = None
+    review_path: Path | None = None
+    skipped: str = ""
+
+
+def learn_step(
+    processed_dir: Path,
+    sources: Sequence[tuple[Path, str]],
+    *,
+    codebook_path: Path | None,
+    raw_dir: Path | None,
+    params: Params,
+    jobs: int = 2,
+    curve_sizes: Sequence[int] = (),
+    progress: Callable[[int], None] | None = None,
+) -> LearnStep:
+    """Import people's coding from its folders (one coder per folder, replacing that coder's
+    earlier rows), evaluate the learned coder leave-one-transcript-out (with the ablation of
+    the context; with `curve_sizes`, a learning curve over those numbers of training
+    transcripts and all of the others), train it on all of it into processed_dir/model
+    (settings: `params.learned`, seed `params.report.seed`), and write the sentences where it
+    and the rules disagree to review_candidates.parquet, so that the report shows how far
+    automatic coding agrees with people without reading a sentence itself.
+
+    The sentences are read with spaCy once: the evaluation leaves the review decisions out,
+    the training uses them.
+    Skipped, with the reason in `skipped`, when no folder holds coding or fewer than two
+    transcripts are coded in full. Bad coding files raise QualcodeInputError.
+    RETURNS (LearnStep): what was imported, the evaluation, the model and the review file.
+    """
+    from qualcode.coding.codebook import load_codebook
+    from qualcode.human.csv_import import import_csv_folder
+
+    processed_dir = Path(processed_dir)
+    imported: dict[str, int] = {}
+    coded: set[str] = set()
+    for folder, coder in sources:
+        result = import_csv_folder(
+            Path(folder), processed_dir, coder=coder, codebook_path=codebook_path, raw_dir=raw_dir
+        )
+        if result is not None:
+            imported[coder] = len(result.codings)
+            coded.update(result.codings["transcript_id"].astype(str))
+    if not imported:
+        return LearnStep(imported, skipped="no human coding in " + ", ".join(
+            str(folder) for folder, _ in sources))  # fmt: skip
+    n_coded = len(coded)
+    if n_coded < 2:
+        return LearnStep(
+            imported,
+            skipped=f"{n_coded} transcript(s) coded by people; the learned coder needs two or more",
+        )
+    model_dir = study_model_dir(processed_dir)
+    check_out_dir(model_dir)
+    codebook = load_codebook(codebook_path) if codebook_path is not None else None
+    seed = params.report.seed
+    read = read_sources(
+        processed_dir, coders=list(imported), codebook=codebook, params=params,
+        every_transcript=True,
+    )  # fmt: skip
+    evaluation = evaluate_data(
+        training_data(read, use_reviews=False),
+        settings=params.learned,
+        seed=seed,
+        learning_curve=bool(curve_sizes),
+        curve_sizes=[*(n for n in curve_sizes if n < n_coded - 1), n_coded - 1],
+        curve_draws=1,
+        jobs=jobs,
+        progress=progress,
+    )
+    write_evaluation(evaluation, processed_dir)
+    trained = train_data(training_data(read, use_reviews=True), model_dir, params=params, seed=seed)
+    review = review_candidates(
+        read.units,
+        trained.coder.predict_proba(read.units),
+        coder=trained.coder,
+        model_id=trained.model_id,
+        codebook_version=None if codebook is None else codebook.version,
+        human=read.human,
+        sentences=read.sentences,
+    )
+    review_path = schema.write_table(
+        review, processed_dir / schema.TABLE_FILES["review_candidates"]
+    )
+    return LearnStep(
+        imported,
+        evaluation=evaluation,
+        model_dir=model_dir,
+        card=trained.card,
+        review_path=review_path,
+    )
