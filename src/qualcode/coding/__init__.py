@@ -1,5 +1,8 @@
-"""Coding: the codebook and the rule coder that applies it.
+"""Coding: the codebook and the rule coder that applies it (`qualcode code`).
 
-`codebook` loads and validates config/codebook.yml, `rules` matches its patterns on participant
-sentences with spaCy, and `quantities` finds hours, clients, rates and years.
+- `codebook`: config/codebook.yml read and checked (ids, hierarchy, patterns spaCy accepts).
+- `matcher`: token patterns grouped by a word they need, so a sentence runs only those it can match.
+- `negation`: the negation and hypothetical cues that govern a match.
+- `rules`: the codebook's patterns applied to participant sentences, cached per transcript.
+- `quantities`: hours per week and per client, clients, rates and years mentioned.
 """
