@@ -343,6 +343,19 @@ def restore_cell(value: str) -> str:
     return value
 
 
+def read_csv_text(path: Path) -> str:
+    """The text of a CSV people made or edited: UTF-8, a byte-order mark dropped.
+
+    RETURNS (str): the text; a missing file or other encoding is bad input naming the file.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise QualcodeInputError("file not found", path=path) from None
+    except UnicodeDecodeError:
+        raise QualcodeInputError("expected UTF-8 text", path=path) from None
+
+
 def csv_for_people(frame: pd.DataFrame, **to_csv: object) -> str:
     """A frame as CSV text for people to open in a spreadsheet: formula-like text cells neutralised.
 

@@ -199,7 +199,9 @@ def pipeline_key(nlp_model: str, params: Params) -> str:
 
 
 @dataclass(frozen=True)
-class _Unit:
+class CodingUnit:
+    """What `code_docs` needs to know of a unit it codes."""
+
     transcript_id: str
     turn_id: int
     sentence_id: int | None
@@ -262,7 +264,7 @@ def _typed_quantities(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def code_docs(
-    docs: Iterable[tuple[Doc, _Unit]],
+    docs: Iterable[tuple[Doc, CodingUnit]],
     codebook: Codebook,
     *,
     cues: Cues,
@@ -352,9 +354,9 @@ def code_docs(
     return coding_rows, quantity_rows
 
 
-def _units_iter(units: pd.DataFrame) -> Iterator[_Unit]:
+def _units_iter(units: pd.DataFrame) -> Iterator[CodingUnit]:
     for row in units.itertuples(index=False):
-        yield _Unit(
+        yield CodingUnit(
             transcript_id=str(row.transcript_id),
             turn_id=int(row.turn_id),
             sentence_id=None if pd.isna(row.sentence_id) else int(row.sentence_id),
@@ -442,7 +444,7 @@ def code_corpus(
         cues = Cues.from_params(params)
         unit_list = list(_units_iter(todo_units))
 
-        def docs() -> Iterator[tuple[Doc, _Unit]]:
+        def docs() -> Iterator[tuple[Doc, CodingUnit]]:
             texts = (u.text for u in unit_list)
             for i, doc in enumerate(nlp.pipe(texts, batch_size=batch_size)):
                 if progress is not None:
@@ -514,6 +516,6 @@ def code_texts(
     params = params if params is not None else Params()
     cues = Cues.from_params(params)
     texts = list(texts)
-    units = [_Unit("text", i, 0, 0, len(t), t) for i, t in enumerate(texts)]
+    units = [CodingUnit("text", i, 0, 0, len(t), t) for i, t in enumerate(texts)]
     rows, _ = code_docs(zip(nlp.pipe(texts), units, strict=True), codebook, cues=cues)
     return schema.typed_codings(pd.DataFrame(rows))

@@ -43,12 +43,7 @@ CSV_REQUIRED = "transcript_id, code (or code_id), and quote or start and end"
 
 
 def _csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise QualcodeInputError("file not found", path=path) from None
-    except UnicodeDecodeError:
-        raise QualcodeInputError("expected UTF-8 text", path=path) from None
+    text = schema.read_csv_text(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)

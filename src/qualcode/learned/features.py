@@ -8,7 +8,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,22 +16,11 @@ from spacy.language import Language
 
 from qualcode.coding.codebook import Codebook
 from qualcode.coding.negation import Cues
-from qualcode.coding.rules import build_coder, code_docs
+from qualcode.coding.rules import CodingUnit, build_coder, code_docs
 from qualcode.config import FEATURE_BLOCKS, BlockWeights, Params
 from qualcode.units import participant_units
 
 _PSEUDONYM_RE = re.compile(r"^\[?([A-Z]+)_\d+\]?$")
-
-
-class _UnitRef(NamedTuple):
-    """What `qualcode.coding.rules.code_docs` needs to know of a unit."""
-
-    transcript_id: str
-    turn_id: int
-    sentence_id: int | None
-    start_char: int
-    end_char: int
-    text: str
 
 
 def lemma_text(tokens: Iterable[Any]) -> str:
@@ -194,7 +183,7 @@ def prepare_units(
     questions = sorted(set(frame["question_text"]) - {""})
 
     refs = [
-        _UnitRef(r.transcript_id, r.turn_id, r.sentence_id, int(r.start_char), int(r.end_char),
+        CodingUnit(r.transcript_id, r.turn_id, r.sentence_id, int(r.start_char), int(r.end_char),
                  str(r.text))
         for r in frame.itertuples(index=False)
     ]  # fmt: skip

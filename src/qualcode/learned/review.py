@@ -205,12 +205,7 @@ def read_review_csv(path: Path, sentences: pd.DataFrame) -> tuple[pd.DataFrame, 
     from qualcode.errors import ManyInputErrors
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise QualcodeInputError("file not found", path=path) from None
-    except UnicodeDecodeError:
-        raise QualcodeInputError("expected UTF-8 text", path=path) from None
+    text = schema.read_csv_text(path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     required = ["decision", "transcript_id", "turn_id", "sentence_id", "code_id"]
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
