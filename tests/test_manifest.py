@@ -12,8 +12,8 @@ import pytest
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.nlp import model_info
-from qualcode.report.manifest import build_manifest, file_sha256, write_manifest
-from qualcode.schema import CODINGS_COLUMNS, TRANSCRIPTS_COLUMNS, write_table
+from qualcode.report.manifest import build_manifest, write_manifest
+from qualcode.schema import CODINGS_COLUMNS, TRANSCRIPTS_COLUMNS, file_sha256, write_table
 
 CODEBOOK = """version: 7
 codes:

@@ -85,14 +85,6 @@ def _files(path: Path) -> list[Path]:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fingerprint(step: Step) -> str:
     """The sha256 of what a step reads: its files' content, its settings, the package version.
 
@@ -102,7 +94,8 @@ def fingerprint(step: Step) -> str:
     for path in step.reads:
         files = _files(Path(path))
         inputs[str(path)] = {
-            (f.relative_to(path).as_posix() if f != path else ""): _sha256(f) for f in files
+            (f.relative_to(path).as_posix() if f != path else ""): schema.file_sha256(f)
+            for f in files
         }
     blob = json.dumps(
         {"step": step.name, "version": __version__, "settings": step.settings, "reads": inputs},

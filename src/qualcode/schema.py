@@ -8,6 +8,7 @@ its base columns (the design's contract) followed by the extra columns of the st
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -280,6 +281,15 @@ def read_codings(
 
 # ---------------------------------------------------------------------------------------------
 # Reading and writing
+
+
+def file_sha256(path: Path | str) -> str:
+    """RETURNS (str): the hex sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 PRIVATE_DIR_MODE = 0o700

@@ -373,11 +373,8 @@ def _read_manifest(path: Path) -> dict:
         return {}
 
 
-def _file_sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+def _sha256_or_none(path: Path) -> str | None:
+    return schema.file_sha256(path) if path.is_file() else None
 
 
 def code_corpus(
@@ -419,8 +416,8 @@ def code_corpus(
     reusable = (
         previous.get("pipeline") == key
         and previous.get("codebook_sha256") == codebook.sha256
-        and previous.get("codings_sha256") == _file_sha256(codings_path)
-        and previous.get("quantities_sha256") == _file_sha256(quantities_path)
+        and previous.get("codings_sha256") == _sha256_or_none(codings_path)
+        and previous.get("quantities_sha256") == _sha256_or_none(quantities_path)
     )
     old_hashes = previous.get("transcripts", {}) if reusable else {}
     cached = [t for t in all_ids if t in old_hashes and old_hashes[t] == hashes.get(t, "")]
@@ -485,8 +482,8 @@ def code_corpus(
             "codebook_version": codebook.version,
             "codebook_sha256": codebook.sha256,
             "unit": unit,
-            "codings_sha256": _file_sha256(codings_path),
-            "quantities_sha256": _file_sha256(quantities_path),
+            "codings_sha256": _sha256_or_none(codings_path),
+            "quantities_sha256": _sha256_or_none(quantities_path),
             "transcripts": {t: hashes.get(t, "") for t in all_ids},
         },
     )

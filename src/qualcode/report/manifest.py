@@ -8,7 +8,6 @@ writes it to reports/manifest.json.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import platform
@@ -25,22 +24,13 @@ from qualcode.coding.codebook import load_codebook
 from qualcode.config import load_params
 from qualcode.nlp import model_info
 from qualcode.paths import PROJ_ROOT
-from qualcode.schema import MANIFEST_TABLES, read_table, table_path, write_json
+from qualcode.schema import MANIFEST_TABLES, file_sha256, read_table, table_path, write_json
 from qualcode.study_ids import manifest_rows
 
 log = logging.getLogger(__name__)
 
 MANIFEST_VERSION = 1
 PACKAGES = ("pandas", "pyarrow", "numpy", "matplotlib", "seaborn", "papermill", "nbconvert")
-
-
-def file_sha256(path: Path | str) -> str:
-    """RETURNS (str): the hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _show_path(path: Path | str) -> str:
