@@ -285,8 +285,11 @@ def _combine(executed: list[tuple[NotebookPage, nbformat.NotebookNode]]) -> nbfo
     combined = nbformat.v4.new_notebook()
     contents = "\n".join(f"{i}. {page.title}" for i, (page, _nb) in enumerate(executed, start=1))
     combined.cells.append(nbformat.v4.new_markdown_cell(f"## Contents\n\n{contents}"))
-    for _page, nb in executed:
-        combined.cells.extend(copy.deepcopy(nb.cells))
+    for number, (_page, nb) in enumerate(executed, start=1):
+        for cell in copy.deepcopy(nb.cells):
+            # cell ids are unique within a notebook only: prefix them with the page's number
+            cell.id = f"p{number}-{cell.get('id', len(combined.cells))}"
+            combined.cells.append(cell)
     if executed:
         combined.metadata = copy.deepcopy(executed[0][1].metadata)
     return combined
