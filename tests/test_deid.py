@@ -212,7 +212,7 @@ def test_names_of_an_earlier_run_are_replaced_only_when_found_again():
 
 def test_organisation_first_word_is_an_alias_person_parts_skip_lower_case_words():
     rules = NameRules(lower={"storage"})
-    ps = Pseudonymiser(PseudonymKey())
+    ps = Pseudonymiser(PseudonymKey(), is_rare=rules.is_rare)
     ps.add_name("Fernhill Software", "ORG", parts=True, is_alias=rules.is_org_alias)
     ps.add_name("Brightline Storage", "PERSON", parts=True, is_alias=rules.is_alias)
     text = "Fernhill Software, then Fernhill; Brightline Storage has storage. Storage is cheap."
@@ -253,3 +253,45 @@ def test_report_views_count_types_most_replaced_and_doubtful():
     doubtful = replaced_sometimes(report)
     assert doubtful["pseudonym"].tolist()[0] == "PERSON_1"  # "bell" left, and a common word
     assert "4 mentions by 3 pseudonyms" in narrate(report)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("I worked at Pennant Mutual for years.", ["Pennant Mutual"]),
+        ("Then Quillon Risk GmbH hired me.", ["Quillon Risk GmbH"]),
+        ("At Kalibra Labs we made sensors.", ["Kalibra Labs"]),
+        ("through Veldkamp & Ruis Consultancy, mostly", ["Veldkamp & Ruis Consultancy"]),
+        ("After the PhD I joined Optivance as a data scientist.", ["Optivance"]),
+        # traps: common words, acronyms and allowed words before a suffix; known words after a verb
+        ("The Research Group met on Monday.", []),
+        ("the NHS Trust paid", []),
+        ("I joined Kaizen Labs and joined Google last year.", []),
+    ],
+)
+def test_organisation_cues(rules, text, names):
+    assert rules.org_cue_names(text) == names
+
+
+def test_lone_words_need_a_second_signal():
+    rules = NameRules(mid_capital={"kudipay", "covid"})
+    assert rules.entity_name("Covid", "ORG") is None  # a frequent word, alone
+    assert rules.entity_name("PowerPoint", "ORG") is None  # a technical term's shape
+    assert rules.entity_name("Naïve", "PERSON") is None  # capitalised only opening a sentence
+    assert rules.entity_name("Kudipay", "ORG") == "Kudipay"
+    assert rules.entity_name("Margit Sørensen", "PERSON") == "Margit Sørensen"
+
+
+def test_rare_names_in_every_case_common_ones_with_their_capital():
+    rules = NameRules(common={"took"})
+    ps = Pseudonymiser(PseudonymKey(), is_rare=rules.is_rare)
+    ps.add_name("Corvane Analytics", "ORG", parts=True, is_alias=rules.is_org_alias)
+    ps.add_name("Rose Tilbury", "PERSON", parts=True, is_alias=rules.is_alias)
+    text = "corvane's data, CORVANE again. Costs rose, and Rose said so. Rose is a client."
+    assert ps.replace(text).text == (
+        "[ORG_1]'s data, [ORG_1] again. Costs rose, and [PERSON_1] said so. Rose is a client."
+    )
+    # a common first name opening a sentence is replaced where spaCy tagged it there
+    assert ps.replace("Rose is a client.", confirmed={"Rose"}).text == "[PERSON_1] is a client."
+    # and the alias of a full name spreads over a hard wrap and a possessive
+    assert ps.replace("Tilbury's team and Rose\nTilbury").text == "[PERSON_1]'s team and [PERSON_1]"

@@ -68,6 +68,7 @@ from qualcode.ingest.guide import load_guide, match_section
 from qualcode.ingest.name_rules import (
     NameRules,
     corpus_common_words,
+    corpus_mid_capitals,
     is_generic_label,
     is_placeholder,
 )
@@ -274,8 +275,9 @@ def _assemble(
         common=common,
         lower=corpus_common_words(texts, all_lower=True),
         common_word_zipf=de.common_word_zipf,
+        mid_capital=corpus_mid_capitals(texts),
     )
-    ps = Pseudonymiser(key, keep=allow, common_words=common)
+    ps = Pseudonymiser(key, keep=allow, common_words=common, is_rare=rules.is_rare)
     if not whole_corpus:
         ps.activate_key(lambda original, label: rules.entity_name(original, label) is not None)
     for entity_type, names in dataclasses.asdict(de.deny).items():
@@ -307,6 +309,16 @@ def _assemble(
         speakers[tid] = mapping
     for item in parsed:
         for turn in item["turns"]:
+            if "ORG" in ing.deid_entities:
+                for name in rules.org_cue_names(turn["text"]):
+                    ps.add_name(
+                        name,
+                        "ORG",
+                        source=item["transcript_id"],
+                        parts=True,
+                        how="organisation cue",
+                        is_alias=rules.is_org_alias,
+                    )
             for label, text in turn["entities"]:
                 name = rules.entity_name(text, label) if label in ing.deid_entities else None
                 if name is not None:
@@ -338,8 +350,9 @@ def _assemble(
                 speaker = ps.add_name(turn["label"], "PERSON", source=tid) or key.assign(
                     turn["label"], "PERSON", source=tid
                 )
-            raw = ps.replace(turn["text_raw"], source=tid)
-            new = ps.replace(turn["text"], source=tid)
+            confirmed = {w for _label, text in turn["entities"] for w in text.split()}
+            raw = ps.replace(turn["text_raw"], source=tid, confirmed=confirmed)
+            new = ps.replace(turn["text"], source=tid, confirmed=confirmed)
             for _s, _e, _ns, _ne, entity_type, pseudonym in raw.spans:
                 replaced[entity_type] += 1
                 distinct[entity_type].add(pseudonym)

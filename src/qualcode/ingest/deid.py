@@ -13,6 +13,11 @@ number of its type (``PERSON_4``). In the text a pseudonym is written in bracket
   (``Bell`` and ``BELL``, not ``bell``), so common words that are also surnames survive;
 - emails, URLs and phone numbers are found by pattern and added to the key as they are met.
 
+A single-word name that `is_rare` calls rare in English (``Corvane``) matches in every case
+(``corvane``), as every name of several words does; a common one (``Rose``, ``Frank``) matches with
+its capital only, and where a sentence starts only when spaCy tagged it as a name in that text
+(`replace(confirmed=...)`): ``Grace`` in ``Grace under pressure`` stays.
+
 Words in `keep` (the study's allow list: public platforms and tools such as ``Upwork`` or
 ``Python``) are never replaced. Names added with ``any_case=True`` (the study's deny list) are
 replaced in every case (``acme``, ``ACME's``). Only the names added in this run are replaced
@@ -39,17 +44,20 @@ from qualcode.schema import PRIVATE_FILE_MODE, write_text
 ENTITY_TYPES = ("PERSON", "ORG", "GPE", "EMAIL", "PHONE", "URL")
 KEY_COLUMNS = ["pseudonym", "entity_type", "original", "source"]
 KEY_FILE = "pseudonym_key.csv"
+# What comes before a word that opens a sentence (or a turn).
+SENTENCE_START_RE = re.compile(r"(?:^|[.!?…]\s+|[.!?…][\"'”’)]\s+|^[\"'“‘(]|\s[\"'“‘(])\s*$")
 PSEUDONYM_RE = re.compile(r"\[(?:PERSON|ORG|GPE|EMAIL|PHONE|URL)_\d+\]")
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])")
 URL_RE = re.compile(
     r"(?<![\w@])(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)\]]"
-    r"|(?<![\w@/.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|ai|co|dev|app|me|info|biz)"
+    r"|(?<![\w@/.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|ai|co|dev|app|me|info|biz|"
+    r"uk|eu|de|nl|be|fr|it|es|se|ie|ch|at|ca|au|nz|us|news|scot|eus|fm|tv)"
     r"(?:/[^\s<>\"']*[^\s<>\"'.,;:!?)\]])?(?![\w@-])",
     re.I,
 )
 PHONE_RE = re.compile(
-    r"(?<![\w+\-./:])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,5}){1,4}(?![\w\-/:]|\.\d)"
+    r"(?<![\w+\-./:])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{1,5}(?:[\s.-]\d{2,5}){1,4}(?![\w\-/:]|\.\d)"
 )
 
 
@@ -214,9 +222,15 @@ class Pseudonymiser:
     """Replaces the names of a key (and emails, phones, URLs found on the way) by pseudonyms."""
 
     def __init__(
-        self, key: PseudonymKey, *, keep: Iterable[str] = (), common_words: Iterable[str] = ()
+        self,
+        key: PseudonymKey,
+        *,
+        keep: Iterable[str] = (),
+        common_words: Iterable[str] = (),
+        is_rare: Callable[[str], bool] | None = None,
     ) -> None:
         self.key = key
+        self.is_rare = is_rare
         self.keep = {_fold(k) for k in keep}
         self.common_words = {w.casefold() for w in common_words}
         self._pattern: re.Pattern[str] | None = None
@@ -342,11 +356,14 @@ class Pseudonymiser:
                 left[hit] += 1
         return left
 
-    def replace(self, text: str, *, source: str = "") -> Replacement:
+    def replace(self, text: str, *, source: str = "", confirmed: Iterable[str] = ()) -> Replacement:
         """Pseudonymise one text: emails, URLs and phones first, then every name of the key.
 
+        confirmed: words spaCy tagged as part of a name in this text (a common single-word name
+            opening a sentence is replaced only when confirmed).
         RETURNS (Replacement): the new text and the substitutions made.
         """
+        confirmed = {w.casefold() for w in confirmed}
         found: list[tuple[int, int, str, str]] = []
         taken: list[tuple[int, int]] = []
 
@@ -370,12 +387,18 @@ class Pseudonymiser:
             value = match.group(0)
             if not free(match.start(), match.end()):
                 continue
-            if (
-                _fold(value) in self._single
-                and not value[:1].isupper()
-                and _fold(value) not in self._any_case
-            ):
-                continue
+            folded = _fold(value)
+            if folded in self._single and folded not in self._any_case:
+                rare = self.is_rare is not None and self.is_rare(re.sub(r"['’]s?$", "", value))
+                if not rare and not value[:1].isupper():
+                    continue
+                if (
+                    not rare
+                    and self.is_rare is not None
+                    and SENTENCE_START_RE.search(text[: match.start()])
+                    and folded not in confirmed
+                ):
+                    continue
             hit = self.key.get(
                 value, "PERSON"
             )  # people, organisations and places share one namespace

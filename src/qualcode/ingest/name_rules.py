@@ -18,6 +18,15 @@ at the start of a sentence (``Café``), acronyms (``PDP``), a transcriber's reda
    are dropped (``Took Luis`` -> ``Luis``); an entity made only of common words is no name, unless
    it is a person's name of two words or more (``John Smith``, not ``I. So``).
 
+5. a **lone word** (an entity of one word) that is this frequent (`LONE_WORD_ZIPF`: ``Covid``,
+   ``Naïve``) or capitalised only where a sentence starts, and the **shape of a technical term**
+   (CamelCase: ``PowerPoint``), is no name either, unless a second signal confirms it (part of a
+   full name, a speaker label, the deny list).
+
+Organisations are found without spaCy too (`org_cue_names`): capitalised words before a legal or
+organisational suffix (``Pennant Mutual``, ``Quillon Risk GmbH``), and an unknown word after
+``joined``, ``founded``, ``worked at`` (``joined Optivance``).
+
 The first and last word of a full name spaCy found stand for the whole name (``Greta`` for
 ``Greta Solberg``), and the first word of an organisation's (``Fernhill`` for
 ``Fernhill Software``) unless the corpus writes them in lower case (``Storage`` of
@@ -52,6 +61,30 @@ ALIAS_MAX_ZIPF = 5.0
 # A word this frequent (``I``, ``So``, ``The``) is no part of a person's name either.
 FUNCTION_WORD_ZIPF = 6.0
 ACRONYM_RE = re.compile(r"[A-Z][A-Z0-9&]{0,4}s?")
+# A lone word spaCy alone calls a name, with no second signal (part of a full name, a speaker
+# label, an organisation's suffix), is a common word from this frequency on (``Covid``, ``Naïve``).
+LONE_WORD_ZIPF = 3.5
+# A technical term's shape: CamelCase (``PowerPoint``, ``GeoPandas``, ``LaTeX``).
+CAMEL_CASE_RE = re.compile(r"[A-Z]?[a-z]+[A-Z][\w]*|[A-Z]{2,}[a-z]+[A-Z]?\w*")
+# Words that end an organisation's name (``Pennant Mutual``, ``Kalibra Labs``, ``Quillon GmbH``).
+ORG_SUFFIXES = (
+    "Inc", "Ltd", "Limited", "LLC", "LLP", "PLC", "GmbH", "AG", "SA", "SARL", "SRL", "SL", "AB",
+    "BV", "NV", "CIC", "Corp", "Co", "Labs", "Mutual", "Partners", "Group", "Capital", "Ventures",
+    "Holdings", "Associates", "Analytics", "Consulting", "Consultancy", "Insights", "Systems",
+    "Software", "Biotech", "Games", "Metrics", "Shipping", "Research", "Foundation", "Trust",
+)  # fmt: skip
+_CAP_WORD = r"[A-Z][\w'’&.-]*[\w]"
+ORG_SUFFIX_RE = re.compile(
+    rf"\b(?P<name>{_CAP_WORD}(?:[ ](?:&[ ])?{_CAP_WORD}){{0,3}})[ ]"
+    rf"(?P<suffix>{'|'.join(ORG_SUFFIXES)})\b\.?"
+)
+# "I joined Optivance", "she founded Lendwise": an unknown capitalised word after these is a
+# company's name.
+ORG_VERB_RE = re.compile(
+    r"\b(?:joined|founded|co-founded|(?:work|worked|working) (?:at|for)|job at|hired by)"
+    r"[ ](?P<name>[A-Z][\w-]+)"
+)
+UNKNOWN_WORD_ZIPF = 2.0
 _ARTICLES = frozenset({"the", "a", "an"})
 
 
@@ -89,12 +122,9 @@ def is_generic_label(label: str) -> bool:
     return GENERIC_LABEL_RE.match(label.strip()) is not None
 
 
-def corpus_common_words(texts: Iterable[str], *, all_lower: bool = False) -> frozenset[str]:
-    """Words the corpus itself treats as common: seen in lower case, and capitalised only where a
-    sentence starts (with `all_lower`: every word seen in lower case).
-
-    RETURNS (frozenset[str]): the case-folded words.
-    """
+def _case_sets(texts: Iterable[str]) -> tuple[set[str], set[str]]:
+    """RETURNS (tuple): the words seen in lower case, and (case-folded) those seen capitalised
+    in the middle of a sentence."""
     from qualcode.ingest.deid import EMAIL_RE, URL_RE
 
     lower: set[str] = set()
@@ -108,8 +138,26 @@ def corpus_common_words(texts: Iterable[str], *, all_lower: bool = False) -> fro
             elif word[:1].isupper() and re.search(
                 r"[\w,;:]\s+$", text[max(0, match.start() - 3) : match.start()]
             ):
-                mid_capital.add(word.casefold())
+                mid_capital.add(re.sub(r"['’]s$", "", word.casefold()))
+    return lower, mid_capital
+
+
+def corpus_common_words(texts: Iterable[str], *, all_lower: bool = False) -> frozenset[str]:
+    """Words the corpus itself treats as common: seen in lower case, and capitalised only where a
+    sentence starts (with `all_lower`: every word seen in lower case).
+
+    RETURNS (frozenset[str]): the case-folded words.
+    """
+    lower, mid_capital = _case_sets(texts)
     return frozenset(lower if all_lower else lower - mid_capital)
+
+
+def corpus_mid_capitals(texts: Iterable[str]) -> frozenset[str]:
+    """Words the corpus capitalises in the middle of a sentence (``in the Kalibra days``).
+
+    RETURNS (frozenset[str]): the case-folded words (possessive dropped).
+    """
+    return frozenset(_case_sets(texts)[1])
 
 
 class NameRules:
@@ -120,6 +168,8 @@ class NameRules:
     common: case-folded words the corpus treats as common (`corpus_common_words`).
     lower: case-folded words the corpus writes in lower case anywhere (no aliases).
     common_word_zipf: the Zipf frequency from which a word is common (0: no frequency check).
+    mid_capital: case-folded words the corpus capitalises mid-sentence (`corpus_mid_capitals`);
+        None: not known (no sentence-start check).
     """
 
     def __init__(
@@ -129,8 +179,10 @@ class NameRules:
         common: Iterable[str] = (),
         lower: Iterable[str] = (),
         common_word_zipf: float = 4.0,
+        mid_capital: Iterable[str] | None = None,
     ) -> None:
         self.allow = frozenset(_fold(a) for a in allow)
+        self.mid_capital = None if mid_capital is None else frozenset(mid_capital)
         self.common = frozenset(common)
         self.lower = frozenset(lower) | self.common
         self.common_word_zipf = common_word_zipf
@@ -200,11 +252,94 @@ class NameRules:
                 or any(zipf(t) >= FUNCTION_WORD_ZIPF for t in tokens)
             ):
                 return None
+        if len(tokens) == 1 and frequency and self.is_lone_common(name, label=label):
+            return None
         return name
+
+    def is_lone_common(self, word: str, *, label: str = "ORG") -> bool:
+        """Whether a word standing alone, with no second signal, is a common word or a technical
+        term rather than a name: CamelCase (``PowerPoint``), a frequent word (`LONE_WORD_ZIPF`:
+        ``Covid``; for a person, from `common_word_zipf`: first names are frequent words), or
+        a known word the corpus capitalises only where a sentence starts (``Naïve``).
+
+        RETURNS (bool): whether it is no name on its own.
+        """
+        if self.common_word_zipf <= 0:
+            return False
+        bare = re.sub(r"['’]s$", "", word.strip(".,;:!?\"'()[]-"))
+        if CAMEL_CASE_RE.fullmatch(bare):
+            return True
+        frequency = zipf(bare)
+        threshold = self.common_word_zipf
+        if label != "PERSON":
+            threshold = min(LONE_WORD_ZIPF, threshold)
+        if frequency >= threshold:
+            return True
+        return (
+            self.mid_capital is not None
+            and bare.casefold() not in self.mid_capital
+            and frequency >= UNKNOWN_WORD_ZIPF + 1
+        )
+
+    def is_rare(self, word: str) -> bool:
+        """Whether a single word of a name is rare enough in English to be replaced in any case
+        (``corvane`` for ``Corvane``), while a common one (``Rose``) is replaced only with its
+        capital.
+
+        RETURNS (bool): whether it is rare.
+        """
+        bare = word.strip(".")
+        return (
+            self.common_word_zipf > 0
+            and zipf(bare) < self.common_word_zipf
+            and bare.casefold() not in self.common
+            and not self.is_allowed(bare)
+        )
+
+    def org_cue_names(self, text: str) -> list[str]:
+        """Organisations named without spaCy: capitalised words before a legal or organisational
+        suffix (``Pennant Mutual``, ``Veldkamp & Ruis Consultancy``), and an unknown word after
+        ``joined``, ``founded``, ``worked at`` (``joined Optivance``). Common words opening the
+        name are dropped (``At Pennant Mutual``); a name of common words, acronyms or allowed
+        words only is none.
+
+        RETURNS (list[str]): the names, in order of appearance.
+        """
+        names = []
+        for match in ORG_SUFFIX_RE.finditer(text):
+            words = list(re.finditer(r"\S+", match.group("name")))
+            while words and (words[0].group(0) == "&" or self.is_common(words[0].group(0))):
+                words.pop(0)
+            distinctive = [
+                w.group(0)
+                for w in words
+                if w.group(0) != "&"
+                and not self.is_common(w.group(0))
+                and not ACRONYM_RE.fullmatch(w.group(0))
+                and not self.is_allowed(w.group(0))
+            ]
+            if not distinctive:
+                continue
+            start = match.start("name") + words[0].start()
+            name = text[start : match.end("suffix")]
+            if not self.is_allowed(name) and not is_placeholder(name):
+                names.append(name)
+        for match in ORG_VERB_RE.finditer(text):
+            word = match.group("name")
+            if (
+                zipf(word) < UNKNOWN_WORD_ZIPF
+                and not self.is_allowed(word)
+                and not ACRONYM_RE.fullmatch(word)
+                and not CAMEL_CASE_RE.fullmatch(word)
+            ):
+                names.append(word)
+        return names
 
     def is_alias(self, word: str) -> bool:
         """Whether a first or last word of a full name found by spaCy may stand for the whole
-        name: not a word the corpus writes in lower case, nor a very frequent one (``Will``).
+        name: not a word the corpus capitalises only where a sentence starts, nor a very frequent
+        one (``Will``). A common one (``Rose``) is replaced only with its capital, and where a
+        sentence starts only when spaCy tags it there (`Pseudonymiser.replace`).
 
         RETURNS (bool): whether the word is an alias.
         """
@@ -212,7 +347,7 @@ class NameRules:
         return (
             len(bare) >= 3
             and bare[:1].isupper()
-            and bare.casefold() not in self.lower
+            and bare.casefold() not in self.common
             and not self.is_allowed(bare)
             and zipf(bare) < ALIAS_MAX_ZIPF
         )
