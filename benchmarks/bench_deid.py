@@ -43,7 +43,7 @@ from qualcode.ingest.corpus import ingest_corpus
 SET_DIR = Path(__file__).with_name("deid_set")
 TYPES = ("PERSON", "ORG", "GPE", "EMAIL", "PHONE", "URL")
 MARK_RE = re.compile(r"\{\{(PERSON|ORG|GPE|EMAIL|PHONE|URL|KEEP):(.+?)\}\}", re.S)
-# a planted name in a speaker label: "<v {{PERSON:..}}>", "**{{PERSON:..}}:**", "{{PERSON:..}}  0:03"
+# a planted name in a speaker label: "<v {{PERSON:..}}>", "**{{PERSON:..}}:**"
 LABEL_MARK_RE = re.compile(
     r"^(?:<v |\*\*|\[[\d:.]+\] )?\{\{PERSON:[^}]+\}\}(?=>|:|\*\*|\s+\(\d|\s{2,}\d)", re.M
 )
@@ -263,9 +263,9 @@ def render(results: list[tuple[str, dict, float]], n_transcripts: int) -> str:
         "",
         "`python benchmarks/bench_deid.py`: the labelled set in benchmarks/deid_set/"
         f" ({n_transcripts} fiction",
-        f"transcripts, {words_n:,} words: research interviews, a podcast, a group interview, in",
-        "text, Markdown with HTML entities, Otter, WebVTT (Zoom and Teams) and SubRip) with planted",
-        "names, organisations, places, emails, phones and URLs (possessives, lower case, split over",
+        f"transcripts, {words_n:,} words: research interviews, a podcast, a group interview; text,",
+        "Markdown with HTML entities, Otter, WebVTT (Zoom and Teams), SubRip) with planted names,",
+        "organisations, places, emails, phones and URLs (possessives, lower case, split over",
         "a hard wrap, speaker labels, email signatures) and traps that must survive (technical",
         "terms, common words that look like names, placeholders, capitals opening a sentence).",
         "The allow list (deid_set/params.yml) holds the public tools and platforms a study of data",
