@@ -287,10 +287,41 @@ def render(results: list[tuple[str, dict, float]], n_transcripts: int) -> str:
             f"- {name}: missed {', '.join(result['missed']) or 'nothing'}; "
             f"traps lost: {', '.join(result['lost']) or 'none'}."
         )
+    verdicts = []
+    for name, result, _s in results:
+        recall = {
+            k: result["caught"].get(k, 0) / max(1, result["planted"].get(k, 0)) for k in TARGETS
+        }
+        rate = result["false"] / result["words"] * 10_000
+        unmet = [f"{k} {recall[k]:.3f}" for k, goal in TARGETS.items() if recall[k] < goal]
+        unmet += [f"false {rate:.1f} per 10k"] if rate >= 1 else []
+        verdicts.append(f"- {name}: " + (f"not met ({', '.join(unmet)})" if unmet else "met"))
+
+    def names_recall(result: dict) -> float:
+        kinds = ("PERSON", "ORG")
+        caught = sum(result["caught"].get(k, 0) for k in kinds)
+        return caught / max(1, sum(result["planted"].get(k, 0) for k in kinds))
+
+    rules_best = max(names_recall(r) for n, r, _s in results if n.startswith("rules"))
+    presidio = [names_recall(r) for n, r, _s in results if n.startswith("Presidio")]
+    if presidio:
+        better = max(presidio) > rules_best
+        lines += [
+            "",
+            f"Names and organisations together: rules {rules_best:.3f}, Presidio "
+            f"{max(presidio):.3f}: "
+            + (
+                "Presidio finds more."
+                if better
+                else "the rules find more; Presidio is not adopted."
+            ),
+        ]
     lines += [
         "",
         "Targets: recall 0.99 on names and organisations, 1.0 on emails and phones; under 1 false",
         "replacement per 10,000 words.",
+        "",
+        *verdicts,
         "",
         f"Machine: {machine()}. All figures from one run. Date: {time.strftime('%Y-%m-%d')}.",
         "",
