@@ -396,9 +396,9 @@ def report(
     from qualcode.report.manifest import build_manifest
     from qualcode.report.render import build_report, discover_notebooks
 
-    discover_notebooks(notebooks)
     # folders of a report cut short hold executed notebooks, with data
     schema.sweep_leftovers(out, patterns=(".staging-*",))
+    discover_notebooks(notebooks)
     manifest = build_manifest(
         processed_dir=processed, codebook_path=codebook, params_path=params, raw_dir=raw
     )
