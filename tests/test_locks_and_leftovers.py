@@ -21,6 +21,8 @@ from qualcode.ingest.corpus import ingest_corpus, locked_key
 from qualcode.ingest.deid import KEY_FILE, PseudonymKey
 
 FORK = multiprocessing.get_context("fork")
+# the test codebook leaves some of spaCy's rulers without patterns
+pytestmark = pytest.mark.filterwarnings("ignore:.*W036")
 
 
 def _assign_names(keys_dir: Path, names: list[str], barrier: object) -> None:

@@ -13,6 +13,11 @@ outputs it wrote are recorded in `pipeline_state.json` in the processed folder (
 atomically, so a step that did not finish is run again). The next run skips a step whose
 fingerprint is the recorded one and whose recorded outputs all exist. Ingest and code are
 incremental inside the step too: only new or changed transcripts are read and coded again.
+
+A run holds the processed folder's lock (`schema.processed_lock`) from start to end, and first
+removes what a killed run left there. Ingest writes its record (`schema.INGEST_RECORD_FILE`) last;
+a record that says the tables are incomplete makes the ingest step run again whatever its
+fingerprint, and stops `code` with a request to ingest again.
 """
 
 from __future__ import annotations
