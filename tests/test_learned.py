@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from qualcode import schema
 from qualcode.cli import app
-from qualcode.config import LearnedParams, Params
+from qualcode.config import FEATURE_BLOCKS, LearnedParams, Params
 from qualcode.errors import QualcodeInputError
 from qualcode.human.csv_import import import_csv
 from qualcode.learned.data import load_training_data
@@ -205,7 +205,7 @@ def test_train_learns_a_foreign_codebook_and_reports_rare_codes(
     assert all(0.05 <= t <= 0.95 for t in card["thresholds"].values())
     assert card["model_id"].startswith("logreg-")
     files = {p.name for p in trained.out_dir.iterdir()}
-    assert files == {"model.joblib", "card.json", "card.md"}
+    assert files == {"model.json", "weights.npz", "card.json", "card.md"}
     assert json.loads((trained.out_dir / "card.json").read_text()) == card
     markdown = (trained.out_dir / "card.md").read_text()
     assert "| PLANS |" in markdown and "left to the rules: TRAVEL" in markdown
@@ -215,11 +215,63 @@ def test_training_is_deterministic_for_a_seed(
     study: Path, trained: TrainResult, tmp_path: Path
 ) -> None:
     again = train(study, tmp_path / "again", params=_params(min_examples=4), seed=SEED)
-    for name in ("model.joblib", "card.json", "card.md"):
+    for name in ("model.json", "weights.npz", "card.json", "card.md"):
         assert (again.out_dir / name).read_bytes() == (trained.out_dir / name).read_bytes()
     other = train(study, tmp_path / "other", params=_params(min_examples=4), seed=SEED + 1)
     assert other.card["seed"] == SEED + 1
     assert other.model_id != trained.model_id
+
+
+def test_saved_model_predicts_exactly_as_trained(study: Path, tmp_path: Path) -> None:
+    every_block = _params(min_examples=4, features=FEATURE_BLOCKS)
+    for name, params in (("default", _params(min_examples=4)), ("every-block", every_block)):
+        result = train(study, tmp_path / name, params=params, seed=SEED)
+        loaded = load_model(tmp_path / name)
+        units, probs, coded = apply_model(loaded, study, params=Params())
+        assert np.array_equal(probs, result.coder.predict_proba(units))
+        assert np.array_equal(coded, result.coder.decide(result.coder.predict_proba(units)))
+        assert (
+            loaded.coder.codes == result.coder.codes and loaded.coder.blocks == result.coder.blocks
+        )
+        assert np.array_equal(loaded.coder.thresholds, result.coder.thresholds)
+        assert loaded.coder.below == result.coder.below
+        pd.testing.assert_frame_equal(loaded.coder.counts, result.coder.counts, check_dtype=False)
+    with np.load(tmp_path / "every-block" / "weights.npz", allow_pickle=False) as arrays:
+        assert {"coef", "intercept", "sentence.idf", "tok2vec.mean"} <= set(arrays.files)
+
+
+class _Planted:
+    """Unpickling this writes a file: the proof that a pickle was loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_an_old_pickled_model_folder_is_never_unpickled(study: Path, tmp_path: Path) -> None:
+    import pickle
+
+    marker = tmp_path / "unpickled"
+    for name, card in (
+        ("v2", {"model_id": "logreg-0", "model_version": "learned.v2"}),
+        ("unversioned", {"model_id": "logreg-0"}),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "card.json").write_text(json.dumps(card))
+        (folder / "model.joblib").write_bytes(pickle.dumps(_Planted(marker)))
+        with pytest.raises(QualcodeInputError, match="train the model again"):
+            load_model(folder)
+        for command in (
+            ["code", "--processed", str(study), "--coder", "both", "--model", str(folder)],
+            ["review", "export", str(tmp_path / "r.csv"), "--model", str(folder),
+             "--processed", str(study)],
+        ):  # fmt: skip
+            done = runner.invoke(app, command)
+            assert done.exit_code == 1 and "train the model again" in done.output
+    assert not marker.exists()
 
 
 def test_one_set_of_settings_everywhere(study: Path, tmp_path: Path) -> None:
@@ -632,7 +684,7 @@ def test_train_bad_input(study: Path, tmp_path: Path) -> None:
         folder = tmp_path / name
         folder.mkdir()
         (folder / "card.json").write_text(card)
-        (folder / "model.joblib").write_bytes(b"not a model of this format")
+        (folder / "model.json").write_text("not a model of this format")
         return folder
 
     with pytest.raises(QualcodeInputError, match="cannot load the model"):
@@ -739,3 +791,19 @@ def test_learn_step_is_skipped_without_enough_human_coding(tmp_path: Path) -> No
     )
     assert step.skipped.startswith("1 transcript(s) coded by people")
     assert not (study_model_dir(processed)).exists()
+
+
+def test_only_the_commands_that_name_a_model_load_one() -> None:
+    from qualcode import paths
+
+    package = Path(__file__).resolve().parents[1] / "src" / "qualcode"
+    loaders = {
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if "load_model(" in path.read_text(encoding="utf-8")
+    }
+    # `code --coder model|both --model DIR` and `review export --model DIR`; store defines it
+    assert loaders == {"learned/store.py", "learned/predict.py", "learned/review.py"}
+    for notebook in sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")):
+        text = notebook.read_text(encoding="utf-8")
+        assert "load_model" not in text and "learned.store" not in text, notebook.name

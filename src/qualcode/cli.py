@@ -48,6 +48,19 @@ def _outside_raw(path: Path, raw: Path, hint: str) -> None:
         )
 
 
+def _processed_outside_raw(processed: Path, raw: Path = paths.RAW_DIR) -> None:
+    """Refuse a processed folder inside the raw folder (usage error): every command may write it."""
+    _outside_raw(processed, raw, "--processed")
+
+
+def _locked(processed: Path) -> Any:
+    """RETURNS (context manager): the processed folder's lock, held while a command reads and
+    writes it (a second command on the same folder waits)."""
+    from qualcode import schema
+
+    return schema.processed_lock(processed)
+
+
 def _check_coder(value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise typer.BadParameter("expected a name, got an empty one", param_hint="--coder")
@@ -159,6 +172,7 @@ def code(
         raise typer.BadParameter("expected rules, model or both", param_hint="--coder")
     if coder != "rules" and model is None:
         raise typer.BadParameter(f"--coder {coder} needs --model DIR", param_hint="--model")
+    _processed_outside_raw(processed)
     with _bad_input():
         outcome = pipeline.code(
             processed,
@@ -190,6 +204,8 @@ def report(
     afresh), then execute the notebooks in order and render them to HTML in --out."""
     from qualcode import pipeline
 
+    _processed_outside_raw(processed, raw)
+    _outside_raw(out, raw, "--out")
     with _bad_input():
         outcome = pipeline.agreement_and_report(
             processed, out, codebook=codebook, params=params, raw=raw, notebooks=notebooks
@@ -219,6 +235,8 @@ def run(
     """Run the whole study: ingest, code, learn from people's coding, report."""
     from qualcode import pipeline
 
+    _processed_outside_raw(processed, raw)
+    _outside_raw(out, raw, "--out")
     with _bad_input():
         pipeline.run_study(
             raw=raw,
@@ -273,7 +291,8 @@ def import_coding(
     from qualcode.human.refi_import import import_qdpx
 
     suffix = file.suffix.lower()
-    with _bad_input():
+    _processed_outside_raw(processed, raw)
+    with _bad_input(), _locked(processed):
         if suffix in (".qdpx", ".zip"):
             result = import_qdpx(
                 file,
@@ -363,7 +382,8 @@ def agreement(
 
     if unit not in UNITS:
         raise typer.BadParameter("expected sentence or turn", param_hint="--unit")
-    with _bad_input():
+    _processed_outside_raw(processed, raw)
+    with _bad_input(), _locked(processed):
         settings = load_params(params)
         coders = [coder_name(c) for c in between]
         if agreement_module.REFERENCE_CODER in coders:
@@ -499,7 +519,9 @@ def train(
     from qualcode.learned.train import train as train_model
 
     options = _learned_options(kind=kind, features=features, min_examples=min_examples)
-    with _progress("reading", " sentences") as progress:
+    _processed_outside_raw(processed)
+    _outside_raw(out, paths.RAW_DIR, "--out")
+    with _progress("reading", " sentences") as progress, _locked(processed):
         settings = _learned_params(params, options)
         started = time.perf_counter()
         result = train_model(
@@ -586,7 +608,8 @@ def evaluate(
         raise typer.BadParameter(
             f"expected one of {', '.join(evaluation.FOLDS)}", param_hint="--folds"
         )
-    with _progress("training folds", " folds") as progress:
+    _processed_outside_raw(processed)
+    with _progress("training folds", " folds") as progress, _locked(processed):
         settings = _learned_params(params, options)
         result = evaluation.evaluate(
             processed,
@@ -636,6 +659,7 @@ def review_export(
     from qualcode.learned.review import export_review, review_table
 
     _outside_raw(out, paths.RAW_DIR, "OUT")
+    _processed_outside_raw(processed)
     try:
         table = review_table(processed, model, params=load_params(params), transcripts=transcript)
         written = export_review(table, out, limit=limit)
@@ -663,10 +687,9 @@ def review_import(
     coder's coding); keep every decision for `qualcode train`."""
     from qualcode.learned.review import import_review
 
-    try:
+    _processed_outside_raw(processed)
+    with _bad_input(), _locked(processed):
         result = import_review(file, processed, coder=coder)
-    except QualcodeInputError as err:
-        raise _fail(err) from None
     typer.echo(
         f"{file.name}: {result.accepted} accepted, {result.rejected} rejected, "
         f"{result.undecided} undecided, in {len(result.transcripts)} transcript(s), as "
@@ -697,6 +720,7 @@ def export(
     if kind not in KINDS:
         raise typer.BadParameter(f"expected one of {', '.join(KINDS)}", param_hint="KIND")
     _outside_raw(out, raw, "OUT")
+    _processed_outside_raw(processed, raw)
     with _bad_input():
         message = export_project(
             kind,

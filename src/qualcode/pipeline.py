@@ -13,6 +13,11 @@ outputs it wrote are recorded in `pipeline_state.json` in the processed folder (
 atomically, so a step that did not finish is run again). The next run skips a step whose
 fingerprint is the recorded one and whose recorded outputs all exist. Ingest and code are
 incremental inside the step too: only new or changed transcripts are read and coded again.
+
+A run holds the processed folder's lock (`schema.processed_lock`) from start to end, and first
+removes what a killed run left there. Ingest writes its record (`schema.INGEST_RECORD_FILE`) last;
+a record that says the tables are incomplete makes the ingest step run again whatever its
+fingerprint, and stops `code` with a request to ingest again.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class Step:
     reads: tuple[Path, ...]
     settings: dict[str, Any]
     run: Callable[[Progress], Outcome]
+    # False when the step's outputs are known to be incomplete (run it again whatever the record)
+    whole: Callable[[], bool] = lambda: True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +145,7 @@ def run_steps(
     outcomes = []
     for step in steps:
         digest = fingerprint(step)
-        if is_current(step, state.get(step.name), digest):
+        if step.whole() and is_current(step, state.get(step.name), digest):
             log.info("%s: inputs unchanged, skipped", step.name)
             outcome = Outcome(lines=[f"{step.name}: unchanged, skipped"], skipped=True)
         else:
@@ -158,6 +165,16 @@ def run_steps(
         if on_outcome is not None:
             on_outcome(step, outcome)
     return outcomes
+
+
+def sweep_processed(processed: Path) -> list[Path]:
+    """Remove what a killed run left in the processed folder: temporary files of atomic writes
+    and half-written model folders. Call it holding the folder's lock.
+
+    RETURNS (list[Path]): what was removed.
+    """
+    model = schema.MODEL_DIR
+    return schema.sweep_leftovers(processed, patterns=(".*.tmp", f".{model}.*"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +198,9 @@ def ingest(
     from qualcode.ingest.deid import KEY_FILE
 
     keys_dir = paths.keys_dir(raw, keys)
-    result = ingest_corpus(raw, out, params=params, keys_dir=keys_dir, keep_going=keep_going)
+    with schema.processed_lock(out, create=True):
+        sweep_processed(out)
+        result = ingest_corpus(raw, out, params=params, keys_dir=keys_dir, keep_going=keep_going)
     outcome = Outcome(
         lines=[
             f"ingest: {len(result.processed)} processed, {len(result.skipped)} unchanged, "
@@ -212,6 +231,21 @@ def code(
 
     RETURNS (Outcome): the counts and the tables written.
     """
+    with schema.processed_lock(processed):
+        schema.check_ingest_record(processed)
+        return _code(processed, codebook=codebook, params=params, coder=coder, model=model,
+                     progress=progress)  # fmt: skip
+
+
+def _code(
+    processed: Path,
+    *,
+    codebook: Path,
+    params: Params,
+    coder: str,
+    model: Path | None,
+    progress: Progress,
+) -> Outcome:
     if coder != "rules":
         from qualcode.learned.predict import code_with_model
 
@@ -367,6 +401,8 @@ def report(
     from qualcode.report.manifest import build_manifest
     from qualcode.report.render import build_report, discover_notebooks
 
+    # folders of a report cut short hold executed notebooks, with data
+    schema.sweep_leftovers(out, patterns=(".staging-*",))
     discover_notebooks(notebooks)
     manifest = build_manifest(
         processed_dir=processed, codebook_path=codebook, params_path=params, raw_dir=raw
@@ -406,6 +442,15 @@ def agreement_and_report(
     from qualcode.report.render import discover_notebooks
 
     discover_notebooks(notebooks)
+    with schema.processed_lock(processed):
+        return _agreement_and_report(
+            processed, out, codebook=codebook, params=params, raw=raw, notebooks=notebooks
+        )
+
+
+def _agreement_and_report(
+    processed: Path, out: Path, *, codebook: Path, params: Path, raw: Path, notebooks: Path
+) -> Outcome:
     measured = agreement(
         raw,
         processed,
@@ -453,6 +498,7 @@ def study_steps(
             reads=(Path(raw), paths.GUIDE_PATH),
             settings={"spacy_model": params.spacy_model, "ingest": settings["ingest"]},
             run=lambda progress: ingest(raw, processed, params=params, progress=progress),
+            whole=lambda: schema.ingest_is_whole(processed),
         ),
         Step(
             "code",
@@ -536,9 +582,11 @@ def run_study(
         notebooks=notebooks,
         learn_from_people=learn_from_people,
     )
-    return run_steps(
-        steps,
-        state_path=Path(processed) / schema.PIPELINE_STATE_FILE,
-        progress=progress,
-        on_outcome=on_outcome,
-    )
+    with schema.processed_lock(processed, create=True):
+        sweep_processed(processed)
+        return run_steps(
+            steps,
+            state_path=Path(processed) / schema.PIPELINE_STATE_FILE,
+            progress=progress,
+            on_outcome=on_outcome,
+        )

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qualcode.errors import QualcodeInputError
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # File names
@@ -49,6 +55,11 @@ EVALUATION_ABLATION_FILE = "evaluation_ablation.csv"
 EVALUATION_LEARNING_CURVE_FILE = "evaluation_learning_curve.csv"
 MODEL_DIR = "model"
 PIPELINE_STATE_FILE = "pipeline_state.json"
+# written last by ingest: the transcripts and the hash of each table it wrote
+INGEST_RECORD_FILE = "ingest_record.json"
+# every command that writes the processed folder holds its lock, `.qualcode.lock` (hidden: no
+# step's input)
+PROCESSED_LOCK = ".qualcode"
 
 # ---------------------------------------------------------------------------------------------
 # Columns
@@ -447,3 +458,142 @@ def read_table(processed_dir: Path, name: str, *, required: bool = True) -> pd.D
             )
         return None
     return pd.read_parquet(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Locks: one writer at a time
+
+
+def file_lock(path: Path, *, mode: int = 0o644) -> Any:
+    """The lock of a file shared by runs (`<path>.lock`, filelock): one process at a time holds
+    it, and a process may take it again while holding it.
+
+    mode: the lock file's permissions (PRIVATE_FILE_MODE in the key folder).
+    RETURNS (filelock.FileLock): the lock, not yet taken.
+    """
+    from filelock import FileLock
+
+    return FileLock(f"{path}.lock", mode=mode, is_singleton=True)
+
+
+@contextmanager
+def locked(lock: Any) -> Iterator[None]:
+    """Hold a lock of `file_lock` for the block, waiting (and saying so in the log) while
+    another run holds it. YIELDS: nothing."""
+    from filelock import Timeout
+
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("waiting for another qualcode run to finish (it holds %s)", lock.lock_file)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def processed_lock(processed_dir: Path, *, create: bool = False) -> AbstractContextManager[None]:
+    """The lock every command that writes the processed folder holds for its whole run, so two
+    runs at once never interleave their reads and writes (the second waits).
+
+    create: create the folder if it is missing (ingest); otherwise a missing folder is not
+        locked (the command reports it).
+    RETURNS (context manager): holds the lock while open.
+    """
+    processed_dir = Path(processed_dir)
+    if not processed_dir.is_dir():
+        if not create:
+            return nullcontext()
+        processed_dir.mkdir(parents=True, exist_ok=True)
+    return locked(file_lock(processed_dir / PROCESSED_LOCK))
+
+
+# ---------------------------------------------------------------------------------------------
+# Leftovers of runs that were killed
+
+
+def sweep_leftovers(folder: Path, *, patterns: Iterable[str] = (".*.tmp",)) -> list[Path]:
+    """Remove what a killed run left in a folder: the temporary files of atomic writes (and the
+    other given glob patterns, files or folders). Call it while holding the folder's lock.
+
+    RETURNS (list[Path]): what was removed.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for pattern in patterns:
+        for path in sorted(folder.glob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        log.info("removed %d leftover(s) of an earlier run in %s", len(removed), folder)
+    return removed
+
+
+# ---------------------------------------------------------------------------------------------
+# The ingest record: the tables of one ingest, whole
+
+
+def write_ingest_record(
+    processed_dir: Path, *, tables: Mapping[str, Path] | None, transcripts: Iterable[str] = ()
+) -> Path:
+    """Write the ingest record: before the tables (`tables` None: "being written") and after
+    them (the transcripts and the sha256 of each table written), so a reader can tell a whole
+    ingest from one cut short.
+
+    RETURNS (Path): the record's path.
+    """
+    path = Path(processed_dir) / INGEST_RECORD_FILE
+    if tables is None:
+        return write_json(path, {"complete": False})
+    return write_json(
+        path,
+        {
+            "complete": True,
+            "transcripts": sorted(set(transcripts)),
+            "tables": {Path(p).name: file_sha256(p) for _, p in sorted(tables.items())},
+        },
+    )
+
+
+def check_ingest_record(processed_dir: Path) -> None:
+    """Raise QualcodeInputError when the last ingest into processed_dir did not finish (its
+    record says so, or a table differs from the one it wrote). A folder without a record (made
+    by hand, or by an earlier version) passes.
+
+    RETURNS (None).
+    """
+    path = Path(processed_dir) / INGEST_RECORD_FILE
+    if not path.exists():
+        return
+    redo = "run `qualcode ingest` (or `qualcode run`) again"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = {}
+    if not isinstance(record, dict) or not record.get("complete"):
+        raise QualcodeInputError(
+            f"the last ingest did not finish (its tables may disagree); {redo}", path=path
+        )
+    for name, digest in sorted(record.get("tables", {}).items()):
+        table = Path(processed_dir) / name
+        if not table.is_file() or file_sha256(table) != digest:
+            raise QualcodeInputError(
+                f"{name} is not the table the last ingest wrote (an ingest cut short, or the "
+                f"file was changed); {redo}",
+                path=table,
+            )
+
+
+def ingest_is_whole(processed_dir: Path) -> bool:
+    """RETURNS (bool): whether `check_ingest_record` passes."""
+    try:
+        check_ingest_record(processed_dir)
+    except QualcodeInputError:
+        return False
+    return True

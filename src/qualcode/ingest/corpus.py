@@ -45,7 +45,8 @@ import json
 import logging
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -471,6 +472,8 @@ def _write(
     review = frames.pop("deid_review", None)
     if review is not None:
         write_review(keys_dir / REVIEW_FILE, review)
+    # the record says "being written" until every table is there
+    schema.write_ingest_record(out_dir, tables=None)
     columns = {
         "transcripts": schema.TRANSCRIPTS_COLUMNS,
         "turns": schema.TURNS_COLUMNS,
@@ -482,8 +485,27 @@ def _write(
         name: schema.write_table(df, schema.table_path(out_dir, name), columns=columns[name])
         for name, df in frames.items()
     }
+    transcripts = (
+        frames["transcripts"]["transcript_id"].astype(str) if "transcripts" in frames else []
+    )
+    schema.write_ingest_record(out_dir, tables=written, transcripts=transcripts)
     schema.private_dir(keys_dir)
     return written
+
+
+@contextmanager
+def locked_key(keys_dir: Path) -> Iterator[PseudonymKey]:
+    """The re-identification key of keys_dir, loaded under its lock (`pseudonym_key.csv.lock`,
+    owner-only), held until the block ends: save the key inside the block, so two runs at once
+    never give one pseudonym to two names.
+
+    YIELDS (PseudonymKey): the key as saved by the last run.
+    """
+    keys_dir = schema.private_dir(Path(keys_dir))
+    with schema.locked(schema.file_lock(keys_dir / KEY_FILE, mode=schema.PRIVATE_FILE_MODE)):
+        schema.sweep_leftovers(keys_dir)
+        schema.sweep_leftovers(keys_dir / CACHE_DIR)
+        yield PseudonymKey.load(keys_dir / KEY_FILE)
 
 
 def ingest_corpus(
@@ -581,24 +603,26 @@ def ingest_corpus(
     current = {item["transcript_id"] for item in items}
     if previous is not None:
         result.removed = sorted(set(previous["transcript_id"]) - current - set(seen))
-    key = PseudonymKey.load(keys_dir / KEY_FILE)
-    frames, warnings = _assemble(
-        items, participants=participants, questions=questions, key=key, params=params
-    )
-    result.warnings.extend(warnings)
-    schema.private_dir(keys_dir)
-    schema.private_dir(keys_dir / CACHE_DIR)
-    for item in items:
-        if item["transcript_id"] in result.processed:
-            schema.write_json(
-                _cache_path(keys_dir, item["transcript_id"]), item, mode=schema.PRIVATE_FILE_MODE
-            )
-    for path in (
-        sorted((keys_dir / CACHE_DIR).glob("*.json")) if (keys_dir / CACHE_DIR).exists() else []
-    ):
-        if path.stem not in seen:
-            path.unlink()
-    result.tables = _write(frames, out_dir, key, keys_dir)
+    with locked_key(keys_dir) as key:
+        frames, warnings = _assemble(
+            items, participants=participants, questions=questions, key=key, params=params
+        )
+        result.warnings.extend(warnings)
+        schema.private_dir(keys_dir)
+        schema.private_dir(keys_dir / CACHE_DIR)
+        for item in items:
+            if item["transcript_id"] in result.processed:
+                schema.write_json(
+                    _cache_path(keys_dir, item["transcript_id"]),
+                    item,
+                    mode=schema.PRIVATE_FILE_MODE,
+                )
+        for path in (
+            sorted((keys_dir / CACHE_DIR).glob("*.json")) if (keys_dir / CACHE_DIR).exists() else []
+        ):
+            if path.stem not in seen:
+                path.unlink()
+        result.tables = _write(frames, out_dir, key, keys_dir)
     for warning in result.warnings:
         log.warning("%s", warning)
     return result
@@ -652,32 +676,32 @@ def ingest_text(
         "format": parsed.format,
         "turns": parsed.turns,
     }
-    key = PseudonymKey.load(Path(keys_dir) / KEY_FILE)
-    frames, more = _assemble(
-        [item],
-        participants={transcript_id: participants} if participants else {},
-        questions=load_guide(guide_path),
-        key=key,
-        params=params,
-        whole_corpus=False,
-    )
-    # the report covers a whole run: the next `qualcode ingest` rebuilds it with this transcript
-    frames.pop("deid_report")
-    frames.pop("deid_review")
-    for name, df in frames.items():
-        old = schema.read_table(out_dir, name, required=False)
-        if old is not None and not old.empty:
-            old = old[old["transcript_id"] != transcript_id]
-            df = pd.concat([old, df], ignore_index=True) if not df.empty else old
-            sort = [
-                c
-                for c in ("transcript_id", "turn_id", "sentence_id", "entity_type")
-                if c in df.columns
-            ]
-            df = df.sort_values(sort, kind="stable").reset_index(drop=True)
-        frames[name] = df
-    result = IngestResult(processed=[transcript_id], warnings=warnings + more)
-    result.tables = _write(frames, Path(out_dir), key, Path(keys_dir))
+    with locked_key(Path(keys_dir)) as key:
+        frames, more = _assemble(
+            [item],
+            participants={transcript_id: participants} if participants else {},
+            questions=load_guide(guide_path),
+            key=key,
+            params=params,
+            whole_corpus=False,
+        )
+        # the report covers a whole run: the next `qualcode ingest` rebuilds it with this transcript
+        frames.pop("deid_report")
+        frames.pop("deid_review")
+        for name, df in frames.items():
+            old = schema.read_table(out_dir, name, required=False)
+            if old is not None and not old.empty:
+                old = old[old["transcript_id"] != transcript_id]
+                df = pd.concat([old, df], ignore_index=True) if not df.empty else old
+                sort = [
+                    c
+                    for c in ("transcript_id", "turn_id", "sentence_id", "entity_type")
+                    if c in df.columns
+                ]
+                df = df.sort_values(sort, kind="stable").reset_index(drop=True)
+            frames[name] = df
+        result = IngestResult(processed=[transcript_id], warnings=warnings + more)
+        result.tables = _write(frames, Path(out_dir), key, Path(keys_dir))
     return result
 
 

@@ -322,3 +322,135 @@ def make_featurizer(blocks: Sequence[str], *, weights: BlockWeights, position_bi
         transformer_weights={part[0]: getattr(weights, block) for block, part in chosen},
         sparse_threshold=1.0,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The fitted featurizer, and its state as plain values (what the model folder keeps)
+
+_TFIDF_NGRAMS = {"sentence": (1, 2), "question": (1, 2), "turn": (1, 1), "near": (1, 1)}
+
+
+@dataclass
+class FeaturePart:
+    """One fitted part of the featurizer: its name (`sentence`, `near`, `position`, ...), the
+    column(s) of `Units.features_frame()` it reads, its block weight and the fitted transformer.
+    """
+
+    name: str
+    columns: str | list[str]
+    weight: float | None
+    transformer: Any
+
+
+def fitted_parts(featurizer: Any) -> list[FeaturePart]:
+    """The parts of a fitted featurizer (`make_featurizer`), in the order of its output columns,
+    leaving out those set to "drop".
+
+    RETURNS (list[FeaturePart]): the parts.
+    """
+    weights = featurizer.transformer_weights or {}
+    return [
+        FeaturePart(name, columns, weights.get(name), transformer)
+        for name, transformer, columns in featurizer.transformers_
+        if name != "remainder" and not isinstance(transformer, str)
+    ]
+
+
+def transform_parts(parts: Sequence[FeaturePart], frame: pd.DataFrame) -> Any:
+    """The features of a frame: each part's output times its weight, side by side (as
+    scikit-learn's ColumnTransformer gives them).
+
+    RETURNS (csr_matrix): [n_rows, n_features].
+    """
+    import scipy.sparse as sp
+
+    out = []
+    for part in parts:
+        block = part.transformer.transform(frame[part.columns])
+        if part.weight is not None:
+            block = block * part.weight
+        out.append(block if sp.issparse(block) else sp.csr_matrix(block))
+    if not out:
+        return sp.csr_matrix((len(frame), 0), dtype=np.float32)
+    return sp.hstack(out).tocsr()
+
+
+def parts_state(parts: Sequence[FeaturePart]) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """The fitted parts as plain values: per part its name, columns, weight and vocabulary (JSON),
+    and its numbers (TF-IDF idf, the scaler's mean and scale) as arrays named `<part>.<what>`.
+
+    RETURNS (tuple[list[dict], dict[str, ndarray]]): the JSON description and the arrays.
+    """
+    described, arrays = [], {}
+    for part in parts:
+        entry: dict[str, Any] = {
+            "name": part.name,
+            "columns": part.columns,
+            "weight": part.weight,
+        }
+        if part.name in _TFIDF_NGRAMS:
+            vocabulary = part.transformer.vocabulary_
+            entry["vocabulary"] = sorted(vocabulary, key=vocabulary.__getitem__)
+            arrays[f"{part.name}.idf"] = np.asarray(part.transformer.idf_, dtype=np.float64)
+        elif part.name in ("position", "rules"):
+            entry["feature_names"] = list(part.transformer[-1].feature_names_)
+        elif part.name == "tok2vec":
+            scaler = part.transformer[-1]
+            arrays[f"{part.name}.mean"] = scaler.mean_
+            arrays[f"{part.name}.scale"] = scaler.scale_
+            arrays[f"{part.name}.var"] = scaler.var_
+            entry["n_samples_seen"] = int(np.max(scaler.n_samples_seen_))
+        else:
+            raise ValueError(f"unknown feature part {part.name!r}")
+        described.append(entry)
+    return described, arrays
+
+
+def parts_from_state(
+    described: Sequence[dict[str, Any]], arrays: Any, *, position_bins: int
+) -> list[FeaturePart]:
+    """Rebuild the fitted parts from `parts_state`'s values: fresh transformers of
+    `make_featurizer` given the fitted vocabularies and numbers (nothing is unpickled).
+
+    arrays: a mapping of the arrays' names to arrays (as `numpy.load` gives).
+    RETURNS (list[FeaturePart]): the parts.
+    """
+    template = make_featurizer(FEATURE_BLOCKS, weights=BlockWeights(), position_bins=position_bins)
+    fresh = {name: transformer for name, transformer, _ in template.transformers}
+    parts = []
+    for entry in described:
+        name = entry["name"]
+        if name not in fresh:
+            raise ValueError(f"unknown feature part {name!r}")
+        transformer = fresh[name]
+        if name in _TFIDF_NGRAMS:
+            terms = [str(t) for t in entry["vocabulary"]]
+            idf = np.asarray(arrays[f"{name}.idf"], dtype=np.float64)
+            if len(idf) != len(terms):
+                raise ValueError(f"{name}: {len(terms)} terms but {len(idf)} idf values")
+            transformer.vocabulary_ = {t: i for i, t in enumerate(terms)}
+            transformer.idf_ = idf
+            transformer._tfidf.n_features_in_ = len(terms)
+        elif name in ("position", "rules"):
+            names = [str(n) for n in entry["feature_names"]]
+            vectorizer = transformer[-1]
+            vectorizer.feature_names_ = names
+            vectorizer.vocabulary_ = {n: i for i, n in enumerate(names)}
+        else:
+            scaler = transformer[-1]
+            scaler.mean_ = np.asarray(arrays[f"{name}.mean"])
+            scaler.scale_ = np.asarray(arrays[f"{name}.scale"])
+            scaler.var_ = np.asarray(arrays[f"{name}.var"])
+            scaler.n_features_in_ = len(scaler.mean_)
+            scaler.n_samples_seen_ = int(entry["n_samples_seen"])
+        columns = entry["columns"]
+        weight = entry["weight"]
+        parts.append(
+            FeaturePart(
+                name=name,
+                columns=[str(c) for c in columns] if isinstance(columns, list) else str(columns),
+                weight=None if weight is None else float(weight),
+                transformer=transformer,
+            )
+        )
+    return parts

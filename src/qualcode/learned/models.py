@@ -12,7 +12,15 @@ import scipy.sparse as sp
 from spacy.language import Language
 
 from qualcode.config import FEATURE_BLOCKS, LearnedParams
-from qualcode.learned.features import Units, make_featurizer
+from qualcode.learned.features import (
+    FeaturePart,
+    Units,
+    fitted_parts,
+    make_featurizer,
+    parts_from_state,
+    parts_state,
+    transform_parts,
+)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -74,29 +82,82 @@ class LinearCoder:
 
 
 class LinearModel:
-    """The features of `make_featurizer` and one logistic regression per code (`LinearCoder`)."""
+    """The features of `make_featurizer` and one logistic regression per code (`LinearCoder`).
+
+    After `fit`, the fitted featurizer is kept as its parts (`parts`), which `state` and
+    `from_state` turn into plain values and back (JSON and arrays; the model folder holds them).
+    """
 
     kind = "logreg"
 
     def __init__(self, settings: LearnedParams, *, seed: int) -> None:
         self.blocks = tuple(b for b in FEATURE_BLOCKS if b in settings.features)
-        self.featurizer = make_featurizer(
-            self.blocks, weights=settings.block_weights, position_bins=settings.position_bins
-        )
+        self.weights = settings.block_weights
+        self.position_bins = settings.position_bins
         self.coder = LinearCoder(c=settings.c, seed=seed, balanced=settings.balanced)
+        self.parts: list[FeaturePart] = []
 
     def fit(self, units: Units, y: np.ndarray, known: np.ndarray) -> LinearModel:
         """Fit the features and the per-code models. RETURNS (LinearModel)."""
+        featurizer = make_featurizer(
+            self.blocks, weights=self.weights, position_bins=self.position_bins
+        )
         if "rules" in self.blocks and not units.frame["rules"].str.strip().any():
             # no training sentence has a rule match: the block has no columns to add
-            self.featurizer.set_params(rules="drop")
-        x = self.featurizer.fit_transform(units.features_frame())
-        self.coder.fit(x, y, known)
+            featurizer.set_params(rules="drop")
+        featurizer.fit(units.features_frame())
+        self.parts = fitted_parts(featurizer)
+        self.coder.fit(self.features(units), y, known)
         return self
+
+    def features(self, units: Units) -> sp.csr_matrix:
+        """RETURNS (csr_matrix): the features of the units [n_units, n_features]."""
+        return transform_parts(self.parts, units.features_frame())
 
     def predict_proba(self, units: Units) -> np.ndarray:
         """RETURNS (ndarray): probabilities [n_units, n_codes]."""
-        return self.coder.predict_proba(self.featurizer.transform(units.features_frame()))
+        return self.coder.predict_proba(self.features(units))
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted model as plain values: the blocks, the featurizer's parts (vocabularies,
+        weights) and the coder's settings as JSON; idf values, scaler statistics and the
+        per-code coefficients as arrays.
+
+        RETURNS (tuple[dict, dict[str, ndarray]]): the JSON description and the arrays.
+        """
+        parts, arrays = parts_state(self.parts)
+        described = {
+            "blocks": list(self.blocks),
+            "position_bins": self.position_bins,
+            "c": self.coder.c,
+            "seed": self.coder.seed,
+            "balanced": self.coder.balanced,
+            "parts": parts,
+        }
+        # an untrained model (no code to learn) has no coefficients
+        coef = self.coder.coef if self.coder.coef is not None else np.zeros((0, 0))
+        intercept = self.coder.intercept if self.coder.intercept is not None else np.zeros(0)
+        arrays = {**arrays, "coef": coef, "intercept": intercept}
+        return described, arrays
+
+    @classmethod
+    def from_state(cls, described: dict[str, Any], arrays: Any) -> LinearModel:
+        """RETURNS (LinearModel): the fitted model of `state`'s values."""
+        model = cls.__new__(cls)
+        model.blocks = tuple(str(b) for b in described["blocks"])
+        model.position_bins = int(described["position_bins"])
+        model.weights = None
+        model.parts = parts_from_state(
+            described["parts"], arrays, position_bins=model.position_bins
+        )
+        model.coder = LinearCoder(
+            c=float(described["c"]),
+            seed=int(described["seed"]),
+            balanced=bool(described["balanced"]),
+        )
+        model.coder.coef = np.asarray(arrays["coef"], dtype=np.float64)
+        model.coder.intercept = np.asarray(arrays["intercept"], dtype=np.float64)
+        return model
 
 
 class TextcatModel:
@@ -105,8 +166,8 @@ class TextcatModel:
     and the sentence. Units whose label is unknown for a code leave that code out of their
     example (spaCy treats it as missing).
 
-    The spaCy pipeline (`nlp`) is not pickled with the model: the model folder keeps it apart
-    (see qualcode.learned.store).
+    The spaCy pipeline (`nlp`) is saved apart by spaCy's own `to_disk` (see
+    qualcode.learned.store); `state` and `from_state` give the rest as plain values.
     """
 
     kind = "textcat"
@@ -121,8 +182,26 @@ class TextcatModel:
         self.labels: list[str] = []
         self.nlp: Language | None = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "nlp": None}
+    _SETTINGS = ("seed", "epochs", "batch_size", "length", "dropout", "context", "labels")
+
+    def state(self) -> dict[str, Any]:
+        """RETURNS (dict): the model's settings and labels as plain values (JSON); the spaCy
+        pipeline is saved apart."""
+        return {name: getattr(self, name) for name in self._SETTINGS}
+
+    @classmethod
+    def from_state(cls, described: dict[str, Any], nlp: Language) -> TextcatModel:
+        """RETURNS (TextcatModel): the trained model of `state`'s values and its pipeline."""
+        model = cls.__new__(cls)
+        model.seed = int(described["seed"])
+        model.epochs = int(described["epochs"])
+        model.batch_size = int(described["batch_size"])
+        model.length = int(described["length"])
+        model.dropout = float(described["dropout"])
+        model.context = bool(described["context"])
+        model.labels = [str(label) for label in described["labels"]]
+        model.nlp = nlp
+        return model
 
     @property
     def blocks(self) -> tuple[str, ...]:
