@@ -54,3 +54,14 @@ def make_study(root: Path) -> Study:
     shutil.copytree(FIXTURE / "reference", root / "data" / "reference")
     shutil.copytree(FIXTURE / "config", root / "config")
     return Study(root)
+
+
+OTHER_FIXTURE = Path(__file__).parent / "fixtures" / "other_study"
+
+
+def make_other_study(root: Path) -> Study:
+    """Copy the second small study (not the demo: its own codebook, no interview guide, no study
+    file, other participant columns) under root."""
+    shutil.copytree(OTHER_FIXTURE / "raw", root / "data" / "raw")
+    shutil.copytree(OTHER_FIXTURE / "config", root / "config")
+    return Study(root)

@@ -128,7 +128,12 @@ def ingest(
     _outside_raw(out, raw, "--out")
     with _bad_input():
         outcome = pipeline.ingest(
-            raw, out, params=load_params(params), keys=keys, keep_going=keep_going
+            raw,
+            out,
+            params=load_params(params),
+            keys=keys,
+            guide=paths.guide_path(params),
+            keep_going=keep_going,
         )
     _show(outcome)
 

@@ -170,18 +170,22 @@ def ingest(
     *,
     params: Params,
     keys: Path | None = None,
+    guide: Path | None = None,
     keep_going: bool = False,
     progress: Progress = no_progress,
 ) -> Outcome:
     """Read, clean and de-identify every transcript of `raw` into the tables of `out`.
 
+    guide: the interview guide; without one (or when the file is absent) turns have no section.
     RETURNS (Outcome): the counts; `failed` lists the bad files when `keep_going` went past them.
     """
     from qualcode.ingest.corpus import format_errors, ingest_corpus
     from qualcode.ingest.deid import KEY_FILE
 
     keys_dir = paths.keys_dir(raw, keys)
-    result = ingest_corpus(raw, out, params=params, keys_dir=keys_dir, keep_going=keep_going)
+    result = ingest_corpus(
+        raw, out, params=params, keys_dir=keys_dir, keep_going=keep_going, guide_path=guide
+    )
     outcome = Outcome(
         lines=[
             f"ingest: {len(result.processed)} processed, {len(result.skipped)} unchanged, "
@@ -368,20 +372,24 @@ def report(
     from qualcode.report.render import build_report, discover_notebooks
 
     discover_notebooks(notebooks)
+    parameters = {
+        "processed_dir": str(processed.resolve()),
+        "raw_dir": str(raw.resolve()),
+        "codebook_path": str(codebook.resolve()),
+        "params_path": str(params.resolve()),
+        "study_path": str(paths.study_path(params).resolve()),
+        "guide_path": str(paths.guide_path(params).resolve()),
+        "reference_dir": str(raw.resolve().parent / "reference"),
+    }
     manifest = build_manifest(
-        processed_dir=processed, codebook_path=codebook, params_path=params, raw_dir=raw
+        processed_dir=processed,
+        codebook_path=codebook,
+        params_path=params,
+        raw_dir=raw,
+        parameters=parameters,
     )
     result = build_report(
-        notebooks_dir=notebooks,
-        out_dir=out,
-        parameters={
-            "processed_dir": str(processed.resolve()),
-            "raw_dir": str(raw.resolve()),
-            "codebook_path": str(codebook.resolve()),
-            "params_path": str(params.resolve()),
-            "reference_dir": str(raw.resolve().parent / "reference"),
-        },
-        manifest=manifest,
+        notebooks_dir=notebooks, out_dir=out, parameters=parameters, manifest=manifest
     )
     return Outcome(
         lines=[f"report written: {result.index}"],
@@ -444,15 +452,18 @@ def study_steps(
     params = load_params(params_path)
     settings = params.to_dict()
     reference = Path(raw).parent / "reference"
+    guide = paths.guide_path(params_path)
     ingested = [schema.table_path(processed, n) for n in ("transcripts", "turns", "sentences")]
     codings = schema.table_path(processed, "codings")
     human_codings = schema.table_path(processed, "human_codings")
     steps = [
         Step(
             "ingest",
-            reads=(Path(raw), paths.GUIDE_PATH),
+            reads=(Path(raw), guide),
             settings={"spacy_model": params.spacy_model, "ingest": settings["ingest"]},
-            run=lambda progress: ingest(raw, processed, params=params, progress=progress),
+            run=lambda progress: ingest(
+                raw, processed, params=params, guide=guide, progress=progress
+            ),
         ),
         Step(
             "code",
@@ -499,6 +510,8 @@ def study_steps(
                 Path(notebooks),
                 Path(codebook),
                 Path(params_path),
+                guide,
+                paths.study_path(params_path),
                 Path(raw),
                 reference,
             ),
