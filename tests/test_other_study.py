@@ -5,9 +5,11 @@ come from the demo study."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
-from small_study import FIXTURE, make_other_study
+from cli_helper import run_cli
+from small_study import FIXTURE, OTHER_FIXTURE, make_other_study
 
 from qualcode.paths import PROJ_ROOT
 
@@ -77,3 +79,35 @@ def test_no_notebook_or_module_names_the_demo():
             assert not re.search(rf"\b{code}\b", text), f"{path.name} names code {code}"
         for column in columns:
             assert not re.search(rf"[\"'`]{column}[\"'`]", text), f"{path.name} names {column}"
+
+
+def test_init_makes_a_study_that_runs(tmp_path):
+    """`qualcode init DIR`, then transcripts, participants and a codebook in: `qualcode run
+    --project DIR` gives a report with no edit to any code; leftover coding of a transcript that
+    is not in the study stops the run with one line for the file, and --skip-other-coding goes
+    on without it."""
+    root = tmp_path / "podcast"
+    result = run_cli("init", root)
+    assert "qualcode run --project" in result.output
+    assert (root / "config" / "codebook.yml").is_file()
+    assert not (root / "config" / "interview_guide.yml").exists()
+    header = (root / "data" / "raw" / "participants.csv").read_text(encoding="utf-8")
+    assert header.startswith("transcript_id,pseudonym,participant_label,interviewer_label")
+    assert run_cli("init", root, exit_code=1).output.count("\n") == 1
+    for path in (OTHER_FIXTURE / "raw").iterdir():
+        shutil.copy(path, root / "data" / "raw" / path.name)
+    shutil.copy(OTHER_FIXTURE / "config" / "codebook.yml", root / "config" / "codebook.yml")
+    shutil.copy(OTHER_FIXTURE / "leftover_coding.csv", root / "data" / "reference")
+    failed = run_cli("run", "--project", root, "--no-learn", exit_code=1)
+    errors = [line for line in failed.output.splitlines() if line.startswith("error")]
+    assert len(errors) == 1
+    assert (
+        "leftover_coding.csv: 2 row(s) code 1 transcript(s) that are not in the study"
+        in (errors[0])
+    )
+    assert "--skip-other-coding" in errors[0]
+    done = run_cli("run", "--project", root, "--no-learn", "--skip-other-coding")
+    assert "left out" in done.output
+    assert (root / "reports" / "index.html").is_file()
+    index = (root / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "My study" in index or "podcast" in index

@@ -255,9 +255,14 @@ def coding_folders(raw: Path) -> list[tuple[Path, str]]:
     return [(Path(raw).parent / folder, coder) for folder, coder in paths.HUMAN_CODING_FOLDERS]
 
 
-def import_coding_folders(raw: Path, processed: Path, *, codebook: Path) -> Outcome:
+def import_coding_folders(
+    raw: Path, processed: Path, *, codebook: Path, skip_other_coding: bool = False
+) -> Outcome:
     """Import the CSVs of each coding folder beside `raw` as its coder (replacing that coder's
     earlier rows).
+
+    skip_other_coding: leave out (with one warning per file) the rows coding transcripts that are
+        not in the study, instead of stopping.
 
     RETURNS (Outcome): the rows imported per coder.
     """
@@ -266,7 +271,12 @@ def import_coding_folders(raw: Path, processed: Path, *, codebook: Path) -> Outc
     outcome = Outcome()
     for folder, coder in coding_folders(raw):
         result = import_csv_folder(
-            folder, processed, coder=coder, codebook_path=codebook, raw_dir=raw
+            folder,
+            processed,
+            coder=coder,
+            codebook_path=codebook,
+            raw_dir=raw,
+            skip_other_transcripts=skip_other_coding,
         )
         if result is None:
             continue
@@ -313,7 +323,13 @@ def agreement(
 
 
 def learn(
-    raw: Path, processed: Path, *, codebook: Path, params: Params, progress: Progress = no_progress
+    raw: Path,
+    processed: Path,
+    *,
+    codebook: Path,
+    params: Params,
+    skip_other_coding: bool = False,
+    progress: Progress = no_progress,
 ) -> Outcome:
     """Evaluate the learned coder on people's coding (leave one transcript out) and train it on
     all of it into PROCESSED/model.
@@ -329,6 +345,7 @@ def learn(
             codebook_path=codebook,
             raw_dir=raw,
             params=params,
+            skip_other_transcripts=skip_other_coding,
             progress=advance,
         )
     if step.skipped:
@@ -444,6 +461,7 @@ def study_steps(
     params_path: Path,
     notebooks: Path,
     learn_from_people: bool = True,
+    skip_other_coding: bool = False,
 ) -> list[Step]:
     """The steps of `qualcode run`, in order, with what each reads.
 
@@ -479,8 +497,10 @@ def study_steps(
         Step(
             "import",
             reads=(*folders, *ingested, Path(raw), Path(codebook)),
-            settings={},
-            run=lambda _progress: import_coding_folders(raw, processed, codebook=codebook),
+            settings={"skip_other_coding": skip_other_coding},
+            run=lambda _progress: import_coding_folders(
+                raw, processed, codebook=codebook, skip_other_coding=skip_other_coding
+            ),
         )
     )
     steps.append(
@@ -496,9 +516,14 @@ def study_steps(
             Step(
                 "learn",
                 reads=(*folders, *ingested, codings, Path(raw), Path(codebook)),
-                settings=settings,
+                settings={**settings, "skip_other_coding": skip_other_coding},
                 run=lambda progress: learn(
-                    raw, processed, codebook=codebook, params=params, progress=progress
+                    raw,
+                    processed,
+                    codebook=codebook,
+                    params=params,
+                    skip_other_coding=skip_other_coding,
+                    progress=progress,
                 ),
             )
         )
@@ -533,6 +558,7 @@ def run_study(
     params_path: Path,
     notebooks: Path = paths.NOTEBOOKS_DIR,
     learn_from_people: bool = True,
+    skip_other_coding: bool = False,
     progress: Progress = no_progress,
     on_outcome: Callable[[Step, Outcome], None] | None = None,
 ) -> list[Outcome]:
@@ -548,6 +574,7 @@ def run_study(
         params_path=params_path,
         notebooks=notebooks,
         learn_from_people=learn_from_people,
+        skip_other_coding=skip_other_coding,
     )
     return run_steps(
         steps,
