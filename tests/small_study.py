@@ -30,6 +30,7 @@ class Study:
         self.reports = root / "reports"
         self.codebook = root / "config" / "codebook.yml"
         self.params = root / "config" / "params.yml"
+        self.guide = root / "config" / "interview_guide.yml"
 
     def run(self) -> Result:
         """`qualcode run` on this study; it must succeed. RETURNS: the CLI result."""
