@@ -830,6 +830,7 @@ def test_agreement_view_of_the_main_pair(study):
             ("PERSONAL_BRAND", 0.8, 1),
             ("FUTURE_PRODUCTS", 0.65, 1),
             ("FUTURE", 0.0, 0),
+            ("IMPORTED_ONLY", 0.0, 3),  # a code of the imported coding, not in the codebook
             ("ALL", 0.5, 4),
         ):
             rows.append(
@@ -857,6 +858,8 @@ def test_agreement_view_of_the_main_pair(study):
     assert list(view.per_code["code_id"]) == ["PERSONAL_BRAND", "FUTURE_PRODUCTS", "NICHE"]
     assert (view.best["code_id"], view.worst["code_id"]) == ("PERSONAL_BRAND", "NICHE")
     assert view.pooled["code_id"] == "ALL" and view.pooled["kappa"] == 0.5
+    assert view.outside["code_id"].tolist() == ["IMPORTED_ONLY"]
+    assert view.table["code_id"].tolist()[-2:] == ["IMPORTED_ONLY", "ALL"]
     assert view.n_substantial == 2
     assert view.n_disagreements == 2
     assert view.n_units == 40
