@@ -25,11 +25,11 @@ $(INSTALLED): pyproject.toml
 .PHONY: install
 install: $(INSTALLED)
 
-## report: run the whole study on data/raw and write the HTML report to reports/
+## report: run the whole study on data/raw and write the HTML report to reports/ (a study of your own: make report PROJECT=DIR)
 .PHONY: report
 report: $(INSTALLED)
-	$(BIN)/qualcode run
-	@echo "Open reports/index.html"
+	$(BIN)/qualcode run $(if $(PROJECT),--project $(PROJECT)) $(RUN_ARGS)
+	@echo "Open $(if $(PROJECT),$(PROJECT)/)reports/index.html"
 
 ## test: run every test (unit, notebooks end to end, the report in headless Chromium)
 .PHONY: test

@@ -15,6 +15,15 @@ def nlp():
 
 
 @pytest.fixture(scope="session")
+def demo_files(tmp_path_factory) -> Study:
+    """The demo study's own files, copied from tests/fixtures/small_study (three demo transcripts,
+    participants.csv, codebook, parameters, interview guide, study file): the tests that need the
+    demo's codebook, parameters, guide or transcripts read them here, never in config/ or
+    data/raw, so `make test` passes whatever a researcher has put there. Read only."""
+    return make_study(tmp_path_factory.mktemp("demo-files"))
+
+
+@pytest.fixture(scope="session")
 def small_study_run(tmp_path_factory) -> tuple[Study, Result]:
     """The small study after one `qualcode run`, and what the run printed. Run once per session
     and shared by the notebook, browser and report-change tests: copy it (`Study.copy`) before

@@ -30,6 +30,7 @@ class Study:
         self.reports = root / "reports"
         self.codebook = root / "config" / "codebook.yml"
         self.params = root / "config" / "params.yml"
+        self.guide = root / "config" / "interview_guide.yml"
 
     def run(self) -> Result:
         """`qualcode run` on this study; it must succeed. RETURNS: the CLI result."""
@@ -53,4 +54,15 @@ def make_study(root: Path) -> Study:
     shutil.copytree(FIXTURE / "raw", root / "data" / "raw")
     shutil.copytree(FIXTURE / "reference", root / "data" / "reference")
     shutil.copytree(FIXTURE / "config", root / "config")
+    return Study(root)
+
+
+OTHER_FIXTURE = Path(__file__).parent / "fixtures" / "other_study"
+
+
+def make_other_study(root: Path) -> Study:
+    """Copy the second small study (not the demo: its own codebook, no interview guide, no study
+    file, other participant columns) under root."""
+    shutil.copytree(OTHER_FIXTURE / "raw", root / "data" / "raw")
+    shutil.copytree(OTHER_FIXTURE / "config", root / "config")
     return Study(root)

@@ -409,8 +409,9 @@ def test_cooccurrence_jaccard(study):
     assert turn.loc["FUTURE_FULL_TIME", "FUTURE_PRODUCTS"] == pytest.approx(0.5)
     assert turn.loc["PERSONAL_BRAND", "FUTURE_PRODUCTS"] == 0
     assert turn.loc["PERSONAL_BRAND", "PERSONAL_BRAND"] == 1
-    pairs = analysis.top_pairs(turn)
+    pairs = analysis.top_pairs(turn, codings=study.codings)
     assert pairs.iloc[0][["code_a", "code_b"]].tolist() == ["FUTURE_PRODUCTS", "FUTURE_FULL_TIME"]
+    assert pairs.iloc[0][["n_both", "n_participants", "supported"]].tolist() == [1, 1, False]
     with pytest.raises(ValueError, match="unit"):
         analysis.cooccurrence(study.codings, unit="paragraph")
 
@@ -473,7 +474,7 @@ def test_quantity_values_per_participant(study):
     )
     assert phrase == (
         "2 of 3 participants stated the hours a client gets: a median of 10 hours a week "
-        "(middle half 7.5 to 12.5; stated values from 5 to 20)"
+        "(middle half 7.5 to 12.5; stated values from 5 to 20)."
     )
     assert analysis.quantity_phrase(table.iloc[0:0], total=3, what="x") == (
         "None of the 3 participants stated x."
@@ -770,10 +771,14 @@ def test_section_peaks(study):
     )
     peaks = analysis.section_peaks(sections)
     assert peaks.peaks.values.tolist() == [
-        ["NICHE", 2, "past", 1.0],
-        ["FUTURE_PRODUCTS", 2, "future", 1.0],
+        ["NICHE", 2, "past", 1.0, False],
+        ["FUTURE_PRODUCTS", 2, "future", 1.0, False],
     ]
-    assert peaks.most_tied["code_id"] == "NICHE"
+    assert peaks.most_tied is None  # two sentences each: no headline
+    more = sections.assign(past=sections["past"] * 2)
+    backed = analysis.section_peaks(more, n_participants={"NICHE": 2, "FUTURE_PRODUCTS": 1})
+    assert backed.most_tied["code_id"] == "NICHE"
+    assert backed.peaks["supported"].tolist() == [True, False]
 
 
 def test_attribute_gap_and_spread(study):
@@ -825,6 +830,7 @@ def test_agreement_view_of_the_main_pair(study):
             ("PERSONAL_BRAND", 0.8, 1),
             ("FUTURE_PRODUCTS", 0.65, 1),
             ("FUTURE", 0.0, 0),
+            ("IMPORTED_ONLY", 0.0, 3),  # a code of the imported coding, not in the codebook
             ("ALL", 0.5, 4),
         ):
             rows.append(
@@ -852,6 +858,8 @@ def test_agreement_view_of_the_main_pair(study):
     assert list(view.per_code["code_id"]) == ["PERSONAL_BRAND", "FUTURE_PRODUCTS", "NICHE"]
     assert (view.best["code_id"], view.worst["code_id"]) == ("PERSONAL_BRAND", "NICHE")
     assert view.pooled["code_id"] == "ALL" and view.pooled["kappa"] == 0.5
+    assert view.outside["code_id"].tolist() == ["IMPORTED_ONLY"]
+    assert view.table["code_id"].tolist()[-2:] == ["IMPORTED_ONLY", "ALL"]
     assert view.n_substantial == 2
     assert view.n_disagreements == 2
     assert view.n_units == 40

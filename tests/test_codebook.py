@@ -9,7 +9,6 @@ import pytest
 
 from qualcode.coding.codebook import load_codebook, parse_codebook
 from qualcode.errors import QualcodeInputError
-from qualcode.paths import CODEBOOK_PATH
 
 GOOD = """\
 version: 2
@@ -251,8 +250,8 @@ STUDY_CODES = {
 }
 
 
-def test_demo_codebook_covers_the_study():
-    codebook = load_codebook(CODEBOOK_PATH)
+def test_demo_codebook_covers_the_study(demo_files):
+    codebook = load_codebook(demo_files.codebook)
     assert isinstance(codebook.version, int)
     assert {code.id: code.parent for code in codebook} == STUDY_CODES
     assert codebook.children("KEY_TAKEAWAYS") == [

@@ -16,7 +16,6 @@ from qualcode.coding.codebook import load_codebook
 from qualcode.coding.rules import build_coder, code_corpus, code_texts
 from qualcode.config import CodingParams, Params
 from qualcode.errors import QualcodeInputError
-from qualcode.paths import CODEBOOK_PATH
 from qualcode.schema import (
     CODINGS_COLUMNS,
     CODINGS_MANIFEST_FILE,
@@ -349,13 +348,18 @@ def test_cli_code(processed, codebook_path, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_coder():
-    return build_coder(load_codebook(CODEBOOK_PATH))
+def demo_codebook(demo_files):
+    return load_codebook(demo_files.codebook)
 
 
-def test_demo_codebook_codes_its_own_examples(demo_coder):
+@pytest.fixture(scope="module")
+def demo_coder(demo_codebook):
+    return build_coder(demo_codebook)
+
+
+def test_demo_codebook_codes_its_own_examples(demo_coder, demo_codebook):
     """Every example in the codebook gets its code (or a code below it) from the rules."""
-    codebook = load_codebook(CODEBOOK_PATH)
+    codebook = demo_codebook
     for code in codebook:
         codings = code_texts(list(code.examples), demo_coder, codebook)
         for i, example in enumerate(code.examples):
@@ -367,8 +371,8 @@ def test_demo_codebook_codes_its_own_examples(demo_coder):
             )
 
 
-def test_demo_codebook_negation(demo_coder):
-    codebook = load_codebook(CODEBOOK_PATH)
+def test_demo_codebook_negation(demo_coder, demo_codebook):
+    codebook = demo_codebook
     codings = code_texts(
         ["I never had a niche.", "I don't post on LinkedIn.", "I post on LinkedIn."],
         demo_coder,

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from qualcode import paths
 from qualcode.config import Params, load_params
 from qualcode.errors import QualcodeInputError
 
 
-def test_demo_params_load() -> None:
-    params = load_params(paths.PARAMS_PATH)
+def test_demo_params_load(demo_files) -> None:
+    params = load_params(demo_files.params)
     assert isinstance(params, Params)
     assert params.coding.unit in {"sentence", "turn"}
     assert params.spacy_model == "en_core_web_sm"

@@ -358,7 +358,10 @@ def test_csv_bad_rows_exit_1_naming_each_row(study) -> None:
         "interview_a,BACKGROUND,7,3,1\n",
     )
     result = _cli(study, path, exit_code=1)
-    assert "bad.csv, line 3: transcript 'interview_z' is not in data/processed" in result.output
+    assert (
+        "bad.csv: 1 row(s) code 1 transcript(s) that are not in the study (interview_z): coding "
+        "left from another study?" in result.output
+    )
     assert "bad.csv, line 4: end 999 is beyond turn 1 of interview_a" in result.output
     assert "bad.csv, line 5: start and end must be whole numbers" in result.output
     assert not (study["processed"] / "human_codings.parquet").exists()

@@ -274,12 +274,11 @@ def test_an_old_pickled_model_folder_is_never_unpickled(study: Path, tmp_path: P
     assert not marker.exists()
 
 
-def test_one_set_of_settings_everywhere(study: Path, tmp_path: Path) -> None:
+def test_one_set_of_settings_everywhere(study: Path, tmp_path: Path, demo_files) -> None:
     from qualcode.config import load_params
-    from qualcode.paths import PARAMS_PATH
 
-    # the shipped params file, a params file without the section and the code agree
-    assert load_params(PARAMS_PATH).learned == LearnedParams() == Params().learned
+    # the demo's params file, a params file without the section and the code agree
+    assert load_params(demo_files.params).learned == LearnedParams() == Params().learned
     bare = tmp_path / "params.yml"
     bare.write_text("spacy_model: en_core_web_sm\n")
     assert load_params(bare).learned == LearnedParams()

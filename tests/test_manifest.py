@@ -129,7 +129,7 @@ def test_model_info_reads_installed_model_without_loading():
     assert model_info("xx_no_such_model")["model_version"] == "not installed"
 
 
-def test_manifest_hides_the_deny_list_and_can_use_study_ids(tmp_path):
+def test_manifest_hides_the_deny_list_and_can_use_study_ids(tmp_path, demo_files):
     import pandas as pd
 
     from qualcode import schema
@@ -147,9 +147,8 @@ def test_manifest_hides_the_deny_list_and_can_use_study_ids(tmp_path):
         }
     )
     schema.write_table(frame, processed / "transcripts.parquet")
-    from qualcode import paths
 
-    codebook = paths.CODEBOOK_PATH
+    codebook = demo_files.codebook
     params = tmp_path / "params.yml"
     params.write_text(
         "deid:\n  study_ids: true\n  deny:\n    ORG: [Acme Secret Labs]\n", encoding="utf-8"

@@ -146,7 +146,8 @@ def test_executed_notebooks_narrate_the_data(small_study):
             assert base64.b64decode(png)[:8] == b"\x89PNG\r\n\x1a\n"
     intro = outputs(executed["01_clean_transcripts"], "text/markdown")[0]
     assert intro.startswith("3 transcripts from 3 participants came in")
-    takeaways = outputs(executed["04_key_takeaways"], "text/markdown")[0]
+    heading, takeaways = outputs(executed["04_key_takeaways"], "text/markdown")[:2]
+    assert heading == "## Four takeaways for someone starting out, ranked"
     assert "of the 3 participants voiced them" in takeaways
     assert re.search(r"\d of 3 participants", takeaways)
     agreement = "\n".join(outputs(executed["02_code_themes"], "text/markdown"))

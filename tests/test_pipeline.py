@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from small_study import FIXTURE
 
 from qualcode import pipeline, schema
 from qualcode.errors import QualcodeInputError
-from qualcode.paths import CODEBOOK_PATH, PARAMS_PATH
 
 TRANSCRIPT = """Interviewer: How did you start working on your own?
 {name}: I started after a long project ended. I found my first clients through old colleagues.
@@ -34,13 +34,14 @@ def make_study(root: Path) -> Path:
 
 
 def steps(root: Path) -> list[pipeline.Step]:
-    """The study's steps without the report (which runs the notebooks)."""
+    """The study's steps without the report (which runs the notebooks), with the tests' copy of
+    the demo codebook and parameters."""
     found = pipeline.study_steps(
         raw=root / "data" / "raw",
         processed=root / "data" / "processed",
         out=root / "reports",
-        codebook=CODEBOOK_PATH,
-        params_path=PARAMS_PATH,
+        codebook=FIXTURE / "config" / "codebook.yml",
+        params_path=FIXTURE / "config" / "params.yml",
         notebooks=root / "notebooks",
         learn_from_people=False,
     )
@@ -73,14 +74,15 @@ def test_study_steps_name_what_they_read() -> None:
         raw=root / "raw",
         processed=root / "processed",
         out=root / "reports",
-        codebook=CODEBOOK_PATH,
-        params_path=PARAMS_PATH,
+        codebook=root / "config" / "codebook.yml",
+        params_path=FIXTURE / "config" / "params.yml",
         notebooks=root / "notebooks",
     )
     assert [s.name for s in found] == ["ingest", "code", "import", "agreement", "learn", "report"]
     by_name = {s.name: s for s in found}
     assert root / "raw" in by_name["ingest"].reads
-    assert CODEBOOK_PATH in by_name["code"].reads
+    assert root / "config" / "codebook.yml" in by_name["code"].reads
+    assert FIXTURE / "config" / "interview_guide.yml" in by_name["ingest"].reads
     assert root / "notebooks" in by_name["report"].reads
     assert root / "reference" in by_name["import"].reads
     assert schema.table_path(root / "processed", "human_codings") in by_name["agreement"].reads

@@ -113,10 +113,9 @@ def test_numbers(nlp):
     ]
 
 
-def test_quantities_table_from_the_coder(tmp_path):
+def test_quantities_table_from_the_coder(tmp_path, demo_files):
     from qualcode.coding.rules import code_corpus
     from qualcode.config import Params
-    from qualcode.paths import CODEBOOK_PATH
     from qualcode.schema import SENTENCES_COLUMNS, TURNS_COLUMNS, write_table
 
     question = "How many hours a week? Ten hours a week per client?"
@@ -148,7 +147,7 @@ def test_quantities_table_from_the_coder(tmp_path):
     processed = tmp_path / "p"
     write_table(turns, processed / "turns.parquet", columns=TURNS_COLUMNS)
     write_table(sentences, processed / "sentences.parquet", columns=SENTENCES_COLUMNS)
-    result = code_corpus(processed, CODEBOOK_PATH, params=Params())
+    result = code_corpus(processed, demo_files.codebook, params=Params())
     table = pd.read_parquet(result.quantities_path)
     assert list(table.columns) == QUANTITIES_COLUMNS + EXTRA_QUANTITY_COLUMNS
     rows = table[["turn_id", "sentence_id", "kind", "value", "unit", "text"]].values.tolist()

@@ -94,9 +94,9 @@ def test_adding_a_transcript_changes_the_report(small_study: Study, tmp_path):
     assert before["01_clean_transcripts"]["markdown"][0].startswith(intro.format(k=n))
     assert after["01_clean_transcripts"]["markdown"][0].startswith(intro.format(k=n + 1))
     ranked = "ranked by how many of the {k} participants voiced them"
-    assert ranked.format(k=n) in before["04_key_takeaways"]["markdown"][0]
-    assert ranked.format(k=n + 1) in after["04_key_takeaways"]["markdown"][0]
-    assert f"of {n + 1} participants" in after["04_key_takeaways"]["markdown"][0]
+    assert ranked.format(k=n) in before["04_key_takeaways"]["markdown"][1]
+    assert ranked.format(k=n + 1) in after["04_key_takeaways"]["markdown"][1]
+    assert f"of {n + 1} participants" in after["04_key_takeaways"]["markdown"][1]
 
     # The manifest lists the new transcript with its hash.
     listed = {t["transcript_id"]: t["sha256"] for t in after["manifest"]["transcripts"]}

@@ -141,7 +141,12 @@ def ingest(
     _outside_raw(out, raw, "--out")
     with _bad_input():
         outcome = pipeline.ingest(
-            raw, out, params=load_params(params), keys=keys, keep_going=keep_going
+            raw,
+            out,
+            params=load_params(params),
+            keys=keys,
+            guide=paths.guide_path(params),
+            keep_going=keep_going,
         )
     _show(outcome)
 
@@ -231,10 +236,36 @@ def run(
             "transcript out and train it into PROCESSED/model, for notebook 02.",
         ),
     ] = True,
+    skip_other_coding: Annotated[
+        bool,
+        typer.Option(
+            "--skip-other-coding",
+            help="Leave out (one warning per file) the rows of people's coding that code "
+            "transcripts not in the study, instead of stopping.",
+        ),
+    ] = False,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            help="A study folder (made by `qualcode init`): its data/raw, data/processed, "
+            "config/ and reports/ in place of --raw, --processed, --codebook, --params, --out.",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the whole study: ingest, code, learn from people's coding, report."""
     from qualcode import pipeline
 
+    if project is not None:
+        study = paths.Project(project)
+        if not study.params.is_file():
+            raise typer.BadParameter(
+                f"{study.params} not found; expected a study folder made by `qualcode init`",
+                param_hint="--project",
+            )
+        raw, processed, out = study.raw, study.processed, study.reports
+        codebook, params = study.codebook, study.params
     _processed_outside_raw(processed, raw)
     _outside_raw(out, raw, "--out")
     with _bad_input():
@@ -245,9 +276,27 @@ def run(
             codebook=codebook,
             params_path=params,
             learn_from_people=learn,
+            skip_other_coding=skip_other_coding,
             progress=_progress,
             on_outcome=lambda _step, outcome: _show(outcome),
         )
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="The new study folder (new or empty).")],
+) -> None:
+    """Make a new study folder to fill: config/ (starter codebook, parameters, study file),
+    data/raw/participants.csv with an example row, empty folders for people's coding."""
+    from qualcode.new_study import init_study
+
+    with _bad_input():
+        project = init_study(folder)
+    typer.echo(
+        f"new study in {project.root}: put the transcripts in {project.raw}, a row per "
+        f"transcript in {project.raw / 'participants.csv'}, your codes in {project.codebook}; "
+        f"then `qualcode run --project {project.root}` (or `make report PROJECT={project.root}`)"
+    )
 
 
 @app.command("import-coding")

@@ -187,11 +187,13 @@ def ingest(
     *,
     params: Params,
     keys: Path | None = None,
+    guide: Path | None = None,
     keep_going: bool = False,
     progress: Progress = no_progress,
 ) -> Outcome:
     """Read, clean and de-identify every transcript of `raw` into the tables of `out`.
 
+    guide: the interview guide; without one (or when the file is absent) turns have no section.
     RETURNS (Outcome): the counts; `failed` lists the bad files when `keep_going` went past them.
     """
     from qualcode.ingest.corpus import format_errors, ingest_corpus
@@ -200,7 +202,9 @@ def ingest(
     keys_dir = paths.keys_dir(raw, keys)
     with schema.processed_lock(out, create=True):
         sweep_processed(out)
-        result = ingest_corpus(raw, out, params=params, keys_dir=keys_dir, keep_going=keep_going)
+        result = ingest_corpus(
+            raw, out, params=params, keys_dir=keys_dir, keep_going=keep_going, guide_path=guide
+        )
     outcome = Outcome(
         lines=[
             f"ingest: {len(result.processed)} processed, {len(result.skipped)} unchanged, "
@@ -285,9 +289,14 @@ def coding_folders(raw: Path) -> list[tuple[Path, str]]:
     return [(Path(raw).parent / folder, coder) for folder, coder in paths.HUMAN_CODING_FOLDERS]
 
 
-def import_coding_folders(raw: Path, processed: Path, *, codebook: Path) -> Outcome:
+def import_coding_folders(
+    raw: Path, processed: Path, *, codebook: Path, skip_other_coding: bool = False
+) -> Outcome:
     """Import the CSVs of each coding folder beside `raw` as its coder (replacing that coder's
     earlier rows).
+
+    skip_other_coding: leave out (with one warning per file) the rows coding transcripts that are
+        not in the study, instead of stopping.
 
     RETURNS (Outcome): the rows imported per coder.
     """
@@ -296,7 +305,12 @@ def import_coding_folders(raw: Path, processed: Path, *, codebook: Path) -> Outc
     outcome = Outcome()
     for folder, coder in coding_folders(raw):
         result = import_csv_folder(
-            folder, processed, coder=coder, codebook_path=codebook, raw_dir=raw
+            folder,
+            processed,
+            coder=coder,
+            codebook_path=codebook,
+            raw_dir=raw,
+            skip_other_transcripts=skip_other_coding,
         )
         if result is None:
             continue
@@ -343,7 +357,13 @@ def agreement(
 
 
 def learn(
-    raw: Path, processed: Path, *, codebook: Path, params: Params, progress: Progress = no_progress
+    raw: Path,
+    processed: Path,
+    *,
+    codebook: Path,
+    params: Params,
+    skip_other_coding: bool = False,
+    progress: Progress = no_progress,
 ) -> Outcome:
     """Evaluate the learned coder on people's coding (leave one transcript out) and train it on
     all of it into PROCESSED/model.
@@ -359,6 +379,7 @@ def learn(
             codebook_path=codebook,
             raw_dir=raw,
             params=params,
+            skip_other_transcripts=skip_other_coding,
             progress=advance,
         )
     if step.skipped:
@@ -404,20 +425,24 @@ def report(
     # folders of a report cut short hold executed notebooks, with data
     schema.sweep_leftovers(out, patterns=(".staging-*",))
     discover_notebooks(notebooks)
+    parameters = {
+        "processed_dir": str(processed.resolve()),
+        "raw_dir": str(raw.resolve()),
+        "codebook_path": str(codebook.resolve()),
+        "params_path": str(params.resolve()),
+        "study_path": str(paths.study_path(params).resolve()),
+        "guide_path": str(paths.guide_path(params).resolve()),
+        "reference_dir": str(raw.resolve().parent / "reference"),
+    }
     manifest = build_manifest(
-        processed_dir=processed, codebook_path=codebook, params_path=params, raw_dir=raw
+        processed_dir=processed,
+        codebook_path=codebook,
+        params_path=params,
+        raw_dir=raw,
+        parameters=parameters,
     )
     result = build_report(
-        notebooks_dir=notebooks,
-        out_dir=out,
-        parameters={
-            "processed_dir": str(processed.resolve()),
-            "raw_dir": str(raw.resolve()),
-            "codebook_path": str(codebook.resolve()),
-            "params_path": str(params.resolve()),
-            "reference_dir": str(raw.resolve().parent / "reference"),
-        },
-        manifest=manifest,
+        notebooks_dir=notebooks, out_dir=out, parameters=parameters, manifest=manifest
     )
     return Outcome(
         lines=[f"report written: {result.index}"],
@@ -481,6 +506,7 @@ def study_steps(
     params_path: Path,
     notebooks: Path,
     learn_from_people: bool = True,
+    skip_other_coding: bool = False,
 ) -> list[Step]:
     """The steps of `qualcode run`, in order, with what each reads.
 
@@ -489,15 +515,18 @@ def study_steps(
     params = load_params(params_path)
     settings = params.to_dict()
     reference = Path(raw).parent / "reference"
+    guide = paths.guide_path(params_path)
     ingested = [schema.table_path(processed, n) for n in ("transcripts", "turns", "sentences")]
     codings = schema.table_path(processed, "codings")
     human_codings = schema.table_path(processed, "human_codings")
     steps = [
         Step(
             "ingest",
-            reads=(Path(raw), paths.GUIDE_PATH),
+            reads=(Path(raw), guide),
             settings={"spacy_model": params.spacy_model, "ingest": settings["ingest"]},
-            run=lambda progress: ingest(raw, processed, params=params, progress=progress),
+            run=lambda progress: ingest(
+                raw, processed, params=params, guide=guide, progress=progress
+            ),
             whole=lambda: schema.ingest_is_whole(processed),
         ),
         Step(
@@ -514,8 +543,10 @@ def study_steps(
         Step(
             "import",
             reads=(*folders, *ingested, Path(raw), Path(codebook)),
-            settings={},
-            run=lambda _progress: import_coding_folders(raw, processed, codebook=codebook),
+            settings={"skip_other_coding": skip_other_coding},
+            run=lambda _progress: import_coding_folders(
+                raw, processed, codebook=codebook, skip_other_coding=skip_other_coding
+            ),
         )
     )
     steps.append(
@@ -531,9 +562,14 @@ def study_steps(
             Step(
                 "learn",
                 reads=(*folders, *ingested, codings, Path(raw), Path(codebook)),
-                settings=settings,
+                settings={**settings, "skip_other_coding": skip_other_coding},
                 run=lambda progress: learn(
-                    raw, processed, codebook=codebook, params=params, progress=progress
+                    raw,
+                    processed,
+                    codebook=codebook,
+                    params=params,
+                    skip_other_coding=skip_other_coding,
+                    progress=progress,
                 ),
             )
         )
@@ -545,6 +581,8 @@ def study_steps(
                 Path(notebooks),
                 Path(codebook),
                 Path(params_path),
+                guide,
+                paths.study_path(params_path),
                 Path(raw),
                 reference,
             ),
@@ -566,6 +604,7 @@ def run_study(
     params_path: Path,
     notebooks: Path = paths.NOTEBOOKS_DIR,
     learn_from_people: bool = True,
+    skip_other_coding: bool = False,
     progress: Progress = no_progress,
     on_outcome: Callable[[Step, Outcome], None] | None = None,
 ) -> list[Outcome]:
@@ -581,6 +620,7 @@ def run_study(
         params_path=params_path,
         notebooks=notebooks,
         learn_from_people=learn_from_people,
+        skip_other_coding=skip_other_coding,
     )
     with schema.processed_lock(processed, create=True):
         sweep_processed(processed)

@@ -8,13 +8,15 @@ and the coding is not negated.
 
 Which file holds what:
 
-- study.py        loading the study (`load_study`, `Study`) and the codebook's hierarchy
+- study.py        loading the study (`load_study`, `Study`), its design (the study file with
+                  defaults from the data) and the codebook's hierarchy
 - transcripts.py  page 01: what came in, who spoke how much, what cleaning removed
 - codes.py        how often each code fired, coverage, who voiced what (pages 02 to 04)
 - agreement.py    page 02: agreement with people's coding, the learned coder against the rules
 - themes.py       page 03: co-occurrence, interview sections, participant attributes
 - quantities.py   stated quantities (hours per client, clients at once)
 - saturation.py   code saturation over random orders of the interviews
+- support.py      how much evidence a headline or a "most" needs
 - quotes.py       page 04: exemplar quotes and counter-evidence
 - text.py         wording: plural, percent, listing, decimal, md_escape ...
 - checks.py       the premise checks that close each notebook (`PremiseError`)
@@ -63,6 +65,7 @@ from qualcode.analysis.quotes import counter_evidence, evidence, exemplar_quotes
 from qualcode.analysis.saturation import saturation
 from qualcode.analysis.study import (
     Study,
+    StudyDesign,
     children,
     code_labels,
     codebook_frame,
@@ -71,6 +74,7 @@ from qualcode.analysis.study import (
     load_study,
     top_level_codes,
 )
+from qualcode.analysis.support import is_supported, support_rule
 from qualcode.analysis.text import (
     count_phrase,
     decimal,
@@ -106,6 +110,7 @@ __all__ = [
     "NO_SECTION",
     "PremiseError",
     "Study",
+    "StudyDesign",
     "agreement_table",
     "agreement_view",
     "attribute_counts",
@@ -146,6 +151,7 @@ __all__ = [
     "exemplar_quotes",
     "firing",
     "humanise",
+    "is_supported",
     "largest_gain",
     "leaf_codes",
     "listing",
@@ -164,6 +170,7 @@ __all__ = [
     "saturation",
     "section_order",
     "section_peaks",
+    "support_rule",
     "talk_share",
     "top_labels",
     "top_level_codes",

@@ -15,7 +15,7 @@ import pandas as pd
 
 from qualcode.analysis.checks import PremiseError
 from qualcode.analysis.study import code_labels
-from qualcode.human.agreement import AgreementFiles
+from qualcode.human.agreement import ALL_CODES, AgreementFiles
 from qualcode.human.store import HUMAN_PREFIX, MACHINE_CODERS
 
 # Kappa from which agreement is usually called substantial (Landis and Koch 1977).
@@ -51,7 +51,8 @@ def agreement_table(
         pair of coders). The rows of `pair` (default: `main_pair`) are kept, but not the
         parents' roll-up rows (scope "rollup"); and
         codes that neither coder used (n_first + n_second == 0) are left out (their number is in
-        attrs["unused"]). Rows whose code_id is not a codebook code (e.g. "ALL") come last.
+        attrs["unused"]). Rows of codes outside the codebook (imported coding may use its own)
+        come after the codebook's codes, and the pooled row (code_id ALL) last.
     RETURNS (DataFrame): code_id, label, then the agreement frame's columns.
     """
     if metric not in agreement.columns:
@@ -75,7 +76,9 @@ def agreement_table(
     ranked = table[in_book].sort_values(
         [metric, "code_id"], ascending=[False, True], na_position="last"
     )
-    result = pd.concat([ranked, table[~in_book]], ignore_index=True)
+    pooled = table["code_id"] == ALL_CODES
+    outside = table[~in_book & ~pooled].sort_values("code_id")
+    result = pd.concat([ranked, outside, table[pooled]], ignore_index=True)
     result.attrs["unused"] = unused
     result.attrs["pair"] = pair
     return result
@@ -90,6 +93,7 @@ class AgreementView:
     coder_b: str
     per_code: pd.DataFrame  # the table's codebook codes with a kappa, best first
     pooled: pd.Series  # the pooled row (code_id ALL)
+    outside: pd.DataFrame  # the rows of codes outside the codebook, apart from the per-code rows
     best: pd.Series  # the code with the highest kappa
     worst: pd.Series  # ... and the lowest
     n_substantial: int  # codes with kappa >= SUBSTANTIAL_KAPPA
@@ -113,6 +117,9 @@ def agreement_view(files: AgreementFiles | None, codebook: pd.DataFrame) -> Agre
     table = agreement_table(files.per_code, codebook)
     coder_a, coder_b = table.attrs["pair"]
     in_book = table["code_id"].isin(codebook["code_id"])
+    pooled = table["code_id"] == ALL_CODES
+    if not pooled.any():
+        raise PremiseError(f"agreement of {coder_a} and {coder_b} has no pooled row ({ALL_CODES})")
     per_code = table[in_book].dropna(subset=["kappa"])
     disagreements = files.disagreements
     return AgreementView(
@@ -120,7 +127,8 @@ def agreement_view(files: AgreementFiles | None, codebook: pd.DataFrame) -> Agre
         coder_a=coder_a,
         coder_b=coder_b,
         per_code=per_code,
-        pooled=table[~in_book].iloc[0],
+        pooled=table[pooled].iloc[0],
+        outside=table[~in_book & ~pooled],
         best=per_code.iloc[0],
         worst=per_code.iloc[-1],
         n_substantial=int((per_code["kappa"] >= SUBSTANTIAL_KAPPA).sum()),

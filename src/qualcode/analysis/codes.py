@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from qualcode.analysis.study import code_labels, descendants, leaf_codes
+from qualcode.analysis.support import is_supported
 from qualcode.analysis.text import word_count
 from qualcode.units import participant_units, sentence_key
 
@@ -275,11 +276,18 @@ def participants_voicing_several(
     return int((presence.sum(axis=1) >= 2).sum())
 
 
-def top_labels(table: pd.DataFrame, *, column: str, label: str = "label") -> list[str]:
+def top_labels(
+    table: pd.DataFrame, *, column: str, label: str = "label", supported_only: bool = False
+) -> list[str]:
     """The labels of every row that shares the highest value of `column` (ties included).
 
+    supported_only: consider only the rows with the support for a "most" (`is_supported` of their
+        n_sentences and n_participants); none supported, no leader.
     RETURNS (list[str]): the leaders, in table order (empty for an empty table).
     """
+    if supported_only:
+        pairs = zip(table["n_sentences"], table["n_participants"], strict=True)
+        table = table[[is_supported(s, p) for s, p in pairs]]
     if table.empty:
         return []
     best = table[column].max()

@@ -75,7 +75,7 @@ def quantity_phrase(values: pd.DataFrame, *, total: int, what: str, unit: str = 
 
     what: what they stated ("the hours a client gets"); unit: appended to the median.
     RETURNS (str): "7 of 10 participants stated ...: a median of 10 hours a week (middle half 10
-        to 12; stated values from 8 to 15)", or "None of the 10 participants stated ...".
+        to 12; stated values from 8 to 15).", or "None of the 10 participants stated ...".
     """
     stats = describe_values(values["value"])
     if stats["n"] == 0:
@@ -84,5 +84,5 @@ def quantity_phrase(values: pd.DataFrame, *, total: int, what: str, unit: str = 
         f"{count_phrase(stats['n'], total)} stated {what}: a median of "
         f"{number(stats['median'])}{unit} (middle half {number(stats['q1'])} to "
         f"{number(stats['q3'])}; stated values from {number(values['low'].min())} to "
-        f"{number(values['high'].max())})"
+        f"{number(values['high'].max())})."
     )

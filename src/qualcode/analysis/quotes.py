@@ -86,7 +86,7 @@ def exemplar_quotes(
     A good exemplar states the theme plainly and specifically. Per participant, sentences come
     first that hold no qualifier (QUALIFIERS: "but", "sometimes" ...), negation word or question
     mark; then those of min_chars to max_chars; then more matches of the code, a higher score,
-    a longer matched phrase ("pick a niche" says more than "niche"); then the longer text. A
+    a longer matched phrase ("find a mentor" says more than "mentor"); then the longer text. A
     sentence shorter than min_chars is widened to its neighbours. Participants are ranked by
     their best sentence, then by how many sentences they gave the code. Negated codings are
     skipped.

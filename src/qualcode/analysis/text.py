@@ -50,7 +50,7 @@ def number(value: float) -> str:
 
 
 def humanise(value: str) -> str:
-    """RETURNS (str): "full time freelance" for "full_time_freelance"."""
+    """RETURNS (str): "part time remote" for "part_time_remote"."""
     return str(value).replace("_", " ")
 
 

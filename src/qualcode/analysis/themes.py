@@ -15,6 +15,7 @@ import pandas as pd
 
 from qualcode.analysis.checks import PremiseError
 from qualcode.analysis.codes import code_matrix, rolled_up
+from qualcode.analysis.support import is_supported
 from qualcode.units import sentence_key
 
 # The section of turns that fall before the interview guide's first question.
@@ -79,16 +80,49 @@ def cooccurrence(
     return pd.DataFrame(jaccard, index=list(codes), columns=list(codes))
 
 
-def top_pairs(similarity: pd.DataFrame, *, n: int = 5) -> pd.DataFrame:
-    """RETURNS (DataFrame): code_a, code_b, jaccard for the n most similar distinct pairs (> 0)."""
-    rows = [
-        (a, b, float(similarity.loc[a, b]))
-        for i, a in enumerate(similarity.index)
-        for b in similarity.columns[i + 1 :]
-        if similarity.loc[a, b] > 0
-    ]
-    table = pd.DataFrame(rows, columns=["code_a", "code_b", "jaccard"])
-    return table.sort_values(["jaccard", "code_a", "code_b"], ascending=[False, True, True]).head(n)
+def top_pairs(
+    similarity: pd.DataFrame,
+    *,
+    codings: pd.DataFrame | None = None,
+    unit: str = "turn",
+    n: int = 5,
+) -> pd.DataFrame:
+    """The most similar distinct pairs of codes (Jaccard > 0), those with the support for a "most"
+    first (`is_supported`: the units holding both, from how many participants).
+
+    codings: the codings `similarity` was computed from (with `unit`); without them no pair is
+        counted as supported.
+    RETURNS (DataFrame): code_a, code_b, jaccard, n_both (units holding both), n_participants
+        (transcripts with such a unit), supported; the n first.
+    """
+    both: dict[tuple[str, str], set] = {}
+    if codings is not None and len(codings):
+        frame = codings[~codings["negated"].astype(bool)]
+        keys = ["transcript_id", "turn_id"] + (["sentence_id"] if unit == "sentence" else [])
+        frame = frame[frame["code_id"].isin(similarity.index)]
+        for key, group in frame.groupby(keys, sort=False)["code_id"]:
+            held = sorted(set(group), key=list(similarity.index).index)
+            for i, a in enumerate(held):
+                for b in held[i + 1 :]:
+                    both.setdefault((a, b), set()).add(key)
+    rows = []
+    for i, a in enumerate(similarity.index):
+        for b in similarity.columns[i + 1 :]:
+            if similarity.loc[a, b] > 0:
+                units = both.get((a, b), set())
+                n_people = len({u[0] for u in units})
+                rows.append(
+                    (a, b, float(similarity.loc[a, b]), len(units), n_people,
+                     is_supported(len(units), n_people))
+                )  # fmt: skip
+    table = pd.DataFrame(
+        rows,
+        columns=["code_a", "code_b", "jaccard", "n_both", "n_participants", "supported"],
+    )
+    table = table.sort_values(
+        ["supported", "jaccard", "code_a", "code_b"], ascending=[False, False, True, True]
+    )
+    return table.head(n).reset_index(drop=True)
 
 
 def section_order(turns: pd.DataFrame) -> list[str]:
@@ -137,30 +171,43 @@ def codes_by_section(
 class SectionPeaks:
     """Where each code came up most, by interview section."""
 
-    peaks: pd.DataFrame  # code_id, n_sentences, section, share; codes without sentences left out
-    most_tied: pd.Series  # the peaks row with the largest share (ties: the first code)
+    peaks: pd.DataFrame  # code_id, n_sentences, section, share, supported; codes without
+    # sentences in a guide section left out
+    most_tied: pd.Series | None  # the supported row with the largest share (ties: the first)
 
 
-def section_peaks(sections: pd.DataFrame) -> SectionPeaks:
-    """Per code, the section holding the largest share of its sentences, and the code most tied
-    to one section.
+def section_peaks(
+    sections: pd.DataFrame, *, n_participants: dict[str, int] | pd.Series | None = None
+) -> SectionPeaks:
+    """Per code, the guide section holding the largest share of its sentences, and the code most
+    tied to one section among those with the support for it (`is_supported`).
 
-    sections: `codes_by_section`.
-    RETURNS (SectionPeaks): one row per code with sentences, in the order of `sections`, and the
-        most tied one.
+    sections: `codes_by_section`; turns outside every guide section count in a code's total but
+        are never its peak.
+    n_participants: per code, the participants who voiced it (without it no code is supported).
+    RETURNS (SectionPeaks): one row per code with sentences in a guide section, in the order of
+        `sections`, and the most tied supported one (None when no code has the support).
     """
     totals = sections.sum(axis=1)
-    used = totals > 0
-    shares = sections[used].div(totals[used], axis=0)
+    named = sections.drop(columns=[NO_SECTION], errors="ignore")
+    used = named.sum(axis=1) > 0
+    shares = named[used].div(totals[used], axis=0)
+    people = dict(n_participants) if n_participants is not None else {}
     peaks = pd.DataFrame(
         {
             "code_id": sections.index[used],
             "n_sentences": totals[used].to_numpy(),
-            "section": shares.idxmax(axis=1).to_numpy(),
-            "share": shares.max(axis=1).to_numpy(),
+            "section": shares.idxmax(axis=1).to_numpy() if used.any() else [],
+            "share": shares.max(axis=1).to_numpy() if used.any() else [],
         }
     )
-    return SectionPeaks(peaks=peaks, most_tied=peaks.loc[peaks["share"].idxmax()])
+    peaks["supported"] = [
+        is_supported(n, people.get(c, 0))
+        for c, n in zip(peaks["code_id"], peaks["n_sentences"], strict=True)
+    ]
+    backed = peaks[peaks["supported"]]
+    most_tied = backed.loc[backed["share"].idxmax()] if len(backed) else None
+    return SectionPeaks(peaks=peaks, most_tied=most_tied)
 
 
 def codes_by_attribute(

@@ -138,7 +138,7 @@ class Codebook:
         return len(self.ancestors(code_id))
 
     def path(self, code_id: str) -> str:
-        """RETURNS (str): the code's place in the hierarchy, e.g. "KEY_TAKEAWAYS > NICHE"."""
+        """RETURNS (str): the code's place in the hierarchy, e.g. "THEME > SUBTHEME"."""
         return PATH_SEPARATOR.join([*reversed(self.ancestors(code_id)), code_id])
 
     def roll_up(self, code_ids: Iterable[str]) -> list[str]:
@@ -336,7 +336,7 @@ def _parse_code(item: Any, *, index: int, line: int | None, path: Path) -> Code:
             code_id if isinstance(code_id, str) and code_id else None,
             index,
             line,
-            f"expected `id` in UPPER_SNAKE_CASE (e.g. NICHE_ENERGY), got {short_repr(code_id)}",
+            f"expected `id` in UPPER_SNAKE_CASE (e.g. REMOTE_WORK), got {short_repr(code_id)}",
             path,
         )
     unknown = sorted(set(map(str, item)) - set(CODE_KEYS))

@@ -1,8 +1,8 @@
 """Negated and hypothetical mentions: the cue word that governs a matched span.
 
-"I never had a niche" and "if I had a niche" mention a niche without claiming one. A coded span is
-flagged when a negation or hypothetical cue (`coding.negation_cues`, `coding.hypothetical_cues` in
-config/params.yml) depends on it or on the clause that holds it.
+"I never had a mentor" and "if I had a mentor" mention a mentor without claiming one. A coded span
+is flagged when a negation or hypothetical cue (`coding.negation_cues`, `coding.hypothetical_cues`
+in config/params.yml) depends on it or on the clause that holds it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def find_cue(span: Span, cues: Cues) -> str | None:
             continue
         word = cue.lower_
         is_neg = cue.dep_ == "neg" or (word in cues.negation and cue.dep_ != "intj")
-        # "if" opens a condition only when it marks an adverbial clause ("if I had a niche"),
+        # "if" opens a condition only when it marks an adverbial clause ("if I had a mentor"),
         # not an embedded question ("to see if anyone would pay").
         is_hyp = word in cues.hypothetical and (cue.dep_ != "mark" or cue.head.dep_ == "advcl")
         if not (is_neg or is_hyp):

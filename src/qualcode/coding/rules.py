@@ -8,8 +8,8 @@ its rule id in `span.id_`.
 
 One coding per (unit, code): the earliest, longest match gives the rule and the matched text. A
 parent code matched in a unit where one of its descendants is matched too is left out (the child
-counts for the parent in the analysis). Negated or hypothetical mentions ("I never had a niche",
-"if I had a niche") are coded and flagged in `negated`, with the cue word in `cue`.
+counts for the parent in the analysis). Negated or hypothetical mentions ("I never had a mentor",
+"if I had a mentor") are coded and flagged in `negated`, with the cue word in `cue`.
 
 The unit of coding is the sentence (sentences.parquet) or, with `coding.unit: turn` in
 config/params.yml, the turn. Only turns whose role is in `coding.roles` are coded (participants).

@@ -107,9 +107,13 @@ def read_coding_csv(
     *,
     coder: str,
     codebook: Codebook | None,
+    skip_other_transcripts: bool = False,
 ) -> ImportResult:
     """Read a CSV of human coding and map every row onto turns and sentences.
 
+    Rows naming transcripts that are not in the study (coding left over from another study) are
+    one error for the file, naming them and what to do; with `skip_other_transcripts` they are
+    left out and reported in one line.
     RETURNS (ImportResult): the coding rows (not yet written) and what was reported.
     """
     path = Path(path)
@@ -122,6 +126,7 @@ def read_coding_csv(
     problems: list[str] = []
     matches: Counter = Counter()
     pieces = []
+    others: Counter = Counter()
     for line, row in rows:
         transcript_id = row.get("transcript_id", "").strip()
         code = row.get(code_column, "").strip()
@@ -129,14 +134,7 @@ def read_coding_csv(
             errors.append(QualcodeInputError("empty transcript_id", path=path, line=line))
             continue
         if transcript_id not in known:
-            errors.append(
-                QualcodeInputError(
-                    f"transcript {transcript_id!r} is not in data/processed "
-                    "(run `qualcode ingest` on it first)",
-                    path=path,
-                    line=line,
-                )
-            )
+            others[transcript_id] += 1
             continue
         if not code:
             errors.append(QualcodeInputError(f"empty {code_column}", path=path, line=line))
@@ -215,6 +213,25 @@ def read_coding_csv(
                     "source": path.name,
                 }
             )
+    if others:
+        named = ", ".join(sorted(others)[:5]) + (" ..." if len(others) > 5 else "")
+        what = (
+            f"{sum(others.values())} row(s) code {len(others)} transcript(s) that are not in the "
+            f"study ({named})"
+        )
+        if skip_other_transcripts:
+            problems.append(f"{path.name}: {what}; left out")
+        else:
+            errors.insert(
+                0,
+                QualcodeInputError(
+                    f"{what}: coding left from another study? Remove the file (or move it out "
+                    "of this folder), put those transcripts in the raw folder and run "
+                    "`qualcode ingest`, or run `qualcode run --skip-other-coding` to go on "
+                    "without those rows",
+                    path=path,
+                ),
+            )
     if errors:
         raise errors[0] if len(errors) == 1 else ManyInputErrors(errors)
     piece_frame = pd.DataFrame(pieces, columns=PIECE_COLUMNS)
@@ -261,9 +278,12 @@ def import_csv_folder(
     coder: str,
     codebook_path: Path | None = None,
     raw_dir: Path | None = None,
+    skip_other_transcripts: bool = False,
 ) -> ImportResult | None:
     """Import every CSV of a folder as one coder, replacing all earlier rows of that coder.
 
+    skip_other_transcripts: leave out the rows of transcripts not in the study (see
+        `read_coding_csv`).
     RETURNS (ImportResult | None): the combined result, None when the folder holds no CSV.
     """
     files = sorted(Path(folder).glob("*.csv")) if Path(folder).is_dir() else []
@@ -271,7 +291,16 @@ def import_csv_folder(
         return None
     corpus = Corpus.load(processed_dir, raw_dir=raw_dir)
     codebook = load_codebook_or_none(codebook_path)
-    results = [read_coding_csv(f, corpus, coder=coder, codebook=codebook) for f in files]
+    results = [
+        read_coding_csv(
+            f,
+            corpus,
+            coder=coder,
+            codebook=codebook,
+            skip_other_transcripts=skip_other_transcripts,
+        )
+        for f in files
+    ]
     codings = finish_rows(
         pd.concat([r.codings for r in results], ignore_index=True),
         codebook_version=codebook.version if codebook is not None else None,

@@ -91,6 +91,7 @@ def _ingest_sources(
     raw_dir: Path | None,
     keys_dir: Path | None,
 ) -> None:
+    from qualcode import paths
     from qualcode.config import load_params
     from qualcode.ingest.corpus import ingest_text
     from qualcode.paths import keys_dir as resolve_keys_dir
@@ -109,6 +110,7 @@ def _ingest_sources(
             keys_dir=resolve_keys_dir(raw_dir, keys_dir),
             source_path=f"{source.name}",
             participants=participants.get(transcript_id),
+            guide_path=paths.guide_path(params_path or paths.PARAMS_PATH),
         )
 
 

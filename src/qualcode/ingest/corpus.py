@@ -76,7 +76,6 @@ from qualcode.ingest.name_rules import (
 from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
 from qualcode.ingest.speakers import assign_speakers
 from qualcode.participants import PARTICIPANTS_FILE, rows_by_transcript
-from qualcode.paths import GUIDE_PATH
 
 log = logging.getLogger(__name__)
 
@@ -515,7 +514,7 @@ def ingest_corpus(
     params: Params,
     keys_dir: Path | None = None,
     keep_going: bool = False,
-    guide_path: Path | None = GUIDE_PATH,
+    guide_path: Path | None = None,
     progress: bool = True,
 ) -> IngestResult:
     """Ingest every transcript of `raw_dir` into the tables of `out_dir` (see the module docstring).
@@ -638,7 +637,7 @@ def ingest_text(
     fmt: str | None = None,
     source_path: str | None = None,
     participants: dict[str, str] | None = None,
-    guide_path: Path | None = GUIDE_PATH,
+    guide_path: Path | None = None,
 ) -> IngestResult:
     """Ingest one transcript given as text and add it to (or replace it in) the tables of `out_dir`.
 

@@ -54,6 +54,7 @@ def learn_step(
     params: Params,
     jobs: int = 2,
     curve_sizes: Sequence[int] = (),
+    skip_other_transcripts: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> LearnStep:
     """Import people's coding from its folders (one coder per folder, replacing that coder's
@@ -67,7 +68,8 @@ def learn_step(
     The sentences are read with spaCy once: the evaluation leaves the review decisions out,
     the training uses them.
     Skipped, with the reason in `skipped`, when no folder holds coding or fewer than two
-    transcripts are coded in full. Bad coding files raise QualcodeInputError.
+    transcripts are coded in full. Bad coding files raise QualcodeInputError; rows coding
+    transcripts not in the study are left out with `skip_other_transcripts`.
     RETURNS (LearnStep): what was imported, the evaluation, the model and the review file.
     """
     from qualcode.coding.codebook import load_codebook
@@ -78,7 +80,12 @@ def learn_step(
     coded: set[str] = set()
     for folder, coder in sources:
         result = import_csv_folder(
-            Path(folder), processed_dir, coder=coder, codebook_path=codebook_path, raw_dir=raw_dir
+            Path(folder),
+            processed_dir,
+            coder=coder,
+            codebook_path=codebook_path,
+            raw_dir=raw_dir,
+            skip_other_transcripts=skip_other_transcripts,
         )
         if result is not None:
             imported[coder] = len(result.codings)

@@ -21,9 +21,9 @@ import spacy
 
 from qualcode import __version__
 from qualcode.coding.codebook import load_codebook
-from qualcode.config import load_params
+from qualcode.config import load_params, load_yaml
 from qualcode.nlp import model_info
-from qualcode.paths import PROJ_ROOT
+from qualcode.paths import PROJ_ROOT, guide_path, study_path
 from qualcode.schema import MANIFEST_TABLES, file_sha256, read_table, table_path, write_json
 from qualcode.study_ids import manifest_rows
 
@@ -50,6 +50,19 @@ def _codebook_entry(codebook_path: Path) -> dict[str, Any]:
         "sha256": file_sha256(codebook_path),
         "content_sha256": book.sha256,
         "n_codes": len(book),
+    }
+
+
+def _optional_file(path: Path) -> dict[str, Any] | None:
+    """RETURNS (dict | None): an optional YAML input's path, sha256 and version (None: absent)."""
+    if not path.is_file():
+        return None
+    data, _root = load_yaml(path.read_text(encoding="utf-8"), path=path)
+    version = data.get("version") if isinstance(data, dict) else None
+    return {
+        "path": _show_path(path),
+        "sha256": file_sha256(path),
+        "version": None if version is None else str(version),
     }
 
 
@@ -83,6 +96,7 @@ def build_manifest(
     codebook_path: Path | str,
     params_path: Path | str,
     raw_dir: Path | str | None = None,
+    parameters: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Describe one run: inputs with hashes, codebook, parameters, software versions and date.
@@ -90,9 +104,11 @@ def build_manifest(
     processed_dir: the folder holding transcripts.parquet (required) and the other tables.
     codebook_path, params_path: the codebook and parameters the run used.
     raw_dir: when given, participants.csv there is hashed too.
+    parameters: the notebooks' parameters (paths are shown relative to the project).
     now: the run date (default: SOURCE_DATE_EPOCH when set, else the current time), stored in UTC.
     RETURNS (dict): JSON-ready; keys manifest_version, created, transcripts, participants, codebook,
-        params, tables, codings_codebook_versions, software.
+        params, guide, study_file, notebook_parameters, tables, codings_codebook_versions,
+        software.
     """
     processed_dir = Path(processed_dir)
     codebook_path = Path(codebook_path)
@@ -150,6 +166,12 @@ def build_manifest(
             "sha256": file_sha256(params_path),
             "digest": params.digest(),
             "values": _shareable(params.to_dict()),
+        },
+        "guide": _optional_file(guide_path(params_path)),
+        "study_file": _optional_file(study_path(params_path)),
+        "notebook_parameters": {
+            key: _show_path(value) if key.endswith(("_dir", "_path")) else value
+            for key, value in sorted((parameters or {}).items())
         },
         "tables": tables,
         "codings_codebook_versions": coded_versions,
