@@ -424,8 +424,9 @@ def _assemble(
                         is_alias=rules.is_alias if label == "PERSON" else rules.is_org_alias,
                     )
 
-    # a common first name opening a sentence is replaced where spaCy tags it as a person in the
-    # same transcript, or tags it as a name of another kind in the same turn
+    # a common first name opening a sentence is replaced where it is a person's in the same
+    # transcript (a speaker's, a participant's, spaCy's PERSON), or spaCy tags it as a name of
+    # another kind in the same turn
     person_words = {
         item["transcript_id"]: {
             w
@@ -433,6 +434,18 @@ def _assemble(
             for label, text in turn["entities"]
             if label == "PERSON"
             for w in text.split()
+        }
+        | {
+            w
+            for name in [
+                *speakers[item["transcript_id"]],
+                (participants.get(item["transcript_id"]) or {}).get("participant_label", ""),
+                *(participants.get(item["transcript_id"]) or {})
+                .get("interviewer_label", "")
+                .split(";"),
+            ]
+            if not is_generic_label(name)
+            for w in name.split()
         }
         for item in parsed
     }
