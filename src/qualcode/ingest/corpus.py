@@ -366,27 +366,22 @@ def _assemble(
     for item in parsed:
         for turn in item["turns"]:
             tagged = [text for _label, text in turn["entities"]]
-            if "PERSON" in ing.deid_entities:
-                for name in rules.person_cue_names(
-                    turn["text"], first_names=first_names, tagged=tagged
-                ):
+            cues = [
+                ("PERSON", "person cue", rules.is_alias, rules.person_cue_names, first_names),
+                ("ORG", "organisation cue", rules.is_org_alias, rules.org_cue_names, None),
+            ]
+            for entity_type, how, is_alias, find, known in cues:
+                if entity_type not in ing.deid_entities:
+                    continue
+                options = {"tagged": tagged} | ({} if known is None else {"first_names": known})
+                for name in find(turn["text"], **options):
                     ps.add_name(
                         name,
-                        "PERSON",
+                        entity_type,
                         source=item["transcript_id"],
                         parts=True,
-                        how="person cue",
-                        is_alias=rules.is_alias,
-                    )
-            if "ORG" in ing.deid_entities:
-                for name in rules.org_cue_names(turn["text"], tagged=tagged):
-                    ps.add_name(
-                        name,
-                        "ORG",
-                        source=item["transcript_id"],
-                        parts=True,
-                        how="organisation cue",
-                        is_alias=rules.is_org_alias,
+                        how=how,
+                        is_alias=is_alias,
                     )
             for label, text in turn["entities"]:
                 lone = " " not in text.strip()
