@@ -144,6 +144,7 @@ def rules() -> NameRules:
         ("Kaizen", "PERSON"),
         ("kaizen's", "ORG"),
         ("Visual Studio", "ORG"),
+        ("SNOMED", "PERSON"),
     ],
 )
 def test_traps_are_not_names(rules, text, label):
@@ -158,7 +159,7 @@ def test_traps_are_not_names(rules, text, label):
         ("John Smith", "PERSON", "John Smith"),
         ("Fabrikam Insurance", "ORG", "Fabrikam Insurance"),
         ("the Brightline Storage's", "ORG", "Brightline Storage"),
-        ("London", "GPE", "London"),
+        ("Leamington Spa", "GPE", "Leamington Spa"),
         ("Okafor", "PERSON", "Okafor"),
     ],
 )
@@ -295,3 +296,58 @@ def test_rare_names_in_every_case_common_ones_with_their_capital():
     assert ps.replace("Rose is a client.", confirmed={"Rose"}).text == "[PERSON_1] is a client."
     # and the alias of a full name spreads over a hard wrap and a possessive
     assert ps.replace("Tilbury's team and Rose\nTilbury").text == "[PERSON_1]'s team and [PERSON_1]"
+
+
+def test_a_frequent_lone_place_needs_a_place_signal(rules):
+    assert rules.entity_name("London", "GPE") is None  # alone, no cue: "Covid" looks the same
+    assert rules.entity_name("London", "GPE", place=True) == "London"
+    assert rules.entity_name("Covid", "GPE") is None
+    text = "a shop out of Bristol, then a job in Cardiff; Covid came"
+    assert rules.place_signal(text, "Bristol", strong=True)
+    assert rules.place_signal(text, "Cardiff") and not rules.place_signal(
+        text, "Cardiff", strong=True
+    )
+    assert not rules.place_signal(text, "Covid")
+    counts = rules.place_cue_counts(["a job in Cardiff.", "registered in Cardiff", "in Stata"])
+    assert counts["Cardiff"] == 2 and counts["Stata"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "first_names", "tagged", "names"),
+    [
+        ("a month later Angus McLeish is loyal.", ["Angus"], [], ["Angus McLeish"]),
+        ("There's Rhodri Vaughan-Price, who does it", [], ["Rhodri Vaughan-Price"],
+         ["Rhodri Vaughan-Price"]),
+        ("a dealer, Aitor Mendizabal, who installs", [], ["Mendizabal"], ["Aitor Mendizabal"]),
+        ("Next week: Bartholomew Nkemelu on pricing.", [], [], ["Bartholomew Nkemelu"]),
+        # traps: a common word or a known word after a first name, an unknown first name alone
+        ("Then Angus Data came", ["Angus"], [], []),
+        ("we used Visual Studio Code", ["Visual"], [], []),
+        ("Dear Tamsin Analytics", ["Tamsin"], [], []),
+        ("in Monte Carlo runs", [], [], []),
+    ],
+)  # fmt: skip
+def test_person_cues(text, first_names, tagged, names):
+    rules = NameRules(allow=["Visual Studio"], lower={"analytics"})
+    assert rules.person_cue_names(text, first_names=first_names, tagged=tagged) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "tagged", "names"),
+    [
+        ("a campaign group, Open Ledger Fens, that wanted", [], ["Open Ledger Fens"]),
+        ("welcome back to Side Door Data, the podcast about data", [], ["Side Door Data"]),
+        ("Kalibra's old competitor, BrewSense, already sells", ["BrewSense"], ["BrewSense"]),
+        ("runs underwriting at Harrowgate Specialty.", ["Harrowgate Specialty"],
+         ["Harrowgate Specialty"]),
+        ("a series with The Wash Observer, which won", ["The Wash Observer"], ["Wash Observer"]),
+        # traps: allowed or common words, an acronym, words spaCy did not tag after "at"
+        ("our client, the NHS, paid", [], []),
+        ("a client, Kaizen, paid", [], []),
+        ("we met at Open Data Day", [], []),
+        ("I work with Harrowgate Specialty.", [], []),
+        ("sessions at Visual Studio Events", ["Visual Studio Events"], []),
+    ],
+)  # fmt: skip
+def test_organisation_apposition_and_preposition_cues(rules, text, tagged, names):
+    assert rules.org_cue_names(text, tagged=tagged) == names

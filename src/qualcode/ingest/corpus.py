@@ -67,11 +67,13 @@ from qualcode.ingest.deid import (
 from qualcode.ingest.deid_report import REVIEW_FILE, count_spans, report_frames, write_review
 from qualcode.ingest.guide import load_guide, match_section
 from qualcode.ingest.name_rules import (
+    UNKNOWN_WORD_ZIPF,
     NameRules,
     corpus_common_words,
     corpus_mid_capitals,
     is_generic_label,
     is_placeholder,
+    zipf,
 )
 from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
 from qualcode.ingest.speakers import assign_speakers
@@ -253,6 +255,58 @@ def _load_cached(
     return data
 
 
+def _name_signals(
+    parsed: list[dict[str, Any]],
+    participants: dict[str, dict[str, str]],
+    speakers: dict[str, dict[str, tuple[str | None, str]]],
+) -> tuple[set[str], set[str]]:
+    """The corpus' first names (of participants, speakers, spaCy's full names of people and the
+    single words it tags as people), its places (what spaCy tags GPE in two transcripts or
+    more), and the lone words spaCy calls a person in one place and a place in another
+    (``Covid``), frequent words that are no first name of the corpus.
+
+    RETURNS (tuple[set[str], set[str], set[str]]): the first names, the places, the confused.
+    """
+    first_names: set[str] = set()
+    place_files: defaultdict[str, set[str]] = defaultdict(set)
+    labels_of: defaultdict[str, set[str]] = defaultdict(set)
+    full_name_words: set[str] = set()
+    for item in parsed:
+        tid = item["transcript_id"]
+        row = participants.get(tid) or {}
+        labels = [
+            row.get("participant_label", ""),
+            *row.get("interviewer_label", "").split(";"),
+            *speakers.get(tid, {}),
+        ]
+        for label in labels:
+            words = label.split()
+            if len(words) >= 2 and not is_generic_label(label):
+                first_names.add(words[0].title())
+                full_name_words.update(w.title() for w in words)
+        for turn in item["turns"]:
+            for label, text in turn["entities"]:
+                words = text.split()
+                if label == "PERSON" and words and words[0][:1].isupper():
+                    first_names.add(words[0])
+                    if len(words) >= 2:
+                        full_name_words.update(words)
+                elif label == "GPE":
+                    place_files[text.strip()].add(tid)
+                if len(words) == 1:
+                    labels_of[words[0]].add(label)
+    places = {text for text, files in place_files.items() if len(files) >= 2}
+    confused = {
+        text
+        for text in labels_of
+        if {"PERSON"} < labels_of[text]
+        and labels_of[text] & {"GPE", "LOC"}
+        and text not in full_name_words
+        and zipf(text) >= UNKNOWN_WORD_ZIPF + 1
+    }
+    return first_names, places, confused
+
+
 def _assemble(
     parsed: list[dict[str, Any]],
     *,
@@ -307,20 +361,54 @@ def _assemble(
                     label, "PERSON", source=tid, parts=True, common_parts=True, how="speaker label"
                 )
         speakers[tid] = mapping
+    first_names, places, confused = _name_signals(parsed, participants, speakers)
+    cued = rules.place_cue_counts(texts)
     for item in parsed:
         for turn in item["turns"]:
-            if "ORG" in ing.deid_entities:
-                for name in rules.org_cue_names(turn["text"]):
+            tagged = [text for _label, text in turn["entities"]]
+            cues = [
+                ("PERSON", "person cue", rules.is_alias, rules.person_cue_names, first_names),
+                ("ORG", "organisation cue", rules.is_org_alias, rules.org_cue_names, None),
+            ]
+            for entity_type, how, is_alias, find, known in cues:
+                if entity_type not in ing.deid_entities:
+                    continue
+                options = {"tagged": tagged} | ({} if known is None else {"first_names": known})
+                for name in find(turn["text"], **options):
                     ps.add_name(
                         name,
-                        "ORG",
+                        entity_type,
                         source=item["transcript_id"],
                         parts=True,
-                        how="organisation cue",
-                        is_alias=rules.is_org_alias,
+                        how=how,
+                        is_alias=is_alias,
                     )
             for label, text in turn["entities"]:
-                name = rules.entity_name(text, label) if label in ing.deid_entities else None
+                lone = " " not in text.strip()
+                if lone and label in {"PERSON", "GPE"} and text.strip() in confused:
+                    continue  # spaCy takes it for a person here, a place there: no name
+                place = (
+                    text in places
+                    or (label == "GPE" and rules.place_signal(turn["text"], text))
+                    or (
+                        label in {"GPE", "LOC", "FAC", "ORG"}
+                        and rules.place_signal(turn["text"], text, strong=True)
+                    )
+                    or (
+                        label in {"LOC", "FAC"}
+                        and rules.place_signal(turn["text"], text)
+                        and (not lone or cued.get(text.strip(), 0) >= 2)
+                    )
+                )
+                if place and label != "GPE" and " " not in text.strip():
+                    label = "GPE"  # "out of Bristol", "in Cardiff": a place spaCy called else
+                elif place and label in {"LOC", "FAC"}:
+                    label = "GPE"
+                name = (
+                    rules.entity_name(text, label, place=place)
+                    if label in ing.deid_entities
+                    else None
+                )
                 if name is not None:
                     ps.add_name(
                         name,
@@ -331,6 +419,31 @@ def _assemble(
                         is_alias=rules.is_alias if label == "PERSON" else rules.is_org_alias,
                     )
 
+    # a common first name opening a sentence is replaced where it is a person's in the same
+    # transcript (a speaker's, a participant's, spaCy's PERSON), or spaCy tags it as a name of
+    # another kind in the same turn
+    person_words = {
+        item["transcript_id"]: {
+            w
+            for turn in item["turns"]
+            for label, text in turn["entities"]
+            if label == "PERSON"
+            for w in text.split()
+        }
+        | {
+            w
+            for name in [
+                *speakers[item["transcript_id"]],
+                (participants.get(item["transcript_id"]) or {}).get("participant_label", ""),
+                *(participants.get(item["transcript_id"]) or {})
+                .get("interviewer_label", "")
+                .split(";"),
+            ]
+            if not is_generic_label(name)
+            for w in name.split()
+        }
+        for item in parsed
+    }
     transcripts, turn_rows, sentence_rows, summary_rows = [], [], [], []
     per_pseudonym: Counter[tuple[str, str]] = Counter()
     left: Counter[tuple[str, str]] = Counter()
@@ -350,7 +463,12 @@ def _assemble(
                 speaker = ps.add_name(turn["label"], "PERSON", source=tid) or key.assign(
                     turn["label"], "PERSON", source=tid
                 )
-            confirmed = {w for _label, text in turn["entities"] for w in text.split()}
+            confirmed = person_words[tid] | {
+                w
+                for _label, text in turn["entities"]
+                for w in text.split()
+                if (ps.key.get(w, "PERSON") or "PERSON").rpartition("_")[0] != "PERSON"
+            }
             raw = ps.replace(turn["text_raw"], source=tid, confirmed=confirmed)
             new = ps.replace(turn["text"], source=tid, confirmed=confirmed)
             for _s, _e, _ns, _ne, entity_type, pseudonym in raw.spans:

@@ -9,12 +9,14 @@ at the start of a sentence (``Café``), acronyms (``PDP``), a transcriber's reda
 2. a **placeholder** a transcriber left (``XXX``, ``[redacted]``, ``***``: `PLACEHOLDER_RE`) or a
    **generic label** (``Participant``, ``Interviewer``, ``Speaker 1``: `GENERIC_LABEL_RE`) stays as
    it is;
-3. an **acronym** of up to five capitals (``PDP``, ``JSON``, ``CTO``) is no name: one that
+3. an **acronym** of up to seven capitals (``PDP``, ``JSON``, ``SNOMED``) is no name: one that
    identifies someone (an accelerator's, a client's) belongs in the deny list;
 4. **word frequency**: a word that the corpus itself writes in lower case and capitalises only
    where a sentence starts is a common word; so is, in a PERSON or ORG entity, a word whose English
    Zipf frequency (`wordfreq`, the word or its form without accents) reaches `common_word_zipf`
-   (places are exempt: ``London`` is frequent and still a place). Common words opening an entity
+   (places are exempt: ``London`` is frequent and still a place, but a lone place needs a second
+   signal when it is a frequent word: a place cue, ``in``, ``near``, ``from``, before it
+   (`PLACE_CUE_RE`), or spaCy calling it a place in two transcripts). Common words opening an entity
    are dropped (``Took Luis`` -> ``Luis``); an entity made only of common words is no name, unless
    it is a person's name of two words or more (``John Smith``, not ``I. So``).
 
@@ -24,8 +26,16 @@ at the start of a sentence (``Café``), acronyms (``PDP``), a transcriber's reda
    full name, a speaker label, the deny list).
 
 Organisations are found without spaCy too (`org_cue_names`): capitalised words before a legal or
-organisational suffix (``Pennant Mutual``, ``Quillon Risk GmbH``), and an unknown word after
-``joined``, ``founded``, ``worked at`` (``joined Optivance``).
+organisational suffix (``Pennant Mutual``, ``Quillon Risk GmbH``), an unknown word after
+``joined``, ``founded``, ``worked at`` (``joined Optivance``), capitalised words in apposition to a
+word for an organisation (``a campaign group, Open Ledger Fens``; ``Side Door Data, the podcast``),
+and, after ``at``, ``for``, ``with``, capitalised words that spaCy took for an entity and of which
+one is no common word (``at Harrowgate Specialty``).
+
+People spaCy misses are found by `person_cue_names`: a first name known from the corpus (a
+participant's, a speaker's, the first word of a full name, a word spaCy tagged as a person), or a
+rare word before a surname spaCy tagged or wordfreq does not know, followed by one or two
+surname-like words that are no common words (``Angus McLeish``, ``Rhodri Vaughan-Price``).
 
 The first and last word of a full name spaCy found stand for the whole name (``Greta`` for
 ``Greta Solberg``), and the first word of an organisation's (``Fernhill`` for
@@ -60,7 +70,7 @@ GENERIC_LABEL_RE = re.compile(
 ALIAS_MAX_ZIPF = 5.0
 # A word this frequent (``I``, ``So``, ``The``) is no part of a person's name either.
 FUNCTION_WORD_ZIPF = 6.0
-ACRONYM_RE = re.compile(r"[A-Z][A-Z0-9&]{0,4}s?")
+ACRONYM_RE = re.compile(r"[A-Z][A-Z0-9&]{0,6}s?")
 # A lone word spaCy alone calls a name, with no second signal (part of a full name, a speaker
 # label, an organisation's suffix), is a common word from this frequency on (``Covid``, ``Naïve``).
 LONE_WORD_ZIPF = 3.5
@@ -86,6 +96,39 @@ ORG_VERB_RE = re.compile(
 )
 UNKNOWN_WORD_ZIPF = 2.0
 _ARTICLES = frozenset({"the", "a", "an"})
+# Words before a place (``in Cardiff``, ``out of Bristol``, ``went to Germany``).
+PLACE_CUE_RE = re.compile(r"\b(?:in|near|from|out of|outside|to|around)\s+$", re.I)
+# The same for a word spaCy called an organisation or a person: a bare ``in`` or ``to`` is no cue
+# there (``regressions in Stata``, ``moved to Slack``).
+STRONG_PLACE_CUE_RE = re.compile(
+    r"\b(?:near|out of|outside|around|(?:lives|lived|living|based|born|grew up) in|"
+    r"(?:moved|move|moving|relocated) to)\s+$",
+    re.I,
+)
+# Words for an organisation that a name stands in apposition to (``a campaign group, Open Ledger
+# Fens``; ``Side Door Data, the podcast``).
+ORG_NOUNS = (
+    "company", "firm", "startup", "start-up", "competitor", "client", "agency", "consultancy",
+    "employer", "group", "publisher", "newspaper", "paper", "magazine", "podcast", "charity",
+    "cooperative", "co-op", "bank", "insurer", "network", "collective", "organisation",
+    "organization", "nonprofit", "non-profit", "brewery", "studio", "practice", "trust",
+)  # fmt: skip
+_NAME_RUN = rf"(?:The[ ])?{_CAP_WORD}(?:[ ](?:&[ ]|of[ ])?{_CAP_WORD}){{0,3}}"
+ORG_APPOSITION_RE = re.compile(
+    rf"\b(?:{'|'.join(ORG_NOUNS)}),[ ](?P<name>{_NAME_RUN})(?=[,.;:!?]|$)"
+    rf"|(?<=[a-z,][ ])(?P<before>{_NAME_RUN}),[ ](?:the|a|an|our|my)[ ]"
+    rf"(?:[a-z-]+[ ])?(?:{'|'.join(ORG_NOUNS)})\b"
+)
+# "at Harrowgate Specialty", "with The Wash Observer": capitalised words after these, when spaCy
+# tagged them as an entity, are an organisation.
+ORG_PREPOSITION_RE = re.compile(
+    rf"\b(?:at|for|with|joined|founded|co-founded)[ ](?P<name>{_NAME_RUN})"
+)
+# A surname: capitalised, with its Mc/Mac/O' prefix or a hyphen (``McLeish``, ``Vaughan-Price``).
+_SURNAME = r"(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:-(?:Mc|Mac|O['’])?[A-Z][a-z]+)?"
+PERSON_RUN_RE = re.compile(
+    rf"(?<![\w'’-])(?P<first>[A-Z][a-z]+)(?P<rest>(?:[ ]{_SURNAME}){{1,2}})(?![\w'’-])"
+)
 
 
 def _fold(text: str) -> str:
@@ -206,10 +249,12 @@ class NameRules:
             return True
         return frequency and self.common_word_zipf > 0 and zipf(bare) >= self.common_word_zipf
 
-    def entity_name(self, text: str, label: str) -> str | None:
+    def entity_name(self, text: str, label: str, *, place: bool = False) -> str | None:
         """The part of a spaCy entity that is a name, or None when it is not one (see the module
         docstring for the signals).
 
+        place: a second signal says it is a place (a place cue before it, spaCy calling it a
+            place in two transcripts): a lone frequent word is then a place all the same.
         RETURNS (str | None): the name.
         """
         text = re.sub(r"\s+", " ", text).strip(" .,;:!?\"'()[]-*_")
@@ -252,7 +297,7 @@ class NameRules:
                 or any(zipf(t) >= FUNCTION_WORD_ZIPF for t in tokens)
             ):
                 return None
-        if len(tokens) == 1 and frequency and self.is_lone_common(name, label=label):
+        if len(tokens) == 1 and (frequency or not place) and self.is_lone_common(name, label=label):
             return None
         return name
 
@@ -296,16 +341,19 @@ class NameRules:
             and not self.is_allowed(bare)
         )
 
-    def org_cue_names(self, text: str) -> list[str]:
+    def org_cue_names(self, text: str, *, tagged: Iterable[str] = ()) -> list[str]:
         """Organisations named without spaCy: capitalised words before a legal or organisational
-        suffix (``Pennant Mutual``, ``Veldkamp & Ruis Consultancy``), and an unknown word after
-        ``joined``, ``founded``, ``worked at`` (``joined Optivance``). Common words opening the
-        name are dropped (``At Pennant Mutual``); a name of common words, acronyms or allowed
-        words only is none.
+        suffix (``Pennant Mutual``, ``Veldkamp & Ruis Consultancy``), an unknown word after
+        ``joined``, ``founded``, ``worked at`` (``joined Optivance``), capitalised words in
+        apposition to a word for an organisation (``a campaign group, Open Ledger Fens``), and
+        capitalised words after ``at``, ``for``, ``with`` that spaCy tagged as an entity
+        (`tagged`: the entity texts of this turn) and of which one is no common word. Common words
+        opening the name are dropped (``At Pennant Mutual``); a name of common words, acronyms or
+        allowed words only is none.
 
         RETURNS (list[str]): the names, in order of appearance.
         """
-        names = []
+        names = self._apposition_names(text) + self._preposition_names(text, tagged)
         for match in ORG_SUFFIX_RE.finditer(text):
             words = list(re.finditer(r"\S+", match.group("name")))
             while words and (words[0].group(0) == "&" or self.is_common(words[0].group(0))):
@@ -334,6 +382,129 @@ class NameRules:
             ):
                 names.append(word)
         return names
+
+    def _apposition_names(self, text: str) -> list[str]:
+        """RETURNS (list[str]): names in apposition to a word for an organisation."""
+        names = []
+        for match in ORG_APPOSITION_RE.finditer(text):
+            name = match.group("name") or match.group("before")
+            tokens = name.split(" ")
+            if tokens[0] == "The":
+                tokens.pop(0)
+            if (
+                not tokens
+                or self.is_allowed(" ".join(tokens))
+                or any(self.is_allowed(t) or is_placeholder(t) for t in tokens)
+                or (len(tokens) == 1 and ACRONYM_RE.fullmatch(tokens[0]))
+                or (len(tokens) == 1 and self.is_common(tokens[0]))
+            ):
+                continue
+            names.append(" ".join(tokens))
+        return names
+
+    def _preposition_names(self, text: str, tagged: Iterable[str]) -> list[str]:
+        """RETURNS (list[str]): names of two words or more after ``at``, ``for``, ``with`` that
+        spaCy tagged, with one word that is no common word."""
+        tagged = {re.sub(r"^The ", "", t.strip()) for t in tagged}
+        names = []
+        for match in ORG_PREPOSITION_RE.finditer(text):
+            name = match.group("name")
+            bare = re.sub(r"^The ", "", name)
+            if bare not in tagged or len(bare.split(" ")) < 2 or self.is_allowed(bare):
+                continue
+            tokens = bare.split(" ")
+            if any(self.is_allowed(t) or is_placeholder(t) for t in tokens):
+                continue
+            if all(self.is_common(t) or ACRONYM_RE.fullmatch(t) for t in tokens):
+                continue
+            names.append(bare)
+        return names
+
+    def is_surname(self, word: str) -> bool:
+        """Whether a word may be a surname: capitalised, no common word (by the corpus and by
+        `common_word_zipf`), not allowed, no acronym; CamelCase only after Mc, Mac or O'.
+
+        RETURNS (bool): whether it may be a surname.
+        """
+        parts = [re.sub(r"^(?:Mc|Mac|O['’])(?=[A-Z])", "", part) for part in word.split("-")]
+        return (
+            bool(re.fullmatch(_SURNAME, word))
+            and not any(CAMEL_CASE_RE.fullmatch(part) for part in parts)
+            and not self.is_allowed(word)
+            and not self.is_common(word)
+            and any(not self.is_common(part) for part in parts)
+            # a word the corpus writes in lower case is a common word, unless very rare
+            and not (word.casefold() in self.lower and zipf(word) >= UNKNOWN_WORD_ZIPF)
+        )
+
+    def person_cue_names(
+        self, text: str, *, first_names: Iterable[str] = (), tagged: Iterable[str] = ()
+    ) -> list[str]:
+        """People spaCy did not tag: a first name followed by one or two surnames (`is_surname`).
+        The first name is known (`first_names`: of participants, speakers, full names found in the
+        corpus, words spaCy tagged as people), or it is no common word and a surname is a word
+        spaCy tagged here as any entity (`tagged`: ``Aitor Mendizabal``) or one wordfreq hardly
+        knows (``Bartholomew Nkemelu``).
+
+        RETURNS (list[str]): the names, in order of appearance.
+        """
+        first_names = {w.casefold() for w in first_names}
+        tagged_words = {w.casefold() for t in tagged for w in re.split(r"[\s'’]+", t) if w}
+        names = []
+        for match in PERSON_RUN_RE.finditer(text):
+            first = match.group("first")
+            surnames = match.group("rest").split()
+            while surnames and not self.is_surname(surnames[-1]):
+                surnames.pop()
+            if not surnames or not all(self.is_surname(s) for s in surnames):
+                continue
+            if self.is_allowed(first) or self.is_allowed(f"{first} {surnames[0]}"):
+                continue
+            known = first.casefold() in first_names
+            if not known:
+                if self.is_common(first):
+                    continue
+                if not any(
+                    s.casefold() in tagged_words or zipf(s) < UNKNOWN_WORD_ZIPF - 1
+                    for s in surnames
+                ):
+                    continue
+            names.append(" ".join([first, *surnames]))
+        return names
+
+    @staticmethod
+    def place_cue_counts(texts: Iterable[str]) -> dict[str, int]:
+        """How often each capitalised word or run stands after a place cue (`PLACE_CUE_RE`) in
+        the corpus: a name twice after one is a place (``in Cardiff`` ... ``registered in
+        Cardiff``), a tool named once after ``in`` is not (``regressions in Stata``).
+
+        RETURNS (dict[str, int]): name -> mentions after a place cue.
+        """
+        counts: dict[str, int] = {}
+        run = re.compile(
+            r"\b(?:in|near|from|out of|outside|to|around)\s+([A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*)"
+        )
+        for text in texts:
+            for match in run.finditer(text):
+                name = re.sub(r"['’]s$", "", match.group(1))
+                words = name.split(" ")
+                for end in range(1, len(words) + 1):
+                    key = " ".join(words[:end])
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def place_signal(self, text: str, name: str, *, strong: bool = False) -> bool:
+        """Whether `name` stands after a place cue in `text` (``in Cardiff``, ``out of Bristol``).
+
+        strong: only the cues that leave no doubt (`STRONG_PLACE_CUE_RE`: ``out of``, ``near``,
+            ``based in``), for what spaCy called something else.
+        RETURNS (bool): whether a place cue precedes one of its mentions.
+        """
+        cue = STRONG_PLACE_CUE_RE if strong else PLACE_CUE_RE
+        pattern = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+        return any(
+            cue.search(text[max(0, m.start() - 20) : m.start()]) for m in pattern.finditer(text)
+        )
 
     def is_alias(self, word: str) -> bool:
         """Whether a first or last word of a full name found by spaCy may stand for the whole
