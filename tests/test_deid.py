@@ -351,3 +351,29 @@ def test_person_cues(text, first_names, tagged, names):
 )  # fmt: skip
 def test_organisation_apposition_and_preposition_cues(rules, text, tagged, names):
     assert rules.org_cue_names(text, tagged=tagged) == names
+
+
+def test_spelled_out_emails_and_handles_are_replaced():
+    ps = make(("Ruth Kowalczyk", "PERSON"))
+    text = (
+        "Write to ruth dot kowalczyk at gmail dot com or ruth [at] example [dot] org, "
+        "or find me as @ruthkowalczyk. Back at the dot com boom we met at noon."
+    )
+    result = ps.replace(text).text
+    assert result == (
+        "Write to [EMAIL_1] or [EMAIL_2], or find me as [URL_1]. "
+        "Back at the dot com boom we met at noon."
+    )
+
+
+def test_a_shared_surname_stands_for_neither_person():
+    ps = make(("Ruth Kowalczyk", "PERSON"), ("Adam Kowalczyk", "PERSON"))
+    text = "Ruth Kowalczyk and Adam Kowalczyk: Ruth, Adam, and the Kowalczyk family."
+    assert ps.replace(text).text == (
+        "[PERSON_1] and [PERSON_2]: [PERSON_1], [PERSON_2], and the [PERSON_3] family."
+    )
+    # stable: the same names added again (a second run over the same key) change nothing
+    again = Pseudonymiser(ps.key)
+    again.add_name("Ruth Kowalczyk", "PERSON", parts=True)
+    again.add_name("Adam Kowalczyk", "PERSON", parts=True)
+    assert again.replace(text).text == ps.replace(text).text

@@ -49,6 +49,17 @@ SENTENCE_START_RE = re.compile(r"(?:^|[.!?…]\s+|[.!?…][\"'”’)]\s+|^[\"'�
 PSEUDONYM_RE = re.compile(r"\[(?:PERSON|ORG|GPE|EMAIL|PHONE|URL)_\d+\]")
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])")
+# An address spoken or typed to dodge scrapers: "ruth dot kowalczyk at gmail dot com",
+# "ruth [at] example [dot] org".
+_DOT = r"\s*(?:\bdot\b|\[dot\]|\(dot\))\s*"
+_AT = r"\s*(?:\bat\b|\[at\]|\(at\))\s*"
+SPELLED_EMAIL_RE = re.compile(
+    rf"(?<![\w.])[\w+-]+(?:{_DOT}[\w+-]+)*{_AT}(?!(?:the|a|an|this|that|my|your|our)\b)"
+    rf"[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[A-Za-z]{{2,6}}\b",
+    re.I,
+)
+# A social-media handle ("@ruthkowalczyk"): an address of a person, replaced as a URL is.
+HANDLE_RE = re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])(?![\w@])")
 URL_RE = re.compile(
     r"(?<![\w@])(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)\]]"
     r"|(?<![\w@/.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|ai|co|dev|app|me|info|biz|"
@@ -134,6 +145,29 @@ class PseudonymKey:
         self.rows.append(row)
         self._index(row)
         return pseudonym
+
+    def is_part_of_another(self, word: str, entity_type: str, pseudonym: str) -> bool:
+        """RETURNS (bool): whether `word` stands, as an alias, for another pseudonym's longer
+        name (the surname of someone else)."""
+        other = self.get(word, entity_type)
+        if other is None or other == pseudonym:
+            return False
+        return any(
+            p == other and " " in o.strip() and _fold(word) != _fold(o)
+            for o, _t, p in self.originals()
+        )
+
+    def reassign(self, original: str, entity_type: str, *, source: str = "") -> str:
+        """Give `original` a pseudonym of its own, in place of the alias it had.
+
+        RETURNS (str): the new pseudonym.
+        """
+        folded = (_kind(entity_type), _fold(original))
+        self.rows = [
+            r for r in self.rows if (_kind(r["entity_type"]), _fold(r["original"])) != folded
+        ]
+        self._by_fold.pop(folded, None)
+        return self.assign(original, entity_type, source=source)
 
     def originals(self) -> list[tuple[str, str, str]]:
         """RETURNS (list): (original, entity_type, pseudonym) for every row."""
@@ -306,19 +340,24 @@ class Pseudonymiser:
             else:  # an organisation: its first word, if a name's ("Fernhill" Software)
                 ends = tokens[:1] if len(tokens) >= 2 and words[:1] == tokens[:1] else []
             for word in dict.fromkeys(ends):
-                if (
-                    _fold(word) not in self.keep
-                    and (
-                        common_parts
-                        or (
-                            word.casefold() not in self.common_words
-                            and (is_alias is None or is_alias(word))
-                        )
+                eligible = _fold(word) not in self.keep and (
+                    common_parts
+                    or (
+                        word.casefold() not in self.common_words
+                        and (is_alias is None or is_alias(word))
                     )
-                    and self.key.get(word, entity_type) in (None, pseudonym)
-                ):
+                )
+                existing = self.key.get(word, entity_type)
+                if not eligible:
+                    continue
+                if existing in (None, pseudonym):
                     self.key.assign(word, entity_type, source=source, pseudonym=pseudonym)
-                    self._active.add(_fold(word))
+                elif entity_type != "PERSON":
+                    continue
+                elif self.key.is_part_of_another(word, entity_type, pseudonym):
+                    # a surname two people share stands for neither of them on its own
+                    self.key.reassign(word, entity_type, source=source)
+                self._active.add(_fold(word))
         if (len(self._active), len(self._any_case)) != n_active:
             self._pattern = self._any_pattern = None  # recompile with the new names
         return pseudonym
@@ -370,7 +409,13 @@ class Pseudonymiser:
         def free(start: int, end: int) -> bool:
             return all(end <= s or start >= e for s, e in taken)
 
-        for entity_type, pattern in (("EMAIL", EMAIL_RE), ("URL", URL_RE), ("PHONE", PHONE_RE)):
+        for entity_type, pattern in (
+            ("EMAIL", EMAIL_RE),
+            ("EMAIL", SPELLED_EMAIL_RE),
+            ("URL", URL_RE),
+            ("URL", HANDLE_RE),
+            ("PHONE", PHONE_RE),
+        ):
             for match in pattern.finditer(text):
                 if not free(match.start(), match.end()):
                     continue
