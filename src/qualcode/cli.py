@@ -359,6 +359,8 @@ def import_coding(
             raise QualcodeInputError("expected a .qdpx project or a .csv file", path=file)
     for problem in result.problems:
         typer.echo(f"warning: {problem}", err=True)
+    for line in result.quote_lines():
+        typer.echo(line)
     by_coder = result.codings.groupby("coder").size() if len(result.codings) else {}
     coders = ", ".join(f"{c} ({n})" for c, n in by_coder.items()) or "none"
     typer.echo(
@@ -442,6 +444,8 @@ def agreement(
             if imported is not None:
                 for problem in imported.problems:
                     typer.echo(f"warning: {problem}", err=True)
+                for line in imported.quote_lines():
+                    typer.echo(line)
                 typer.echo(
                     f"reference: {len(imported.codings)} coded sentence(s) from {reference} "
                     f"({len(imported.transcripts)} transcript(s))"

@@ -11,6 +11,13 @@ texts share. A selection spanning several turns becomes one piece per turn.
 
 `find_quote` and `locate_quote` find a quoted passage insensitive to whitespace, case and quote
 style (straight or curly quotes, dashes), first as characters, then as words ignoring punctuation.
+A passage exported by a QDA tool often runs across turns with the tool's own speaker labels and
+timestamps inside ("Maria (00:01:02): ..."), and with the tool's small changes: an ellipsis for
+words left out, a dropped "um", a name where our text has a pseudonym. `match_quote` tries the
+passage as it is, then without such labels (`strip_export_labels`), and last aligns its words with
+the transcript's (`fuzzy_find`: anchored on shared runs of three words, then a longest common
+subsequence of words, rapidfuzz); a passage found this way carries the share of its words found
+in order (the score, 0-100).
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import Indel, Levenshtein
 
 from qualcode import schema
+from qualcode.ingest.readers import TIMESTAMP
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +166,129 @@ def _nonspace_positions(text: str) -> list[int]:
     return [i for i, ch in enumerate(text) if not ch.isspace()]
 
 
+ANCHOR_WORDS = 3
+
+
+# a run of three words that occurs more often than this in a transcript anchors nothing
+MAX_ANCHOR_HITS = 50
+
+
+@dataclass(frozen=True)
+class WordSeq:
+    """The words of a text (lower case, straight apostrophes), where each sits, and where each
+    run of `ANCHOR_WORDS` words occurs."""
+
+    text: str
+    starts: list[int]
+    ends: list[int]
+    norms: list[str]
+    runs: dict[tuple[str, ...], list[int]]
+
+    @classmethod
+    def of(cls, text: str) -> WordSeq:
+        """RETURNS (WordSeq): the words of text and the index of their runs."""
+        starts, ends, norms = _words(text)
+        runs: dict[tuple[str, ...], list[int]] = {}
+        for j in range(len(norms) - ANCHOR_WORDS + 1):
+            runs.setdefault(tuple(norms[j : j + ANCHOR_WORDS]), []).append(j)
+        return cls(text=text, starts=starts, ends=ends, norms=norms, runs=runs)
+
+    def turn_break(self, j: int) -> bool:
+        """RETURNS (bool): whether a blank line (a turn break) lies between words j-1 and j."""
+        return "\n\n" in self.text[self.ends[j - 1] : self.starts[j]].replace("\r", "")
+
+
+def _chain(anchors: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The longest chain of (target word, quote word) anchors increasing in both (patience
+    sorting on the quote word, anchors sorted by target word)."""
+    anchors = sorted(anchors, key=lambda a: (a[0], -a[1]))
+    tails: list[int] = []  # quote word of the last anchor of the best chain of each length
+    tail_at: list[int] = []  # index into anchors of that anchor
+    back = [-1] * len(anchors)
+    for n, (_, i) in enumerate(anchors):
+        k = bisect.bisect_left(tails, i)
+        back[n] = tail_at[k - 1] if k else -1
+        if k == len(tails):
+            tails.append(i)
+            tail_at.append(n)
+        else:
+            tails[k] = i
+            tail_at[k] = n
+    chain = []
+    n = tail_at[-1] if tail_at else -1
+    while n >= 0:
+        chain.append(anchors[n])
+        n = back[n]
+    return chain[::-1]
+
+
+def fuzzy_find(
+    quote: str, seq: WordSeq, *, max_gap: int = 400
+) -> tuple[tuple[int, int], float] | None:
+    """Align the words of a quote with the words of a text, allowing words left out on either
+    side (an ellipsis, a dropped filler) and words changed (a pseudonym for a name).
+
+    The quote is anchored on the runs of `ANCHOR_WORDS` words it shares with the text (the
+    longest chain in order, cut where more than `max_gap` words of text lie between two
+    anchors), then its words are aligned with that stretch of text by a longest common
+    subsequence (rapidfuzz Indel). A lone word or two matched far from the rest at either end is
+    dropped; words of the quote left unmatched at either end (a name for our pseudonym) take as
+    many words of the same turn with them, at most two.
+    RETURNS (tuple | None): the (start, end) span in the text and the score (the share of the
+        quote's words found in order, 0-100), or None when no run of words is shared.
+    """
+    _, _, q = _words(quote)
+    m = len(q)
+    if m < ANCHOR_WORDS + 1:
+        return None
+    anchors = []
+    for i in range(m - ANCHOR_WORDS + 1):
+        hits = seq.runs.get(tuple(q[i : i + ANCHOR_WORDS]), ())
+        if len(hits) <= MAX_ANCHOR_HITS:
+            anchors.extend((j, i) for j in hits)
+    chain = _chain(anchors)
+    if not chain:
+        return None
+    # cut the chain where it jumps, keep the piece with most anchors
+    pieces, current = [], [chain[0]]
+    for prev, nxt in zip(chain, chain[1:], strict=False):
+        if nxt[0] - prev[0] > (nxt[1] - prev[1]) + max_gap:
+            pieces.append(current)
+            current = []
+        current.append(nxt)
+    pieces.append(current)
+    best = max(pieces, key=len)
+    n = len(seq.norms)
+    lo = max(0, best[0][0] - best[0][1] - 5)
+    hi = min(n, best[-1][0] + (m - best[-1][1]) + 5)
+    blocks = [
+        (op.src_start, op.src_end, lo + op.dest_start, lo + op.dest_end)
+        for op in Indel.opcodes(q, seq.norms[lo:hi])
+        if op.tag == "equal"
+    ]
+    while len(blocks) > 1 and blocks[0][1] - blocks[0][0] < ANCHOR_WORDS:
+        if blocks[1][2] - blocks[0][3] <= (blocks[1][0] - blocks[0][1]) + 2:
+            break
+        blocks.pop(0)
+    while len(blocks) > 1 and blocks[-1][1] - blocks[-1][0] < ANCHOR_WORDS:
+        if blocks[-1][2] - blocks[-2][3] <= (blocks[-1][0] - blocks[-2][1]) + 2:
+            break
+        blocks.pop()
+    if not blocks:
+        return None
+    first, last = blocks[0][2], blocks[-1][3] - 1
+    for _ in range(min(blocks[0][0], 2)):
+        if first == 0 or seq.turn_break(first):
+            break
+        first -= 1
+    for _ in range(min(m - blocks[-1][1], 2)):
+        if last + 1 >= n or seq.turn_break(last + 1):
+            break
+        last += 1
+    score = round(100.0 * sum(b[1] - b[0] for b in blocks) / m, 1)
+    return (seq.starts[first], seq.ends[last]), score
+
+
 class OffsetMapper:
     """Maps character offsets of a source text onto a target text through a word alignment.
 
@@ -284,6 +415,7 @@ class Corpus:
     transcripts: pd.DataFrame | None = None
     raw_dir: Path | None = None
     _docs: dict[str, TranscriptDoc] = field(default_factory=dict, repr=False)
+    _word_seqs: dict[tuple[str, str], WordSeq] = field(default_factory=dict, repr=False)
     _mappers: dict[tuple[str, str], OffsetMapper] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -325,6 +457,12 @@ class Corpus:
         if (transcript_id, key) not in self._mappers:
             self._mappers[(transcript_id, key)] = OffsetMapper(source, self.doc(transcript_id).text)
         return self._mappers[(transcript_id, key)]
+
+    def word_seq(self, transcript_id: str, source: str, *, key: str) -> WordSeq:
+        """RETURNS (WordSeq): the words of a source text with their index (cached under key)."""
+        if (transcript_id, key) not in self._word_seqs:
+            self._word_seqs[(transcript_id, key)] = WordSeq.of(source)
+        return self._word_seqs[(transcript_id, key)]
 
     def map_source_span(
         self, transcript_id: str, mapper: OffsetMapper, start: int, end: int
@@ -431,16 +569,81 @@ def _plain_doc(turns: pd.DataFrame, transcript_id: str, column: str) -> str:
     return "\n\n".join(v if isinstance(v, str) else "" for v in rows[column])
 
 
-def locate_quote(
-    corpus: Corpus, transcript_id: str, quote: str, *, turn_id: int | None = None
-) -> tuple[list[list[tuple[int, int, int]]], str]:
+_TS_BLOCK = rf"[\[(]{TIMESTAMP}[\])]"
+# A speaker label as QDA tools export it at the start of a line: "Maria (00:01:02):",
+# "[00:01:02] Maria:", "Maria:", or a timestamp alone.
+_EXPORT_LABEL_RE = re.compile(
+    rf"""^[ \t]*(?P<before>{_TS_BLOCK}[ \t]*)?
+    (?:(?P<name>[^\W\d_][\w.'’\-]*(?:[ \t][\w.'’\-]+){{0,3}})[ \t]*(?P<within>{_TS_BLOCK})?
+    [ \t]*:(?=\s|$))?
+    [ \t]*(?P<after>{_TS_BLOCK})?[ \t]*""",
+    re.X,
+)
+_TIMESTAMP_ONLY_RE = re.compile(rf"^[ \t]*[\[(]?{TIMESTAMP}[\])]?[ \t]*$")
+
+
+def strip_export_labels(quote: str) -> str:
+    """Take out the speaker labels and timestamps a QDA tool puts into a passage spanning turns.
+
+    A "Name:" opening a line counts as a label when a timestamp goes with it or when it opens a
+    paragraph (the quote's first line or a line after a blank one): a line of a hard-wrapped
+    turn that happens to hold a colon keeps its words.
+    RETURNS (str): the quote without labels (line breaks kept).
+    """
+    lines = quote.splitlines()
+    out = []
+    paragraph_start = True
+    for line in lines:
+        if not line.strip():
+            out.append(line)
+            paragraph_start = True
+            continue
+        if _TIMESTAMP_ONLY_RE.match(line):
+            out.append("")
+            continue
+        match = _EXPORT_LABEL_RE.match(line)
+        timed = match is not None and any(match.group(g) for g in ("before", "within", "after"))
+        if match is not None and (timed or (match.group("name") and paragraph_start)):
+            line = line[match.end() :]
+        out.append(line)
+        paragraph_start = False
+    return "\n".join(out)
+
+
+FUZZY_MIN_SCORE = 75.0
+
+
+@dataclass(frozen=True)
+class QuoteMatch:
+    """Where a quote was found: per occurrence its (turn_id, start_char, end_char) pieces; in
+    which text (`text`, `text_raw`, `raw file`); how (`exact`: character for character,
+    `normalised`: up to whitespace, case, quote style, punctuation and export labels, `fuzzy`:
+    with words left out or changed, or "" when not found); and the score (100 unless fuzzy)."""
+
+    occurrences: list[list[tuple[int, int, int]]]
+    where: str = ""
+    how: str = ""
+    score: float = 0.0
+    words_only: bool = False
+
+
+def match_quote(
+    corpus: Corpus,
+    transcript_id: str,
+    quote: str,
+    *,
+    turn_id: int | None = None,
+    min_score: float = FUZZY_MIN_SCORE,
+) -> QuoteMatch:
     """Find a quote in a transcript and map each occurrence onto turn pieces.
 
     Looked for in the cleaned text (with and without speaker labels), the words as spoken
-    (text_raw) and the raw plain-text file, in that order; the first text where it is found
-    decides. turn_id: keep only occurrences that touch this turn.
-    RETURNS (tuple[list, str]): per occurrence a list of (turn_id, start_char, end_char), and
-        where it was found ("text", "text_raw", "raw file"; "+words" when punctuation was ignored).
+    (text_raw) and the raw plain-text file: first as characters, then as words ignoring
+    punctuation, each as written and then without export labels; the first text where it is
+    found decides. Failing that, its words are aligned with each text (`fuzzy_find`) and the best
+    alignment scoring at least `min_score` is taken. turn_id: keep only occurrences that touch
+    this turn.
+    RETURNS (QuoteMatch): the occurrences and how they were found.
     """
     turns = corpus.turns
     candidates: list[tuple[str, str]] = [
@@ -452,18 +655,55 @@ def locate_quote(
     raw = corpus.raw_text(transcript_id)
     if raw is not None:
         candidates.append(("raw file", raw))
-    for pass_kind in ("text", "words"):
-        for i, (where, source) in enumerate(candidates):
-            spans, how = find_quote(quote, source)
-            if how != pass_kind:
-                continue
-            mapper = corpus.mapper(transcript_id, source, key=f"quote:{i}")
-            occurrences = []
-            for start, end in spans:
-                pieces = corpus.map_source_span(transcript_id, mapper, start, end)
-                touches = turn_id is None or any(p[0] == turn_id for p in pieces)
-                if pieces and touches and pieces not in occurrences:
-                    occurrences.append(pieces)
-            if occurrences:
-                return occurrences, where + ("+words" if pass_kind == "words" else "")
-    return [], ""
+
+    def pieces_of(i: int, source: str, spans: list[tuple[int, int]]) -> list:
+        mapper = corpus.mapper(transcript_id, source, key=f"quote:{i}")
+        occurrences = []
+        for start, end in spans:
+            pieces = corpus.map_source_span(transcript_id, mapper, start, end)
+            touches = turn_id is None or any(p[0] == turn_id for p in pieces)
+            if pieces and touches and pieces not in occurrences:
+                occurrences.append(pieces)
+        return occurrences
+
+    stripped = strip_export_labels(quote)
+    variants = [quote] if stripped == quote else [quote, stripped]
+    for variant in variants:
+        for pass_kind in ("text", "words"):
+            for i, (where, source) in enumerate(candidates):
+                spans, how = find_quote(variant, source)
+                if how != pass_kind:
+                    continue
+                occurrences = pieces_of(i, source, spans)
+                if occurrences:
+                    exact = variant is quote and all(source[a:b] == quote.strip() for a, b in spans)
+                    return QuoteMatch(
+                        occurrences,
+                        where=where,
+                        how="exact" if exact else "normalised",
+                        score=100.0,
+                        words_only=pass_kind == "words",
+                    )
+    best: QuoteMatch | None = None
+    for i, (where, source) in enumerate(candidates):
+        found = fuzzy_find(stripped, corpus.word_seq(transcript_id, source, key=f"quote:{i}"))
+        if found is None or found[1] < min_score or (best is not None and found[1] <= best.score):
+            continue
+        occurrences = pieces_of(i, source, [found[0]])
+        if occurrences:
+            best = QuoteMatch(occurrences, where=where, how="fuzzy", score=found[1])
+    return best if best is not None else QuoteMatch([])
+
+
+def locate_quote(
+    corpus: Corpus, transcript_id: str, quote: str, *, turn_id: int | None = None
+) -> tuple[list[list[tuple[int, int, int]]], str]:
+    """Find a quote in a transcript (see `match_quote`).
+
+    RETURNS (tuple[list, str]): per occurrence a list of (turn_id, start_char, end_char), and
+        where it was found ("text", "text_raw", "raw file"; "+words" when punctuation was
+        ignored, "+fuzzy" when words were left out or changed).
+    """
+    found = match_quote(corpus, transcript_id, quote, turn_id=turn_id)
+    suffix = "+fuzzy" if found.how == "fuzzy" else "+words" if found.words_only else ""
+    return found.occurrences, (found.where + suffix if found.occurrences else "")

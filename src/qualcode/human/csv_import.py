@@ -4,9 +4,13 @@ Columns `transcript_id`, `code` (or `code_id`; a code id or label) and either `q
 and `end`. A quote is found in the transcript insensitive to whitespace, case and quote style
 (straight or curly quotes, dashes); it may span several turns and then codes each of them. Quotes
 are looked for in the cleaned text, then in the words as spoken (`text_raw`), then in the raw file
-(plain text transcripts), first as characters, then as words ignoring punctuation. An optional
-`turn_id` column narrows the search (or, with offsets, says which turn `start` and `end` count in;
-without it they count in the transcript document that `qualcode export qdpx` writes). Missing and
+(plain text transcripts), first as characters, then as words ignoring punctuation, then without
+the speaker labels and timestamps a QDA tool exports inside a passage, and last fuzzily, word by
+word (an ellipsis, a dropped filler, a name for our pseudonym; see `qualcode.human.align`). How
+each quote was found is kept per row (`ImportResult.quotes`, one line per file by `quote_lines`).
+An optional `turn_id` column narrows the search (or, with offsets, says which turn `start` and
+`end` count in; without it they count in the transcript document that `qualcode export qdpx`
+writes). Missing and
 ambiguous quotes are reported by line and skipped; broken rows (unknown transcript, bad offsets,
 missing columns) stop the import and nothing is written.
 """
@@ -24,11 +28,12 @@ import pandas as pd
 from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.errors import ManyInputErrors, QualcodeInputError
-from qualcode.human.align import Corpus, locate_quote
+from qualcode.human.align import Corpus, match_quote
 from qualcode.human.store import (
     PIECE_COLUMNS,
     CodeResolver,
     ImportResult,
+    QuoteOutcome,
     coder_name,
     finish_rows,
     load_codebook_or_none,
@@ -125,6 +130,7 @@ def read_coding_csv(
     errors: list[QualcodeInputError] = []
     problems: list[str] = []
     matches: Counter = Counter()
+    quotes: list[QuoteOutcome] = []
     pieces = []
     others: Counter = Counter()
     for line, row in rows:
@@ -153,7 +159,9 @@ def read_coding_csv(
                 continue
         found: list[tuple[int, int, int]]
         if mode == "quote" and row.get("quote", "").strip():
-            occurrences, where = locate_quote(corpus, transcript_id, row["quote"], turn_id=turn_id)
+            match = match_quote(corpus, transcript_id, row["quote"], turn_id=turn_id)
+            occurrences = match.occurrences
+            quotes.append(QuoteOutcome(path.name, line, match.how, match.score))
             if not occurrences:
                 problems.append(f"{path.name}, line {line}: quote not found in {transcript_id}")
                 continue
@@ -165,7 +173,7 @@ def read_coding_csv(
                 )
                 continue
             found = occurrences[0]
-            matches[where] += 1
+            matches[match.how] += 1
         elif "start" in header and "end" in header:
             start, end = _int_cell(row.get("start", "")), _int_cell(row.get("end", ""))
             if start is None or end is None or start < 0 or end <= start:
@@ -246,6 +254,7 @@ def read_coding_csv(
         unknown_codes=dict(resolver.unknown),
         problems=problems,
         matches=matches,
+        quotes=quotes,
     )
 
 
@@ -312,6 +321,7 @@ def import_csv_folder(
         unknown_codes={k: v for r in results for k, v in r.unknown_codes.items()},
         problems=[p for r in results for p in r.problems],
         matches=sum((r.matches for r in results), Counter()),
+        quotes=[q for r in results for q in r.quotes],
     )
     combined.written = write_human_codings(
         codings, processed_dir, replace_coders=[coder_name(coder)]

@@ -261,6 +261,17 @@ def write_human_codings(
     return schema.write_table(merged, path, columns=schema.CODINGS_COLUMNS)
 
 
+@dataclass(frozen=True)
+class QuoteOutcome:
+    """How the quote of one row of a coding file was found: `how` is `exact`, `normalised`,
+    `fuzzy` (with its score, 0-100) or "" (not found)."""
+
+    file: str
+    line: int
+    how: str
+    score: float = 0.0
+
+
 @dataclass
 class ImportResult:
     """What an import found and kept."""
@@ -276,8 +287,41 @@ class ImportResult:
     problems: list[str] = field(default_factory=list)
     ingested: list[str] = field(default_factory=list)
     matches: Counter = field(default_factory=Counter)
+    quotes: list[QuoteOutcome] = field(default_factory=list)
     cases: pd.DataFrame | None = None
     written: Path | None = None
+
+    def quote_lines(self) -> list[str]:
+        """One line per file of quotes: how many were found exactly, after normalising, fuzzily
+        (with the lowest scores and their lines) and not at all (with the line of each miss).
+
+        RETURNS (list[str]): the lines, in file order; none when no row held a quote.
+        """
+        by_file: dict[str, list[QuoteOutcome]] = {}
+        for outcome in self.quotes:
+            by_file.setdefault(outcome.file, []).append(outcome)
+        lines = []
+        for file, outcomes in by_file.items():
+            count = Counter(o.how for o in outcomes)
+            fuzzy = sorted((o.score, o.line) for o in outcomes if o.how == "fuzzy")
+            missed = [o.line for o in outcomes if o.how == ""]
+            parts = [
+                f"{count['exact']} exactly",
+                f"{count['normalised']} after normalising",
+                f"{count['fuzzy']} fuzzily"
+                + (
+                    " (lowest scores: "
+                    + ", ".join(f"{score:g} on line {line}" for score, line in fuzzy[:5])
+                    + (" ..." if len(fuzzy) > 5 else "")
+                    + ")"
+                    if fuzzy
+                    else ""
+                ),
+                f"{len(missed)} not found"
+                + (f" (line {', '.join(str(line) for line in missed)})" if missed else ""),
+            ]
+            lines.append(f"{file}: {len(outcomes)} quote(s): {', '.join(parts)}")
+        return lines
 
     @property
     def coders(self) -> list[str]:
