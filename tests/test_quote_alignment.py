@@ -210,3 +210,13 @@ def test_each_file_says_how_its_quotes_were_found(corpus, tmp_path) -> None:
         "line 4), 1 not found (line 7)"
     ]
     assert result.problems == ["few.csv, line 7: quote not found in interview_m"]
+
+
+def test_a_span_inside_a_pseudonym_takes_all_of_it(corpus) -> None:
+    doc = corpus.doc("interview_m")
+    text = CLEAN[3][2]
+    at = text.index("[ORG_1]")
+    # a selection from the R of [ORG_1] to the middle of "[PERSON_1]"
+    end = text.index("[PERSON_1]") + 4
+    pieces = doc.turn_spans(doc.offset(3, at + 2), doc.offset(3, end))
+    assert [text[a:b] for _, a, b in pieces] == [text[at : text.index("[PERSON_1]") + 10]]

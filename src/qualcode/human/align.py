@@ -33,6 +33,7 @@ import pandas as pd
 from rapidfuzz.distance import Indel, Levenshtein
 
 from qualcode import schema
+from qualcode.ingest.deid import PSEUDONYM_RE
 from qualcode.ingest.readers import TIMESTAMP
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class TranscriptDoc:
 
     def turn_spans(self, start: int, end: int) -> list[tuple[int, int, int]]:
         """Cut a span of `text` into one piece per turn, without speaker labels and spaces at
-        either end.
+        either end; a piece that begins or ends inside a pseudonym (`[ORG_10]`) takes all of it.
 
         RETURNS (list[tuple[int, int, int]]): (turn_id, start_char, end_char) into turns.text.
         """
@@ -110,10 +111,24 @@ class TranscriptDoc:
                 lo += 1
             while hi > lo and text[hi - 1].isspace():
                 hi -= 1
+            lo, hi = snap_to_pseudonyms(text, lo, hi)
             if lo < hi:
                 pieces.append((self.turn_ids[k], lo, hi))
             k += 1
         return pieces
+
+
+def snap_to_pseudonyms(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a span of text that begins or ends inside a pseudonym to the whole pseudonym.
+
+    RETURNS (tuple[int, int]): the span.
+    """
+    for match in PSEUDONYM_RE.finditer(text, max(0, start - 40), min(len(text), end + 40)):
+        if match.start() < start < match.end():
+            start = match.start()
+        if match.start() < end < match.end():
+            end = match.end()
+    return start, end
 
 
 def _speaker(row: pd.Series) -> str:
