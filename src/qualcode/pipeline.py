@@ -319,6 +319,12 @@ def import_coding_folders(
             f"{coder}: {len(result.codings)} coded sentence(s) from {folder} "
             f"({len(result.transcripts)} transcript(s))"
         )
+        # per file, how its quotes were found, where not every one was found as written
+        outcome.lines.extend(
+            f"  {line}"
+            for line in result.quote_lines()
+            if "0 after normalising, 0 fuzzily, 0 not found" not in line
+        )
         outcome.written = [result.written]
     if not outcome.lines:
         outcome.lines.append("people's coding: none beside the raw folder")
