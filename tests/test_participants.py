@@ -62,6 +62,16 @@ def test_rows_by_transcript_and_names(tmp_path) -> None:
     assert rows_by_transcript(tmp_path / "nowhere.csv") == {}
 
 
+def test_role_labels_are_no_names(tmp_path) -> None:
+    """A study whose transcripts label speakers by role has no names in participants.csv."""
+    path = write(
+        tmp_path,
+        "transcript_id,pseudonym,participant_label,interviewer_label\n"
+        "t1,P01,interviewee,Interviewer 1; Sam Okoro\nt2,P02,Speaker 2,host\n",
+    )
+    assert participant_names(path) == {"Sam Okoro"}
+
+
 def test_missing_transcript_id_column_is_rejected(tmp_path) -> None:
     path = write(tmp_path, "transcript,pseudonym\nt1,P01\n")
     with pytest.raises(QualcodeInputError, match="transcript_id column") as err:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from qualcode.errors import QualcodeInputError
+from qualcode.ingest.name_rules import is_generic_label
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,16 @@ def rows_by_transcript(path: Path | str) -> dict[str, dict[str, str]]:
 def participant_names(path: Path | str) -> set[str]:
     """The names in the name columns of participants.csv, longer than two characters.
 
+    A cell may list several (`;`); a role such as `Interviewer` or `interviewee` is no name.
     RETURNS (set[str]): the names (empty without a file or name columns).
     """
     frame = read_participants(path, names=True)
     if frame is None:
         return set()
     present = [c for c in NAME_COLUMNS if c in frame.columns]
-    return {name for column in present for name in frame[column] if len(name) > 2}
+    cells = (cell for column in present for cell in frame[column])
+    names = (name.strip() for cell in cells for name in cell.split(";"))
+    return {name for name in names if len(name) > 2 and not is_generic_label(name)}
 
 
 def study_participants(
