@@ -30,6 +30,7 @@ from qualcode.analysis.agreement import (
     agreement_view,
     best_coder,
     code_evaluation,
+    has_interval,
     largest_gain,
     main_pair,
 )
@@ -78,6 +79,7 @@ from qualcode.analysis.support import is_supported, support_rule
 from qualcode.analysis.text import (
     count_phrase,
     decimal,
+    plain_numbers,
     humanise,
     listing,
     md_escape,
@@ -132,6 +134,7 @@ __all__ = [
     "cleaning_example",
     "cleaning_summary",
     "code_evaluation",
+    "has_interval",
     "code_frequencies",
     "code_labels",
     "code_matrix",
@@ -145,6 +148,7 @@ __all__ = [
     "coverage",
     "coverage_summary",
     "decimal",
+    "plain_numbers",
     "descendants",
     "describe_values",
     "evidence",

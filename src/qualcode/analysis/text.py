@@ -42,6 +42,26 @@ def decimal(value: float, digits: int = 2) -> str:
     return f"{round(float(value), digits) + 0.0:.{digits}f}"
 
 
+def plain_numbers(frame: pd.DataFrame, *, digits: int = 2, missing: str = "") -> pd.DataFrame:
+    """A table for the page: fractional numbers as plain decimals (never 4.97e-01), whole numbers
+    as they are, a missing value as `missing` (never NaN).
+
+    RETURNS (DataFrame): a copy whose float columns hold text.
+    """
+    shown = frame.copy()
+    for column in shown.columns:
+        values = shown[column]
+        if not pd.api.types.is_float_dtype(values):
+            continue
+        whole = values.dropna().map(float.is_integer).all()
+        shown[column] = values.map(
+            lambda v: missing
+            if pd.isna(v)
+            else (f"{v:,.0f}" if whole else f"{round(float(v), digits) + 0.0:.{digits}f}")
+        )
+    return shown
+
+
 def number(value: float) -> str:
     """RETURNS (str): 10 for 10.0, 2.5 for 2.5, "n/a" for NaN."""
     if value is None or pd.isna(value):
