@@ -125,3 +125,16 @@ def test_missing_participants_csv_names_participants_after_speakers(tmp_path) ->
     people = study_participants(tmp_path, transcripts=TRANSCRIPTS, turns=TURNS)
     assert list(people["pseudonym"]) == ["t1", "t2", "P03"]
     assert list(people.columns) == ["transcript_id", "pseudonym"]
+
+
+def test_tables_list_participants_by_pseudonym_numbers_in_order() -> None:
+    from qualcode.participants import participant_order, sort_by_participant
+
+    frame = pd.DataFrame(
+        {
+            "transcript_id": ["Interview 12", "Interview 2", "Interview 9"],
+            "pseudonym": ["P12", "P2", "P9"],
+        }
+    )
+    assert sort_by_participant(frame)["pseudonym"].tolist() == ["P2", "P9", "P12"]
+    assert participant_order(["P10", "P2", "P2", "P1"]) == ["P1", "P2", "P10"]

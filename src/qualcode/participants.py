@@ -11,6 +11,8 @@ white space.
 - `rows_by_transcript`: each transcript's row as a mapping, names included (for ingest).
 - `participant_names`: the names in the name columns (for the checks).
 - `study_participants`: one row per ingested transcript, no names, for the report.
+- `participant_order`, `sort_by_participant`: participants in the order tables list them, by
+  pseudonym with numbers in numeric order (P2 before P10), then transcript id.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -149,3 +153,24 @@ def study_participants(
     table[attributes] = table[attributes].fillna(UNKNOWN)
     table[PSEUDONYM_COLUMN] = table[PSEUDONYM_COLUMN].fillna(table[ID_COLUMN])
     return table.sort_values(ID_COLUMN).reset_index(drop=True)
+
+
+def _natural(text: str) -> str:
+    """RETURNS (str): a sort key where the numbers in a text sort by value (P2 before P10)."""
+    return re.sub(r"\d+", lambda m: m.group().zfill(12), str(text).casefold())
+
+
+def participant_order(pseudonyms: Iterable[str]) -> list[str]:
+    """RETURNS (list[str]): the distinct pseudonyms in the order tables list participants."""
+    return sorted(set(pseudonyms), key=lambda p: (_natural(p), p))
+
+
+def sort_by_participant(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table that lists participants or transcripts, by pseudonym, then transcript id.
+
+    RETURNS (DataFrame): the rows sorted, index reset.
+    """
+    keys = [c for c in (PSEUDONYM_COLUMN, ID_COLUMN) if c in frame.columns]
+    return frame.sort_values(
+        keys, key=lambda column: column.map(_natural), kind="stable"
+    ).reset_index(drop=True)

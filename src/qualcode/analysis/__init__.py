@@ -79,12 +79,12 @@ from qualcode.analysis.support import is_supported, support_rule
 from qualcode.analysis.text import (
     count_phrase,
     decimal,
-    plain_numbers,
     humanise,
     listing,
     md_escape,
     number,
     percent,
+    plain_numbers,
     plural,
 )
 from qualcode.analysis.themes import (
@@ -107,8 +107,11 @@ from qualcode.analysis.transcripts import (
     talk_share,
     transcript_overview,
 )
+from qualcode.participants import participant_order, sort_by_participant
 
 __all__ = [
+    "participant_order",
+    "sort_by_participant",
     "NO_SECTION",
     "PremiseError",
     "Study",

@@ -303,7 +303,9 @@ def _text(value: Any, *, key: str, code_id: str | None, index: int, line, path) 
 
 
 # YAML reads a bare null, yes, no, on, off, true, false or number as no text
-_QUOTE_HINT = " (YAML reads a bare null, yes, no, true, false or number as no text: put it in quotes)"
+_QUOTE_HINT = (
+    " (YAML reads a bare null, yes, no, true, false or number as no text: put it in quotes)"
+)
 
 
 def _texts(value: Any, *, key: str, code_id: str, index: int, line, path) -> tuple[str, ...]:
