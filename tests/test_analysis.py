@@ -937,3 +937,74 @@ def test_check_quotes(study, tmp_path):
     )
     with pytest.raises(PremiseError, match="quotes of FUTURE"):
         analysis.check_quotes({"FUTURE": named}, study.sentences, tmp_path)
+
+
+def _agreement_rows(n_transcripts, codes):
+    return pd.DataFrame(
+        [
+            {
+                "code_id": code,
+                "scope": "all" if code == "ALL" else "code",
+                "n_transcripts": n_transcripts,
+                "n_units": 30,
+                "n_first": 3,
+                "n_second": 2,
+                "n_both": 1,
+                "kappa": kappa,
+                "kappa_lo": lo,
+                "kappa_hi": hi,
+                "precision": precision,
+                "recall": 0.5,
+                "f1": 0.000497,
+                "coder_a": "human:reference",
+                "coder_b": "rules",
+            }
+            for code, kappa, lo, hi, precision in codes
+        ]
+    )
+
+
+def test_agreement_display_in_plain_decimals_with_a_reason_for_no_interval(study):
+    nan = float("nan")
+    first, second = study.codebook["code_id"].iloc[:2]
+    pairs = pd.DataFrame({"coder_a": ["human:reference"], "coder_b": ["rules"]})
+    files = AgreementFiles(
+        per_code=_agreement_rows(
+            3,
+            [
+                (first, 0.497, 0.21, 0.74, 0.25),
+                (second, 0.2, nan, nan, nan),  # too few resamples gave it a kappa
+                ("ALL", 0.4, 0.1, 0.6, 0.3),
+            ],
+        ),
+        pairs=pairs,
+        disagreements=pairs,
+    )
+    view = analysis.agreement_view(files, study.codebook)
+    shown = view.display_table()
+    text = shown.to_string()
+    assert "e-0" not in text and "nan" not in text.lower() and ".." not in text
+    assert shown.loc[first, "kappa"] == "0.50" and shown.loc[first, "F1"] == "0.00"
+    assert shown.loc[first, "kappa 95% interval"] == "0.21 to 0.74"
+    assert shown.loc[second, "kappa 95% interval"] == "too few transcripts: no interval"
+    assert shown.loc[second, "precision"] == ""
+    assert shown.loc["ALL", "human:reference sentences"] == 3
+    assert analysis.has_interval(view.pooled)
+    one = AgreementFiles(
+        per_code=_agreement_rows(1, [(first, 0.5, nan, nan, 0.5), ("ALL", nan, nan, nan, 0.5)]),
+        pairs=pairs,
+        disagreements=pairs,
+    )
+    view = analysis.agreement_view(one, study.codebook)
+    assert not analysis.has_interval(view.pooled)
+    assert view.interval(view.pooled) == "one transcript: no interval"
+    assert set(view.display_table()["kappa 95% interval"]) == {"one transcript: no interval"}
+    assert view.display_table().loc["ALL", "kappa"] == ""
+
+
+def test_plain_numbers_keeps_whole_numbers_and_hides_missing():
+    frame = pd.DataFrame({"n": [1.0, 20.0], "share": [0.000497, float("nan")], "name": ["a", "b"]})
+    shown = analysis.plain_numbers(frame)
+    assert shown["n"].tolist() == ["1", "20"]
+    assert shown["share"].tolist() == ["0.00", ""]
+    assert shown["name"].tolist() == ["a", "b"]

@@ -142,6 +142,11 @@ def test_digest_follows_content_not_comments(tmp_path):
             "NICHE_ENERGY",
             "expected `definition` to be a non-empty text",
         ),
+        (
+            GOOD.replace("phrases: [niche, specialize]", "phrases: [niche, null]"),
+            "NICHE",
+            "`patterns.phrases[1]` to be a non-empty text, got None (YAML reads a bare null",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -157,6 +162,7 @@ def test_digest_follows_content_not_comments(tmp_path):
         "unknown-pattern-key",
         "bad-id",
         "missing-definition",
+        "yaml-null-phrase",
     ],
 )
 def test_bad_codebook_names_code_and_problem(tmp_path, text, code_id, problem):

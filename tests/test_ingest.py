@@ -544,6 +544,30 @@ def test_interviewer_and_one_unnamed_speaker_makes_that_speaker_the_participant(
     assert "'Alex' taken as the participant" in caplog.text
 
 
+def test_interviewer_and_interviewee_are_two_speakers(tmp_path):
+    """Labels alike in spelling but both frequent are two people, and each gets its own role,
+    whether participants.csv names them in another case or not at all."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = []
+    for i in range(4):
+        lines += [f"Interviewer 1: What went wrong, part {i}?", f"Interviewee: A broken feed {i}."]
+    (raw / "pair.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (raw / "participants.csv").write_text(
+        "transcript_id,pseudonym,participant_label,interviewer_label\n"
+        "pair,P03,interviewee,interviewer\n",
+        encoding="utf-8",
+    )
+    result = run(tmp_path)
+    assert not any("merged" in w or "no speaker" in w for w in result.warnings)
+    turns = tables(tmp_path)["turns"]
+    assert turns["role"].tolist() == ["interviewer", "participant"] * 4
+    assert set(turns.loc[turns["role"] == "participant", "speaker"]) == {"P03"}
+    (raw / "participants.csv").unlink()
+    run(tmp_path)
+    assert tables(tmp_path)["turns"]["role"].tolist() == ["interviewer", "participant"] * 4
+
+
 def test_no_participant_found_is_a_warning(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -158,3 +158,44 @@ def test_manifest_hides_the_deny_list_and_can_use_study_ids(tmp_path, demo_files
     assert "Acme Secret Labs" not in text and "zed_doe" not in text and "ann_roe" not in text
     assert [r["transcript_id"] for r in manifest["transcripts"]] == ["T01", "T02"]
     assert manifest["transcripts"][0]["source_path"] == "T01.vtt"
+
+
+def test_manifest_paths_are_relative_to_the_study_folder(study, tmp_path):
+    """A study folder elsewhere on the disk: the shared manifest never shows where it sits."""
+    config = tmp_path / "my_study" / "config"
+    config.mkdir(parents=True)
+    params = config / "params.yml"
+    params.write_text(study["params"].read_text())
+    codebook = config / "codebook.yml"
+    codebook.write_text(CODEBOOK)
+    manifest = build_manifest(
+        processed_dir=study["processed"],
+        codebook_path=codebook,
+        params_path=params,
+        parameters={"codebook_path": str(codebook), "seed": 3},
+    )
+    assert manifest["codebook"]["path"] == "config/codebook.yml"
+    assert manifest["params"]["path"] == "config/params.yml"
+    assert manifest["notebook_parameters"] == {"codebook_path": "config/codebook.yml", "seed": 3}
+    assert str(tmp_path) not in json.dumps(manifest)
+
+
+def test_index_shows_the_manifest_as_tables_with_a_download_link(study):
+    from qualcode.report.render import render_index
+
+    manifest = build_manifest(
+        processed_dir=study["processed"],
+        codebook_path=study["codebook"],
+        params_path=study["params"],
+        raw_dir=study["raw"],
+        parameters={"seed": 3},
+    )
+    page = render_index([], generated_at="now", manifest=manifest)
+    assert '<a href="manifest.json" download>manifest.json</a>' in page
+    assert "<pre>" not in page and "{" not in page.split("<body>")[1]
+    assert "a" * 12 + "…" in page and "a" * 13 not in page  # hashes shortened
+    for heading in ("Input transcripts (2)", "Codebook", "Interview guide", "Study file"):
+        assert f"<h3>{heading}</h3>" in page
+    assert "<th>report.seed</th><td>5</td>" in page  # parameters as dotted keys
+    assert "<th>spacy</th>" in page and "<th>version</th><td>7</td>" in page
+    assert "<h3>Interview guide</h3><p>none</p>" in page

@@ -110,4 +110,5 @@ def test_init_makes_a_study_that_runs(tmp_path):
     assert "left out" in done.output
     assert (root / "reports" / "index.html").is_file()
     index = (root / "reports" / "index.html").read_text(encoding="utf-8")
-    assert "My study" in index or "podcast" in index
+    assert "<h1>My study</h1>" in index  # the study file's title
+    assert str(tmp_path) not in index  # paths relative to the study folder

@@ -62,6 +62,16 @@ def test_rows_by_transcript_and_names(tmp_path) -> None:
     assert rows_by_transcript(tmp_path / "nowhere.csv") == {}
 
 
+def test_role_labels_are_no_names(tmp_path) -> None:
+    """A study whose transcripts label speakers by role has no names in participants.csv."""
+    path = write(
+        tmp_path,
+        "transcript_id,pseudonym,participant_label,interviewer_label\n"
+        "t1,P01,interviewee,Interviewer 1; Sam Okoro\nt2,P02,Speaker 2,host\n",
+    )
+    assert participant_names(path) == {"Sam Okoro"}
+
+
 def test_missing_transcript_id_column_is_rejected(tmp_path) -> None:
     path = write(tmp_path, "transcript,pseudonym\nt1,P01\n")
     with pytest.raises(QualcodeInputError, match="transcript_id column") as err:
@@ -115,3 +125,16 @@ def test_missing_participants_csv_names_participants_after_speakers(tmp_path) ->
     people = study_participants(tmp_path, transcripts=TRANSCRIPTS, turns=TURNS)
     assert list(people["pseudonym"]) == ["t1", "t2", "P03"]
     assert list(people.columns) == ["transcript_id", "pseudonym"]
+
+
+def test_tables_list_participants_by_pseudonym_numbers_in_order() -> None:
+    from qualcode.participants import participant_order, sort_by_participant
+
+    frame = pd.DataFrame(
+        {
+            "transcript_id": ["Interview 12", "Interview 2", "Interview 9"],
+            "pseudonym": ["P12", "P2", "P9"],
+        }
+    )
+    assert sort_by_participant(frame)["pseudonym"].tolist() == ["P2", "P9", "P12"]
+    assert participant_order(["P10", "P2", "P2", "P1"]) == ["P1", "P2", "P10"]

@@ -11,6 +11,8 @@ white space.
 - `rows_by_transcript`: each transcript's row as a mapping, names included (for ingest).
 - `participant_names`: the names in the name columns (for the checks).
 - `study_participants`: one row per ingested transcript, no names, for the report.
+- `participant_order`, `sort_by_participant`: participants in the order tables list them, by
+  pseudonym with numbers in numeric order (P2 before P10), then transcript id.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from qualcode.errors import QualcodeInputError
+from qualcode.ingest.name_rules import is_generic_label
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +106,16 @@ def rows_by_transcript(path: Path | str) -> dict[str, dict[str, str]]:
 def participant_names(path: Path | str) -> set[str]:
     """The names in the name columns of participants.csv, longer than two characters.
 
+    A cell may list several (`;`); a role such as `Interviewer` or `interviewee` is no name.
     RETURNS (set[str]): the names (empty without a file or name columns).
     """
     frame = read_participants(path, names=True)
     if frame is None:
         return set()
     present = [c for c in NAME_COLUMNS if c in frame.columns]
-    return {name for column in present for name in frame[column] if len(name) > 2}
+    cells = (cell for column in present for cell in frame[column])
+    names = (name.strip() for cell in cells for name in cell.split(";"))
+    return {name for name in names if len(name) > 2 and not is_generic_label(name)}
 
 
 def study_participants(
@@ -145,3 +153,24 @@ def study_participants(
     table[attributes] = table[attributes].fillna(UNKNOWN)
     table[PSEUDONYM_COLUMN] = table[PSEUDONYM_COLUMN].fillna(table[ID_COLUMN])
     return table.sort_values(ID_COLUMN).reset_index(drop=True)
+
+
+def _natural(text: str) -> str:
+    """RETURNS (str): a sort key where the numbers in a text sort by value (P2 before P10)."""
+    return re.sub(r"\d+", lambda m: m.group().zfill(12), str(text).casefold())
+
+
+def participant_order(pseudonyms: Iterable[str]) -> list[str]:
+    """RETURNS (list[str]): the distinct pseudonyms in the order tables list participants."""
+    return sorted(set(pseudonyms), key=lambda p: (_natural(p), p))
+
+
+def sort_by_participant(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table that lists participants or transcripts, by pseudonym, then transcript id.
+
+    RETURNS (DataFrame): the rows sorted, index reset.
+    """
+    keys = [c for c in (PSEUDONYM_COLUMN, ID_COLUMN) if c in frame.columns]
+    return frame.sort_values(
+        keys, key=lambda column: column.map(_natural), kind="stable"
+    ).reset_index(drop=True)

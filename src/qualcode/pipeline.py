@@ -425,8 +425,9 @@ def report(
 
     RETURNS (Outcome): the index page written.
     """
-    from qualcode.report.manifest import build_manifest
+    from qualcode.report.manifest import build_manifest, study_root
     from qualcode.report.render import build_report, discover_notebooks
+    from qualcode.study_file import load_study_file
 
     # folders of a report cut short hold executed notebooks, with data
     schema.sweep_leftovers(out, patterns=(".staging-*",))
@@ -447,8 +448,9 @@ def report(
         raw_dir=raw,
         parameters=parameters,
     )
+    title = load_study_file(paths.study_path(params)).title or study_root(params).name
     result = build_report(
-        notebooks_dir=notebooks, out_dir=out, parameters=parameters, manifest=manifest
+        notebooks_dir=notebooks, out_dir=out, parameters=parameters, manifest=manifest, title=title
     )
     return Outcome(
         lines=[f"report written: {result.index}"],

@@ -30,6 +30,7 @@ from qualcode.analysis.agreement import (
     agreement_view,
     best_coder,
     code_evaluation,
+    has_interval,
     largest_gain,
     main_pair,
 )
@@ -83,6 +84,7 @@ from qualcode.analysis.text import (
     md_escape,
     number,
     percent,
+    plain_numbers,
     plural,
 )
 from qualcode.analysis.themes import (
@@ -105,8 +107,11 @@ from qualcode.analysis.transcripts import (
     talk_share,
     transcript_overview,
 )
+from qualcode.participants import participant_order, sort_by_participant
 
 __all__ = [
+    "participant_order",
+    "sort_by_participant",
     "NO_SECTION",
     "PremiseError",
     "Study",
@@ -132,6 +137,7 @@ __all__ = [
     "cleaning_example",
     "cleaning_summary",
     "code_evaluation",
+    "has_interval",
     "code_frequencies",
     "code_labels",
     "code_matrix",
@@ -145,6 +151,7 @@ __all__ = [
     "coverage",
     "coverage_summary",
     "decimal",
+    "plain_numbers",
     "descendants",
     "describe_values",
     "evidence",

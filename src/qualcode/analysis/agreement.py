@@ -15,7 +15,8 @@ import pandas as pd
 
 from qualcode.analysis.checks import PremiseError
 from qualcode.analysis.study import code_labels
-from qualcode.human.agreement import ALL_CODES, AgreementFiles
+from qualcode.analysis.text import plain_numbers
+from qualcode.human.agreement import ALL_CODES, AgreementFiles, interval_text
 from qualcode.human.store import HUMAN_PREFIX, MACHINE_CODERS
 
 # Kappa from which agreement is usually called substantial (Landis and Koch 1977).
@@ -84,6 +85,11 @@ def agreement_table(
     return result
 
 
+def has_interval(row: pd.Series, metric: str = "kappa") -> bool:
+    """RETURNS (bool): whether the row has a 95% interval of `metric` (both ends known)."""
+    return bool(pd.notna(row[f"{metric}_lo"]) and pd.notna(row[f"{metric}_hi"]))
+
+
 @dataclass(frozen=True)
 class AgreementView:
     """The agreement page 02 reports: one pair of coders, per code and pooled."""
@@ -104,6 +110,40 @@ class AgreementView:
     def n_units(self) -> int:
         """RETURNS (int): the participant sentences both coders covered."""
         return int(self.per_code["n_units"].max())
+
+    def interval(self, row: pd.Series, metric: str = "kappa") -> str:
+        """RETURNS (str): the row's 95% interval of `metric` ("0.41 to 0.77"), or why none."""
+        return interval_text(
+            row[metric],
+            row[f"{metric}_lo"],
+            row[f"{metric}_hi"],
+            n_transcripts=int(row["n_transcripts"]),
+            metric=metric,
+        )
+
+    def display_table(self) -> pd.DataFrame:
+        """The per-code table for the page: counts, kappa with its interval (or why there is
+        none), precision, recall and F1 in plain decimals, an undefined value left empty.
+
+        RETURNS (DataFrame): indexed by code_id; codes best first, codes outside the codebook,
+            then the pooled row.
+        """
+        table = self.table
+        shown = pd.DataFrame(
+            {
+                "code_id": table["code_id"],
+                "label": table["label"].fillna(""),
+                f"{self.coder_a} sentences": table["n_first"].astype(int),
+                f"{self.coder_b} sentences": table["n_second"].astype(int),
+                "both": table["n_both"].astype(int),
+                "kappa": table["kappa"].astype(float),
+                "kappa 95% interval": [self.interval(row) for _i, row in table.iterrows()],
+                "precision": table["precision"].astype(float),
+                "recall": table["recall"].astype(float),
+                "F1": table["f1"].astype(float),
+            }
+        )
+        return plain_numbers(shown).set_index("code_id")
 
 
 def agreement_view(files: AgreementFiles | None, codebook: pd.DataFrame) -> AgreementView | None:

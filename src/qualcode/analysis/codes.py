@@ -16,6 +16,7 @@ import pandas as pd
 from qualcode.analysis.study import code_labels, descendants, leaf_codes
 from qualcode.analysis.support import is_supported
 from qualcode.analysis.text import word_count
+from qualcode.participants import participant_order, sort_by_participant
 from qualcode.units import participant_units, sentence_key
 
 
@@ -155,8 +156,10 @@ def coverage_summary(covered: pd.DataFrame, participants: pd.DataFrame) -> Cover
     covered: `coverage`.
     RETURNS (CoverageSummary): overall, per transcript (with pseudonym), lowest and highest.
     """
-    per_transcript = covered[covered["transcript_id"] != "all"].merge(
-        participants[["transcript_id", "pseudonym"]], on="transcript_id"
+    per_transcript = sort_by_participant(
+        covered[covered["transcript_id"] != "all"].merge(
+            participants[["transcript_id", "pseudonym"]], on="transcript_id"
+        )
     )
     return CoverageSummary(
         overall=covered[covered["transcript_id"] == "all"].iloc[0],
@@ -211,7 +214,7 @@ def code_matrix(
     counts = voiced.groupby(["pseudonym", "code_id"])["sentence"].nunique().unstack(fill_value=0)
     if codes is None:
         codes = [c for c in codebook["code_id"] if c in counts.columns]
-    people = sorted(participants["pseudonym"].unique())
+    people = participant_order(participants["pseudonym"])
     matrix = counts.reindex(index=people, columns=list(codes), fill_value=0).fillna(0).astype(int)
     matrix.index.name = "pseudonym"
     matrix.columns.name = "code_id"

@@ -42,6 +42,28 @@ def decimal(value: float, digits: int = 2) -> str:
     return f"{round(float(value), digits) + 0.0:.{digits}f}"
 
 
+def _plain(value: float, *, digits: int, whole: bool, missing: str) -> str:
+    if pd.isna(value):
+        return missing
+    return f"{value:,.0f}" if whole else f"{round(float(value), digits) + 0.0:.{digits}f}"
+
+
+def plain_numbers(frame: pd.DataFrame, *, digits: int = 2, missing: str = "") -> pd.DataFrame:
+    """A table for the page: fractional numbers as plain decimals (never 4.97e-01), whole numbers
+    as they are, a missing value as `missing` (never NaN).
+
+    RETURNS (DataFrame): a copy whose float columns hold text.
+    """
+    shown = frame.copy()
+    for column in shown.columns:
+        values = shown[column]
+        if not pd.api.types.is_float_dtype(values):
+            continue
+        whole = bool(values.dropna().map(float.is_integer).all())
+        shown[column] = [_plain(v, digits=digits, whole=whole, missing=missing) for v in values]
+    return shown
+
+
 def number(value: float) -> str:
     """RETURNS (str): 10 for 10.0, 2.5 for 2.5, "n/a" for NaN."""
     if value is None or pd.isna(value):

@@ -12,6 +12,7 @@ import pandas as pd
 
 from qualcode.analysis.checks import PremiseError
 from qualcode.analysis.text import word_count
+from qualcode.participants import sort_by_participant
 
 # Pseudonym placeholders written by de-identification: [PERSON_4], [ORG_1] ...
 PSEUDONYM_PATTERN = r"\[[A-Z][A-Z]*_\d+\]"
@@ -61,7 +62,7 @@ def transcript_overview(
         "interviewer_words",
         "interviewer_share",
     ]
-    return table[columns].sort_values("transcript_id").reset_index(drop=True)
+    return sort_by_participant(table[columns])
 
 
 @dataclass(frozen=True)

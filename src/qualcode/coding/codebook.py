@@ -302,6 +302,12 @@ def _text(value: Any, *, key: str, code_id: str | None, index: int, line, path) 
     return value.strip()
 
 
+# YAML reads a bare null, yes, no, on, off, true, false or number as no text
+_QUOTE_HINT = (
+    " (YAML reads a bare null, yes, no, true, false or number as no text: put it in quotes)"
+)
+
+
 def _texts(value: Any, *, key: str, code_id: str, index: int, line, path) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -320,7 +326,8 @@ def _texts(value: Any, *, key: str, code_id: str, index: int, line, path) -> tup
                 code_id,
                 index,
                 line,
-                f"expected `{key}[{i}]` to be a non-empty text, got {short_repr(item)}",
+                f"expected `{key}[{i}]` to be a non-empty text, got {short_repr(item)}"
+                + _QUOTE_HINT * (item is None or isinstance(item, bool | int | float)),
                 path,
             )
         out.append(item.strip())

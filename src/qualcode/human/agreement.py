@@ -582,6 +582,24 @@ def _fmt(value: float, digits: int = 2) -> str:
     return "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
 
+def interval_text(
+    value: float, low: float, high: float, *, n_transcripts: int, metric: str = "kappa"
+) -> str:
+    """A 95% interval as "0.41 to 0.77", or why there is none.
+
+    RETURNS (str): the interval, or "one transcript: no interval" (nothing to resample), "no
+        kappa: no interval" (the metric itself is undefined), "too few transcripts: no interval"
+        (too few resamples gave the metric a value).
+    """
+    if n_transcripts < 2:
+        return "one transcript: no interval"
+    if value is None or pd.isna(value):
+        return f"no {metric}: no interval"
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return "too few transcripts: no interval"
+    return f"{_fmt(low)} to {_fmt(high)}"
+
+
 def format_agreement(agreement: Agreement) -> str:
     """A plain-text table of the agreement, for the terminal: codes either coder used, then ALL.
 
@@ -603,9 +621,13 @@ def format_agreement(agreement: Agreement) -> str:
                 "precision": _fmt(row.precision),
                 "recall": _fmt(row.recall),
                 "F1": _fmt(row.f1),
-                "F1 95% CI": f"{_fmt(row.f1_lo)}..{_fmt(row.f1_hi)}",
+                "F1 95% CI": interval_text(
+                    row.f1, row.f1_lo, row.f1_hi, n_transcripts=row.n_transcripts, metric="F1"
+                ),
                 "kappa": _fmt(row.kappa),
-                "kappa 95% CI": f"{_fmt(row.kappa_lo)}..{_fmt(row.kappa_hi)}",
+                "kappa 95% CI": interval_text(
+                    row.kappa, row.kappa_lo, row.kappa_hi, n_transcripts=row.n_transcripts
+                ),
                 "alpha": _fmt(row.alpha),
             }
         )

@@ -823,7 +823,8 @@ def merge_near_duplicate_speakers(
 ) -> tuple[list[RawTurn], list[str]]:
     """Merge a rare speaker label into a near-identical frequent one (``Particpant``).
 
-    The rarer label joins the more frequent one (``Participant``).
+    The rarer label joins the more frequent one (``Participant``) when it has at most a fifth of
+    its turns (or at most two): two frequent labels are two speakers, however alike.
 
     Labels that differ only in case are the same speaker (the most frequent spelling is kept).
     RETURNS (tuple): the turns with merged labels, and one warning per merge.
@@ -842,7 +843,10 @@ def merge_near_duplicate_speakers(
         for target in ordered[:i]:
             if mapping.get(target, target) != target:
                 continue
-            if _similar(label, target, threshold):
+            # only a rare label is a misspelling: "Interviewer" and "Interviewee", both
+            # frequent, are two people
+            rare = fold_counts[label] <= max(2, fold_counts[target] // 5)
+            if rare and _similar(label, target, threshold):
                 first = next(t.line for t in turns if t.speaker.casefold() == label.casefold())
                 warnings.append(
                     f"{path}, line {first}: speaker label {label!r} merged into {target!r} "

@@ -26,15 +26,16 @@ _PARTICIPANT_LABEL = re.compile(
 )
 
 
-def _names_match(label: str, name: str, threshold: int) -> bool:
+def _closeness(label: str, name: str, threshold: int) -> float:
+    """How surely a speaker label is a name of participants.csv: 3 the same words (or some of
+    them: "Daniel" for "Daniel Okafor"), 1 to 2 a near spelling (by its similarity), 0 not it."""
     a, b = utils.default_process(label), utils.default_process(name)
     if not a or not b:
-        return False
-    if a == b or fuzz.ratio(a, b) >= threshold:
-        return True
-    return set(a.split()) <= set(
-        b.split()
-    )  # "Daniel" or "JORDAN" for "Daniel Okafor", "Jordan Avery"
+        return 0.0
+    if a == b or set(a.split()) <= set(b.split()):
+        return 3.0
+    ratio = fuzz.ratio(a, b)
+    return 1.0 + ratio / 100 if ratio >= threshold else 0.0
 
 
 def assign_speakers(
@@ -58,15 +59,21 @@ def assign_speakers(
     result: dict[str, tuple[str | None, str]] = {}
     found_interviewer: list[str] = []
     for label in labels:
-        hit = next(
-            (i for i, name in enumerate(interviewers) if _names_match(label, name, threshold)), None
-        )
-        if hit is not None or _INTERVIEWER_LABEL.match(label):
+        # the closer of the two roles wins: "Interviewee" is near "Interviewer" in spelling, but
+        # it is the participant when participants.csv or the generic labels say so
+        scores = [_closeness(label, name, threshold) for name in interviewers]
+        hit = max(range(len(scores)), key=lambda i: (scores[i], -i)) if scores else None
+        as_interviewer = max(scores, default=0.0)
+        if as_interviewer < 2 and _INTERVIEWER_LABEL.match(label):
+            as_interviewer = 2.0
+        as_participant = _closeness(label, participant, threshold) if participant else 0.0
+        if as_participant < 2 and _PARTICIPANT_LABEL.match(label):
+            as_participant = 2.0
+        if as_interviewer and as_interviewer >= as_participant:
             found_interviewer.append(label)
-            result[label] = (f"INTERVIEWER_{(hit or 0) + 1}", "interviewer")
-        elif (
-            participant and _names_match(label, participant, threshold)
-        ) or _PARTICIPANT_LABEL.match(label):
+            index = hit if hit is not None and scores[hit] else 0
+            result[label] = (f"INTERVIEWER_{index + 1}", "interviewer")
+        elif as_participant:
             result[label] = (pseudonym, "participant")
         else:
             result[label] = (None, "other")

@@ -33,19 +33,26 @@ MANIFEST_VERSION = 1
 PACKAGES = ("pandas", "pyarrow", "numpy", "matplotlib", "seaborn", "papermill", "nbconvert")
 
 
-def _show_path(path: Path | str) -> str:
-    """RETURNS (str): the path relative to the project root when inside it, else as given."""
+def _show_path(path: Path | str, root: Path = PROJ_ROOT) -> str:
+    """RETURNS (str): the path relative to the study folder when inside it (a shared report
+    never shows where the study sits on its owner's disk), else as given."""
     path = Path(path)
     try:
-        return path.resolve().relative_to(PROJ_ROOT).as_posix()
+        return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
 
 
-def _codebook_entry(codebook_path: Path) -> dict[str, Any]:
+def study_root(params_path: Path) -> Path:
+    """RETURNS (Path): the study folder of a parameters file (the folder above its config/)."""
+    folder = params_path.resolve().parent
+    return folder.parent if folder.name == "config" else PROJ_ROOT
+
+
+def _codebook_entry(codebook_path: Path, root: Path) -> dict[str, Any]:
     book = load_codebook(codebook_path)
     return {
-        "path": _show_path(codebook_path),
+        "path": _show_path(codebook_path, root),
         "version": book.version,
         "sha256": file_sha256(codebook_path),
         "content_sha256": book.sha256,
@@ -53,14 +60,14 @@ def _codebook_entry(codebook_path: Path) -> dict[str, Any]:
     }
 
 
-def _optional_file(path: Path) -> dict[str, Any] | None:
+def _optional_file(path: Path, root: Path) -> dict[str, Any] | None:
     """RETURNS (dict | None): an optional YAML input's path, sha256 and version (None: absent)."""
     if not path.is_file():
         return None
     data, _root = load_yaml(path.read_text(encoding="utf-8"), path=path)
     version = data.get("version") if isinstance(data, dict) else None
     return {
-        "path": _show_path(path),
+        "path": _show_path(path, root),
         "sha256": file_sha256(path),
         "version": None if version is None else str(version),
     }
@@ -104,7 +111,7 @@ def build_manifest(
     processed_dir: the folder holding transcripts.parquet (required) and the other tables.
     codebook_path, params_path: the codebook and parameters the run used.
     raw_dir: when given, participants.csv there is hashed too.
-    parameters: the notebooks' parameters (paths are shown relative to the project).
+    parameters: the notebooks' parameters (paths are shown relative to the study folder).
     now: the run date (default: SOURCE_DATE_EPOCH when set, else the current time), stored in UTC.
     RETURNS (dict): JSON-ready; keys manifest_version, created, transcripts, participants, codebook,
         params, guide, study_file, notebook_parameters, tables, codings_codebook_versions,
@@ -114,6 +121,7 @@ def build_manifest(
     codebook_path = Path(codebook_path)
     params_path = Path(params_path)
     params = load_params(params_path)
+    root = study_root(params_path)
     transcripts = read_table(processed_dir, "transcripts")
     transcripts = transcripts.sort_values("transcript_id")
     transcript_rows = [
@@ -132,7 +140,7 @@ def build_manifest(
     if raw_dir is not None:
         csv_path = Path(raw_dir) / "participants.csv"
         if csv_path.exists():
-            participants = {"path": _show_path(csv_path), "sha256": file_sha256(csv_path)}
+            participants = {"path": _show_path(csv_path, root), "sha256": file_sha256(csv_path)}
     tables = []
     for name in MANIFEST_TABLES:
         path = table_path(processed_dir, name)
@@ -160,17 +168,17 @@ def build_manifest(
         "created": _run_date(now),
         "transcripts": transcript_rows,
         "participants": participants,
-        "codebook": _codebook_entry(codebook_path),
+        "codebook": _codebook_entry(codebook_path, root),
         "params": {
-            "path": _show_path(params_path),
+            "path": _show_path(params_path, root),
             "sha256": file_sha256(params_path),
             "digest": params.digest(),
             "values": _shareable(params.to_dict()),
         },
-        "guide": _optional_file(guide_path(params_path)),
-        "study_file": _optional_file(study_path(params_path)),
+        "guide": _optional_file(guide_path(params_path), root),
+        "study_file": _optional_file(study_path(params_path), root),
         "notebook_parameters": {
-            key: _show_path(value) if key.endswith(("_dir", "_path")) else value
+            key: _show_path(value, root) if key.endswith(("_dir", "_path")) else value
             for key, value in sorted((parameters or {}).items())
         },
         "tables": tables,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import html
-import json
 import logging
 import os
 import re
@@ -201,32 +200,105 @@ def _nav(pages: list[NotebookPage], current: int | None) -> str:
     return '<nav class="qualcode-nav">' + " ".join(links) + "</nav>"
 
 
+HASH_SHOWN = 12  # characters of a sha256 shown on the index page (manifest.json holds them all)
+
+
+def _short(value: Any) -> str:
+    """RETURNS (str): a value for a table cell: a hash shortened, a list joined, nothing "none"."""
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(_short(v) for v in value) or "none"
+    text = str(value)
+    if re.fullmatch(r"[0-9a-f]{40,}", text):
+        return text[:HASH_SHOWN] + "…"
+    return text
+
+
+def _flat(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """RETURNS (list): (dotted key, shown value) for every leaf of nested mappings, key order."""
+    if isinstance(value, Mapping):
+        rows: list[tuple[str, str]] = []
+        for key in sorted(value):
+            rows.extend(_flat(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return rows or [(prefix, "none")]
+    return [(prefix, _short(value))]
+
+
+def _rows_table(rows: list[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(key)}</th><td>{html.escape(value)}</td></tr>" for key, value in rows
+    )
+    return f'<table class="manifest"><tbody>{body}</tbody></table>'
+
+
+def _grid(records: list[Mapping[str, Any]]) -> str:
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(_short(record.get(c, '')))}</td>" for c in columns)
+        + "</tr>"
+        for record in records
+    )
+    return f'<table class="manifest"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+# The manifest's parts, in the order the index shows them, with their headings.
+_MANIFEST_PARTS = (
+    ("participants", "participants.csv"),
+    ("codebook", "Codebook"),
+    ("codings_codebook_versions", "Codebook versions of the coded rows"),
+    ("guide", "Interview guide"),
+    ("study_file", "Study file"),
+    ("params", "Parameters"),
+    ("notebook_parameters", "Notebook parameters"),
+    ("tables", "Processed tables"),
+    ("software", "Software"),
+)
+
+
 def _manifest_html(manifest: Mapping[str, Any]) -> str:
-    """Render the run manifest as HTML tables (transcripts apart, the rest as key/value rows)."""
-    parts = ["<h2>Run manifest</h2>"]
-    rows = []
-    for key, value in manifest.items():
-        if key == "transcripts":
-            continue
-        shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True, indent=1)
-        rows.append(
-            f"<tr><th>{html.escape(str(key))}</th><td><pre>{html.escape(str(shown))}</pre></td></tr>"
-        )
-    parts.append('<table class="manifest">' + "".join(rows) + "</table>")
+    """Render the run manifest as readable tables: the inputs (transcripts with their hashes
+    shortened), the codebook, guide and study file with their versions, the parameters, the
+    notebooks' parameters, the processed tables and the software versions; manifest.json beside
+    it holds every hash in full."""
+    parts = [
+        "<h2>Run manifest</h2>",
+        f"<p>What this report was built from. Hashes are shortened here; "
+        f'<a href="{MANIFEST_NAME}" download>manifest.json</a> holds them in full.</p>',
+    ]
+    top = [
+        (key, _short(value))
+        for key, value in manifest.items()
+        if not isinstance(value, Mapping | list) and key not in dict(_MANIFEST_PARTS)
+    ]
+    if top:
+        parts.append(_rows_table(top))
     transcripts = manifest.get("transcripts") or []
     if transcripts:
-        columns = list(transcripts[0].keys())
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-        body = "".join(
-            "<tr>"
-            + "".join(f"<td>{html.escape(str(t.get(c, '')))}</td>" for c in columns)
-            + "</tr>"
-            for t in transcripts
-        )
-        parts.append(
-            f"<h3>Input transcripts ({len(transcripts)})</h3>"
-            f'<table class="manifest"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-        )
+        parts.append(f"<h3>Input transcripts ({len(transcripts)})</h3>{_grid(transcripts)}")
+    known = {"transcripts", *dict(_MANIFEST_PARTS)}
+    extra = [
+        (key, key)
+        for key, value in manifest.items()
+        if key not in known and isinstance(value, Mapping | list)
+    ]
+    for key, heading in (*_MANIFEST_PARTS, *extra):
+        if key not in manifest:
+            continue
+        value = manifest[key]
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            body = _grid(value)
+        elif isinstance(value, Mapping) and isinstance(value.get("values"), Mapping):
+            # the parameters file: where it is and its hashes, then each value by its dotted key
+            about = {k: v for k, v in value.items() if k != "values"}
+            body = _rows_table(_flat(about) + _flat(value["values"]))
+        elif isinstance(value, Mapping):
+            body = _rows_table(_flat(value))
+        else:
+            body = f"<p>{html.escape(_short(value))}</p>"
+        parts.append(f"<h3>{html.escape(heading)}</h3>{body}")
     return "\n".join(parts)
 
 
