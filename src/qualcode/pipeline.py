@@ -8,9 +8,9 @@ disagreements.parquet), learn (with --learn: the learned coder's evaluation and 
 (the notebooks -> the HTML report).
 
 A step's fingerprint is the sha256 of the content of every file it reads (a folder: every file
-in it), its settings and the package version. After a step succeeds, its fingerprint and the
-outputs it wrote are recorded in `pipeline_state.json` in the processed folder (written last, and
-atomically, so a step that did not finish is run again). The next run skips a step whose
+in it), its settings, the package version and the digest of the package's own files. After a
+step succeeds, its fingerprint and the outputs it wrote are recorded in `pipeline_state.json` in
+the processed folder (written last, and atomically, so a step that did not finish is run again). The next run skips a step whose
 fingerprint is the recorded one and whose recorded outputs all exist. Ingest and code are
 incremental inside the step too: only new or changed transcripts are read and coded again.
 
@@ -22,6 +22,7 @@ fingerprint, and stops `code` with a request to ingest again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -92,6 +93,21 @@ def _files(path: Path) -> list[Path]:
     )
 
 
+@functools.cache
+def package_digest() -> str:
+    """The sha256 of the package's own files (modules, templates, schemas), so that a step reruns
+    when the code that makes its outputs changed, even under the same version number.
+
+    RETURNS (str): the hex digest.
+    """
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(schema.file_sha256(path).encode())
+    return digest.hexdigest()
+
+
 def fingerprint(step: Step) -> str:
     """The sha256 of what a step reads: its files' content, its settings, the package version.
 
@@ -105,7 +121,13 @@ def fingerprint(step: Step) -> str:
             for f in files
         }
     blob = json.dumps(
-        {"step": step.name, "version": __version__, "settings": step.settings, "reads": inputs},
+        {
+            "step": step.name,
+            "version": __version__,
+            "code": package_digest(),
+            "settings": step.settings,
+            "reads": inputs,
+        },
         sort_keys=True,
         default=str,
     )
