@@ -10,8 +10,9 @@ disagreements.parquet), learn (with --learn: the learned coder's evaluation and 
 A step's fingerprint is the sha256 of the content of every file it reads (a folder: every file
 in it), its settings, the package version and the digest of the package's own files. After a
 step succeeds, its fingerprint and the outputs it wrote are recorded in `pipeline_state.json` in
-the processed folder (written last, and atomically, so a step that did not finish is run again). The next run skips a step whose
-fingerprint is the recorded one and whose recorded outputs all exist. Ingest and code are
+the processed folder (written last, and atomically, so a step that did not finish is run again).
+The next run skips a step whose fingerprint is the recorded one and whose recorded outputs all
+exist. Ingest and code are
 incremental inside the step too: only new or changed transcripts are read and coded again.
 
 A run holds the processed folder's lock (`schema.processed_lock`) from start to end, and first
