@@ -286,8 +286,9 @@ def kappa_by_unit(
         records.append(record)
     table = pd.DataFrame(records, columns=columns)
     table.attrs["pair"] = pair
+    per_code = {u: rows[rows.index != ALL_CODES] for u, rows in by_unit.items()}
     table.attrs["n_units"] = {
-        u: int(rows["n_units"].max()) if len(rows) else 0 for u, rows in by_unit.items()
+        u: int(rows["n_units"].max()) if len(rows) else 0 for u, rows in per_code.items()
     }
     return table
 
@@ -322,9 +323,14 @@ class CodeCheck:
         if self.n_first + self.n_second == 0:
             return head + "neither coded it, so agreement cannot be told"
         if pd.isna(self.kappa):
+            agreed = (
+                "every one"
+                if self.percent_agreement == 1
+                else f"{percent(self.percent_agreement)} of them"
+            )
             return head + (
-                f"kappa cannot be computed (they agree on {percent(self.percent_agreement)} of "
-                "them, with too little variation to measure agreement by)"
+                f"kappa cannot be computed (they agree on {agreed}, with too little variation "
+                "to measure agreement by)"
             )
         return (
             head
