@@ -205,6 +205,34 @@ def test_counts_and_metrics_per_code() -> None:
     assert math.isnan(z.kappa)
 
 
+def test_participant_unit_asks_whether_each_participant_voiced_the_code() -> None:
+    result = compare(unit="participant", rollup=True)
+    assert result.transcripts == ["t1", "t2"] and result.n_units == 2
+    x = row(result, "X")  # both coders: X in t1 and t2 (the interviewer's X does not count)
+    assert (x.n_units, x.n_first, x.n_second, x.n_both) == (2, 2, 2, 2)
+    y = row(result, "Y")  # reference: t1; rules: t2
+    assert (y.n_first, y.n_second, y.n_both, y.n_neither) == (1, 1, 0, 0)
+    assert y.kappa == pytest.approx(-1.0)
+    parent = row(result, "P", "rollup")  # reference: t1 (Y) and t2 (P); rules: t2 (Y)
+    assert (parent.n_first, parent.n_second, parent.n_both) == (2, 1, 1)
+    assert set(result.table["unit"]) == {"participant"}
+
+    # a negated coding is no voicing: the rules' only X in t2 negated leaves t2 without X
+    turns, sentences = corpus()
+    frame = codings().assign(negated=False)
+    frame.loc[(frame["coder"] == "rules") & (frame["transcript_id"] == "t2"), "negated"] = True
+    negated = ag.compare_coders(
+        frame, turns, sentences, coder_a="human:reference", coder_b="rules", unit="participant"
+    )
+    x = negated.table[negated.table["code_id"] == "X"].iloc[0]
+    assert (x.n_first, x.n_second, x.n_both) == (2, 1, 1)
+    # at the sentence unit a negated coding still counts, as before
+    sentence = ag.compare_coders(
+        frame, turns, sentences, coder_a="human:reference", coder_b="rules", n_boot=0
+    )
+    assert sentence.table.loc[sentence.table["code_id"] == "X", "n_second"].iloc[0] == 3
+
+
 def test_first_coder_is_the_reference_for_precision_and_recall() -> None:
     turns, sentences = corpus()
     frame = codings()
@@ -445,13 +473,23 @@ def test_agreement_step_imports_the_reference_and_writes_every_pair(study) -> No
     assert "ALL" in set(files.per_code["code_id"])
     assert list(files.disagreements.columns) == schema.DISAGREEMENT_COLUMNS
     assert len(files.disagreements) > 0
+    # every unit, sentence rows first, with the parents' roll-up rows
+    assert list(dict.fromkeys(files.per_code["unit"])) == ["sentence", "turn", "participant"]
+    assert "rollup" in set(files.per_code["scope"])
     # The same tables as computed in memory, every digit: the report shows what was computed.
-    per_code, summary, disagreements = ag.pairwise_agreement(
-        processed,
-        codebook_path=study["codebook"],
-        roles=params.coding.roles,
-        seed=params.report.seed,
-    )
+    tables = {
+        unit: ag.pairwise_agreement(
+            processed,
+            unit=unit,
+            codebook_path=study["codebook"],
+            roles=params.coding.roles,
+            seed=params.report.seed,
+            rollup=True,
+        )
+        for unit in ("sentence", "turn", "participant")
+    }
+    per_code = pd.concat([t[0] for t in tables.values()], ignore_index=True)
+    _, summary, disagreements = tables["sentence"]
     pd.testing.assert_frame_equal(files.per_code, per_code, check_dtype=False, rtol=0, atol=0)
     pd.testing.assert_frame_equal(files.pairs, summary, check_dtype=False, rtol=0, atol=0)
     pd.testing.assert_frame_equal(

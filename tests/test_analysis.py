@@ -1008,3 +1008,67 @@ def test_plain_numbers_keeps_whole_numbers_and_hides_missing():
     assert shown["n"].tolist() == ["1", "20"]
     assert shown["share"].tolist() == ["0.00", ""]
     assert shown["name"].tolist() == ["a", "b"]
+
+
+def _unit_rows(codes: dict[str, tuple[float, float, float, int]], unit: str) -> list[dict]:
+    return [
+        {
+            "code_id": code,
+            "scope": "all" if code == "ALL" else "code",
+            "n_transcripts": 3,
+            "n_units": 3 if unit == "participant" else 40,
+            "n_first": n,
+            "n_second": n,
+            "percent_agreement": 1.0,
+            "kappa": kappa,
+            "kappa_lo": lo,
+            "kappa_hi": hi,
+            "coder_a": "human:reference",
+            "coder_b": "rules",
+            "unit": unit,
+        }
+        for code, (kappa, lo, hi, n) in codes.items()
+    ]
+
+
+def test_kappa_at_three_units_side_by_side_and_the_indicative_flag(study):
+    first, second, unused = study.codebook["code_id"].tolist()[:3]
+    nan = float("nan")
+    sentence = {first: (0.8, 0.6, 0.9, 5), second: (0.4, 0.1, 0.7, 3), "ALL": (0.6, 0.5, 0.7, 8)}
+    turn = {first: (0.7, 0.5, 0.9, 4), second: (0.65, 0.3, 0.9, 2), "ALL": (0.7, nan, nan, 6)}
+    participant = {
+        first: (nan, nan, nan, 3),
+        second: (0.5, -0.2, 1.0, 2),
+        unused: (nan, nan, nan, 0),
+        "ALL": (0.4, nan, nan, 5),
+    }
+    rows = (
+        _unit_rows(sentence, "sentence")
+        + _unit_rows(turn, "turn")
+        + _unit_rows(participant, "participant")
+    )
+    per_code = pd.DataFrame(rows)
+    table = analysis.kappa_by_unit(per_code, study.codebook)
+    assert table["code_id"].tolist() == [first, second, "ALL"]  # in codebook order, unused out
+    got = table.set_index("code_id")
+    assert got.loc[first, "sentence"] == "0.80 (0.60 to 0.90)"
+    assert got.loc[first, "participant"] == "n/a"
+    assert got.loc["ALL", "turn"] == "0.70"
+    assert got.loc[second, "indicative only at"] == "sentence, participant"
+    assert got.loc[first, "indicative only at"] == ""
+    assert table.attrs["n_units"] == {"sentence": 40, "turn": 40, "participant": 3}
+    # the sentence view of page 02 keeps its own unit
+    assert set(analysis.agreement_table(per_code, study.codebook)["unit"]) == {"sentence"}
+
+    files = AgreementFiles(per_code=per_code, pairs=per_code.iloc[0:0], disagreements=per_code)
+    checks = analysis.code_checks(files, [first, second, "OTHER"])
+    assert checks["OTHER"] is None
+    assert analysis.check_phrase(checks["OTHER"]) == analysis.NO_HUMAN_CODING
+    assert checks[second].indicative and not checks[first].indicative
+    assert analysis.check_phrase(checks[second]) == (
+        "against human:reference on 3 participants: kappa 0.50 (-0.20 to 1.00); indicative only"
+    )
+    assert "cannot be computed" in analysis.check_phrase(checks[first])
+    assert analysis.indicative_codes(checks) == [second]
+    assert analysis.agreement_flag(0.59) == "indicative only" and analysis.agreement_flag(nan) == ""
+    assert analysis.code_checks(None, [first]) == {first: None}

@@ -283,6 +283,11 @@ def test_csv_import_by_label_id_and_offsets(study) -> None:
     written = schema.read_table(study["processed"], "human_codings")
     assert list(written.columns[:11]) == schema.CODINGS_COLUMNS
     assert len(written) == 3
+    # the code outside the codebook keeps its name, for `qualcode export`
+    codes = schema.read_table(study["processed"], "imported_codes")
+    assert codes[["code_id", "name", "source"]].values.tolist() == [
+        ["ENERGY_WORK", "Energy work", "anna.csv"]
+    ]
 
 
 def test_csv_quote_spanning_turns_codes_each(study) -> None:

@@ -90,8 +90,10 @@ def make_qdpx(
     user_name: str = "Anna",
     extra_code_refs: list[str] = (),
     project_file: str = "project.qde",
+    descriptions: dict[str, str] | None = None,
 ) -> Path:
-    """A small project as NVivo or QualCoder would write it. codes: name -> parent name."""
+    """A small project as NVivo or QualCoder would write it. codes: name -> parent name;
+    descriptions: name -> the code's Description."""
     codes = codes or {"Background and training": None, "Pricing": None}
     guids = {name: refi.guid("test-code", name) for name in codes}
     user = refi.guid("test-user", user_name)
@@ -105,6 +107,8 @@ def make_qdpx(
         elements[name] = etree.SubElement(
             holder, q("Code"), guid=guids[name], name=name, isCodable="true"
         )
+        if descriptions and name in descriptions:
+            etree.SubElement(elements[name], q("Description")).text = descriptions[name]
     sources = etree.SubElement(root, q("Sources"))
     attrs = {"guid": refi.guid("test-source", source_name), "name": source_name}
     if text_path is not None:
@@ -385,6 +389,59 @@ def test_import_spanning_turns_and_inline_text(project, tmp_path) -> None:
         [2, 0, "And how do you find clients?"],
         [3, 0, "Mostly referrals from old"],
     ]
+
+
+def test_round_trip_keeps_names_and_descriptions_of_codes_outside_the_codebook(
+    project, tmp_path
+) -> None:
+    text = RAW_FILE_A
+    codes = {"Ways of thinking": None, "abstraction": "Ways of thinking", "Pricing": None}
+    descriptions = {
+        "Ways of thinking": "How people reason about their work.",
+        "abstraction": "Stepping back from the case to the general idea.",
+    }
+    selections = [
+        (*span_of(text, "I did my undergrad in, uh, physics."), ["abstraction"]),
+        (*span_of(text, "Mostly referrals from old colleagues."), ["abstraction", "Pricing"]),
+        (*span_of(text, "Sometimes a client finds"), ["Background and training"]),
+    ]
+    path = make_qdpx(
+        tmp_path / "anna.qdpx",
+        text=text,
+        selections=selections,
+        codes={**codes, "Background and training": None},
+        descriptions=descriptions,
+    )
+    processed = project["processed"]
+    first = refi_import.import_qdpx(path, processed, codebook_path=project["codebook"])
+    assert set(first.codings["code_id"]) == {"ABSTRACTION", "PRICING", "BACKGROUND"}
+    kept = schema.read_table(processed, "imported_codes").set_index("code_id")
+    assert kept.loc["ABSTRACTION", "name"] == "abstraction"
+    assert kept.loc["ABSTRACTION", "description"] == descriptions["abstraction"]
+    assert kept.loc["ABSTRACTION", "parent_id"] == "WAYS_OF_THINKING"
+    assert kept.loc["WAYS_OF_THINKING", "source"] == "anna.qdpx"
+
+    out = tmp_path / "out.qdpx"
+    refi_export.write_qdpx(out, processed, codebook=load_codebook(project["codebook"]))
+    parsed = refi.read_qdpx(out)
+    by_name = {c.name: c for c in parsed.codes.values()}
+    for name, parent in codes.items():
+        assert name in by_name, name
+        assert by_name[name].description == descriptions.get(name, "")
+        got_parent = by_name[name].parent
+        assert (parsed.codes[got_parent].name if got_parent else None) == parent
+    assert "ABSTRACTION" not in by_name and "PRICING" not in by_name
+
+    fresh = tmp_path / "fresh"
+    shutil.copytree(processed, fresh)
+    for name in ("human_codings.parquet", "imported_codes.parquet"):
+        (fresh / name).unlink()
+    again = refi_import.import_qdpx(out, fresh, codebook_path=project["codebook"])
+    columns = ["transcript_id", "turn_id", "sentence_id", "code_id", "start_char", "end_char",
+               "text", "coder"]  # fmt: skip
+    assert again.codings[columns].astype(str).equals(first.codings[columns].astype(str))
+    back = schema.read_table(fresh, "imported_codes")
+    assert back.drop(columns="source").equals(kept.reset_index().drop(columns="source"))
 
 
 def test_reimport_replaces_instead_of_doubling(project, tmp_path) -> None:

@@ -49,6 +49,17 @@ def test_turns_as_units_roles_and_transcripts() -> None:
     assert sentence_key(only).tolist() == ["t2/1/0"]
 
 
+def test_participants_as_units_one_per_transcript() -> None:
+    units = participant_units(TURNS, SENTENCES, unit="participant")
+    assert list(units.columns) == UNIT_COLUMNS
+    assert units[["transcript_id", "turn_id", "speaker"]].values.tolist() == [
+        ["t1", 1, "P01"],
+        ["t2", 1, "P02"],
+    ]
+    assert units["text"].tolist() == ["I found a niche. Energy only.", "Products."]
+    assert units["sentence_id"].isna().all()
+
+
 def test_sentence_that_does_not_slice_its_turn_is_rejected(tmp_path) -> None:
     shifted = SENTENCES.assign(start_char=SENTENCES["start_char"] + 1)
     with pytest.raises(QualcodeInputError, match="not turns.text") as err:
@@ -60,5 +71,5 @@ def test_missing_columns_and_unknown_unit_are_rejected(tmp_path) -> None:
     with pytest.raises(QualcodeInputError, match="role") as err:
         participant_units(TURNS.drop(columns="role"), SENTENCES, processed_dir=tmp_path)
     assert err.value.path == tmp_path / "turns.parquet"
-    with pytest.raises(QualcodeInputError, match="sentence or turn"):
+    with pytest.raises(QualcodeInputError, match="sentence, turn, participant"):
         participant_units(TURNS, SENTENCES, unit="paragraph")

@@ -398,7 +398,9 @@ def import_coding(
 @app.command()
 def agreement(
     processed: ProcessedOpt = paths.PROCESSED_DIR,
-    unit: Annotated[str, typer.Option("--unit", help="sentence or turn.")] = "sentence",
+    unit: Annotated[
+        str, typer.Option("--unit", help="sentence, turn or participant.")
+    ] = "sentence",
     between: Annotated[
         tuple[str, str],
         typer.Option(
@@ -429,10 +431,12 @@ def agreement(
     from qualcode.config import load_params
     from qualcode.human import agreement as agreement_module
     from qualcode.human.store import coder_name
-    from qualcode.units import UNITS
+    from qualcode.units import AGREEMENT_UNITS
 
-    if unit not in UNITS:
-        raise typer.BadParameter("expected sentence or turn", param_hint="--unit")
+    if unit not in AGREEMENT_UNITS:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(AGREEMENT_UNITS)}", param_hint="--unit"
+        )
     _processed_outside_raw(processed, raw)
     with _bad_input(), _locked(processed):
         settings = load_params(params)

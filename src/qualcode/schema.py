@@ -36,6 +36,7 @@ TABLE_FILES = {
     "sentences": "sentences.parquet",
     "codings": "codings.parquet",
     "human_codings": "human_codings.parquet",
+    "imported_codes": "imported_codes.parquet",
     "quantities": "quantities.parquet",
     "deid_summary": "deid_summary.parquet",
     "deid_report": "deid_report.parquet",
@@ -107,6 +108,9 @@ CODINGS_COLUMNS = [
 EXTRA_CODING_COLUMNS = ["negated", "matched", "cue", "match_start", "match_end"]
 # human_codings.parquet: which selection of which file a row comes from.
 HUMAN_EXTRA_COLUMNS = ["selection_id", "source"]
+# imported_codes.parquet: the codes of people's coding that are not in the codebook, with the
+# name, description and parent they came with (so that `qualcode export qdpx` gives them back).
+IMPORTED_CODES_COLUMNS = ["code_id", "name", "description", "parent_id", "source"]
 QUANTITIES_COLUMNS = ["transcript_id", "turn_id", "sentence_id", "kind", "value", "unit", "text"]
 EXTRA_QUANTITY_COLUMNS = ["low", "high", "start_char", "end_char", "about"]
 AGREEMENT_COLUMNS = [
@@ -273,20 +277,28 @@ def typed_codings(
 
 
 def read_codings(
-    processed_dir: Path, *, names: tuple[str, ...] = ("codings", "human_codings")
+    processed_dir: Path,
+    *,
+    names: tuple[str, ...] = ("codings", "human_codings"),
+    negated: bool = False,
 ) -> pd.DataFrame:
     """Every coding of processed_dir: codings.parquet (rules, model) and human_codings.parquet
     (people), those that exist, in that order.
 
-    RETURNS (DataFrame): CODINGS_COLUMNS, typed; no rows when neither table exists.
+    negated: add the `negated` column (False where a table has none: people's coding).
+    RETURNS (DataFrame): CODINGS_COLUMNS (and negated), typed; no rows when neither table exists.
     """
+    extra = ["negated"] if negated else []
     parts = []
     for name in names:
         frame = read_table(processed_dir, name, required=False)
         if frame is not None and len(frame):
-            parts.append(typed_codings(frame, extra=[]))
+            if negated:
+                flags = frame["negated"] if "negated" in frame.columns else False
+                frame = frame.assign(negated=pd.Series(flags, index=frame.index).fillna(False))
+            parts.append(typed_codings(frame, extra=extra))
     if not parts:
-        return empty_codings(extra=[])
+        return empty_codings(extra=extra)
     return pd.concat(parts, ignore_index=True)
 
 

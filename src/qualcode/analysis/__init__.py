@@ -12,7 +12,9 @@ Which file holds what:
                   defaults from the data) and the codebook's hierarchy
 - transcripts.py  page 01: what came in, who spoke how much, what cleaning removed
 - codes.py        how often each code fired, coverage, who voiced what (pages 02 to 04)
-- agreement.py    page 02: agreement with people's coding, the learned coder against the rules
+- agreement.py    page 02: agreement with people's coding (per code at the sentence, turn and
+                  participant unit), the learned coder against the rules; the check beside each
+                  count of participants and the "indicative only" flag (pages 02 to 04)
 - themes.py       page 03: co-occurrence, interview sections, participant attributes
 - quantities.py   stated quantities (hours per client, clients at once)
 - saturation.py   code saturation over random orders of the interviews
@@ -26,11 +28,20 @@ exposes below, the notebook-facing API; everything else stays in its module.
 """
 
 from qualcode.analysis.agreement import (
+    INDICATIVE,
+    NO_HUMAN_CODING,
+    agreement_flag,
     agreement_table,
     agreement_view,
     best_coder,
+    check_phrase,
+    code_checks,
     code_evaluation,
     has_interval,
+    indicative_codes,
+    is_indicative,
+    kappa_by_unit,
+    kappa_text,
     largest_gain,
     main_pair,
 )
@@ -116,8 +127,17 @@ __all__ = [
     "PremiseError",
     "Study",
     "StudyDesign",
+    "INDICATIVE",
+    "NO_HUMAN_CODING",
+    "agreement_flag",
     "agreement_table",
     "agreement_view",
+    "check_phrase",
+    "code_checks",
+    "indicative_codes",
+    "is_indicative",
+    "kappa_by_unit",
+    "kappa_text",
     "attribute_counts",
     "attribute_gap",
     "attribute_spread",

@@ -15,9 +15,10 @@ import pandas as pd
 
 from qualcode.analysis.checks import PremiseError
 from qualcode.analysis.study import code_labels
-from qualcode.analysis.text import plain_numbers
+from qualcode.analysis.text import decimal, percent, plain_numbers, plural
 from qualcode.human.agreement import ALL_CODES, AgreementFiles, interval_text
 from qualcode.human.store import HUMAN_PREFIX, MACHINE_CODERS
+from qualcode.units import AGREEMENT_UNITS, PARTICIPANT_UNIT
 
 # Kappa from which agreement is usually called substantial (Landis and Koch 1977).
 SUBSTANTIAL_KAPPA = 0.6
@@ -45,11 +46,13 @@ def agreement_table(
     *,
     metric: str = "kappa",
     pair: tuple[str, str] | None = None,
+    unit: str = "sentence",
 ) -> pd.DataFrame:
     """Per-code agreement of one pair of coders, best first, the pooled rows last.
 
-    agreement: agreement.csv or human.agreement's per-code frame (one row per code, scope and
-        pair of coders). The rows of `pair` (default: `main_pair`) are kept, but not the
+    agreement: agreement.csv or human.agreement's per-code frame (one row per code, scope, unit
+        and pair of coders). The rows of `unit` and `pair` (default: `main_pair`) are kept, but
+        not the
         parents' roll-up rows (scope "rollup"); and
         codes that neither coder used (n_first + n_second == 0) are left out (their number is in
         attrs["unused"]). Rows of codes outside the codebook (imported coding may use its own)
@@ -61,6 +64,8 @@ def agreement_table(
             f"agreement has no `{metric}` column (has {', '.join(agreement.columns)})"
         )
     table = agreement.copy()
+    if "unit" in table.columns:
+        table = table[table["unit"] == unit]
     if "scope" in table.columns:
         table = table[table["scope"] != "rollup"]
     pair = pair or main_pair(table)
@@ -219,3 +224,212 @@ def largest_gain(ablation: pd.DataFrame) -> pd.Series | None:
     if gains.empty:
         return None
     return gains.sort_values("micro_f1_gain", ascending=False).iloc[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Agreement at the three units, and the codes to read as indicative only
+
+INDICATIVE = "indicative only"
+
+
+def is_indicative(kappa: float) -> bool:
+    """Whether a code's automatic coding agrees too poorly with people's for its figures to be
+    read as more than indicative: kappa under SUBSTANTIAL_KAPPA (a kappa that cannot be computed
+    is no evidence either way, and is not flagged).
+
+    RETURNS (bool): True for kappa < SUBSTANTIAL_KAPPA.
+    """
+    return kappa is not None and not pd.isna(kappa) and float(kappa) < SUBSTANTIAL_KAPPA
+
+
+def agreement_flag(kappa: float) -> str:
+    """RETURNS (str): INDICATIVE for a kappa under SUBSTANTIAL_KAPPA (`is_indicative`), else ""."""
+    return INDICATIVE if is_indicative(kappa) else ""
+
+
+def kappa_text(kappa: float, low: float, high: float) -> str:
+    """RETURNS (str): "0.72 (0.55 to 0.86)", the interval left out where it is unknown; "n/a"
+    for a kappa that cannot be computed."""
+    if kappa is None or pd.isna(kappa):
+        return "n/a"
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return decimal(kappa)
+    return f"{decimal(kappa)} ({decimal(low)} to {decimal(high)})"
+
+
+def _unit_rows(agreement: pd.DataFrame, pair: tuple[str, str], unit: str) -> pd.DataFrame:
+    rows = agreement[
+        (agreement["coder_a"] == pair[0])
+        & (agreement["coder_b"] == pair[1])
+        & (agreement["unit"] == unit)
+    ]
+    return rows
+
+
+def kappa_by_unit(
+    agreement: pd.DataFrame,
+    codebook: pd.DataFrame,
+    *,
+    pair: tuple[str, str] | None = None,
+    units: tuple[str, ...] = AGREEMENT_UNITS,
+) -> pd.DataFrame:
+    """Per code, the kappa of one pair of coders at each unit, side by side: sentence, turn and
+    participant (did the participant voice the code at all, negated codings not counting).
+
+    agreement: agreement.csv (`read_agreement(...).per_code`), rows of every unit.
+    pair: the coders (default: `main_pair`, a person against the machine).
+    RETURNS (DataFrame): one row per code either coder used (scope "code"), codebook codes in
+        codebook order, then the others, then the pooled row (ALL): code_id, label, and per unit
+        u: `u` (kappa with its 95% interval, as text), kappa_u, kappa_u_lo, kappa_u_hi, n_units_u;
+        then `indicative only at` (the units where kappa is under SUBSTANTIAL_KAPPA). attrs
+        "pair" and "n_units" (unit -> units compared).
+    """
+    frame = agreement[agreement["scope"] != "rollup"] if "scope" in agreement.columns else agreement
+    pair = pair or main_pair(frame)
+    labels = code_labels(codebook)
+    columns = ["code_id", "label"]
+    for unit in units:
+        columns += [
+            unit,
+            f"kappa_{unit}",
+            f"kappa_{unit}_lo",
+            f"kappa_{unit}_hi",
+            f"n_units_{unit}",
+        ]
+    columns.append(f"{INDICATIVE} at")
+    if pair is None or "unit" not in frame.columns:
+        return pd.DataFrame(columns=columns)
+    by_unit = {u: _unit_rows(frame, pair, u).set_index("code_id") for u in units}
+    used: set[str] = set()
+    for rows in by_unit.values():
+        used |= set(rows.index[(rows["n_first"] + rows["n_second"]) > 0]) - {ALL_CODES}
+    order = [c for c in codebook["code_id"] if c in used] + sorted(used - set(labels))
+    records = []
+    for code_id in [*order, ALL_CODES]:
+        record: dict[str, object] = {
+            "code_id": code_id,
+            "label": labels.get(code_id, "all codes" if code_id == ALL_CODES else code_id),
+        }
+        flagged = []
+        for unit, rows in by_unit.items():
+            row = rows.loc[code_id] if code_id in rows.index else None
+            values = [
+                float("nan") if row is None else row[c] for c in ("kappa", "kappa_lo", "kappa_hi")
+            ]
+            record[unit] = kappa_text(*values)
+            record[f"kappa_{unit}"], record[f"kappa_{unit}_lo"], record[f"kappa_{unit}_hi"] = values
+            record[f"n_units_{unit}"] = 0 if row is None else int(row["n_units"])
+            if code_id != ALL_CODES and is_indicative(values[0]):
+                flagged.append(unit)
+        record[f"{INDICATIVE} at"] = ", ".join(flagged)
+        records.append(record)
+    table = pd.DataFrame(records, columns=columns)
+    table.attrs["pair"] = pair
+    per_code = {u: rows[rows.index != ALL_CODES] for u, rows in by_unit.items()}
+    table.attrs["n_units"] = {
+        u: int(rows["n_units"].max()) if len(rows) else 0 for u, rows in per_code.items()
+    }
+    return table
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """How far the automatic coding of one code agrees with people's, at one unit, on the
+    transcripts people coded."""
+
+    code_id: str
+    unit: str
+    coder_a: str  # the person
+    coder_b: str  # the automatic coder
+    kappa: float
+    kappa_lo: float
+    kappa_hi: float
+    percent_agreement: float
+    n_units: int  # units compared (at the participant unit: participants)
+    n_first: int  # units the person coded with the code
+    n_second: int  # ... and the automatic coder
+
+    @property
+    def indicative(self) -> bool:
+        """RETURNS (bool): whether the code's figures are indicative only (`is_indicative`)."""
+        return is_indicative(self.kappa)
+
+    def phrase(self) -> str:
+        """RETURNS (str): the check in words, e.g. "against human:reference on 3 participants:
+        kappa 0.65 (0.20 to 1.00); indicative only"."""
+        what = plural(self.n_units, self.unit)
+        head = f"against {self.coder_a} on {what}: "
+        if self.n_first + self.n_second == 0:
+            return head + "neither coded it, so agreement cannot be told"
+        if pd.isna(self.kappa):
+            agreed = (
+                "every one"
+                if self.percent_agreement == 1
+                else f"{percent(self.percent_agreement)} of them"
+            )
+            return head + (
+                f"kappa cannot be computed (they agree on {agreed}, with too little variation "
+                "to measure agreement by)"
+            )
+        return (
+            head
+            + f"kappa {kappa_text(self.kappa, self.kappa_lo, self.kappa_hi)}"
+            + (f"; {INDICATIVE}" if self.indicative else "")
+        )
+
+
+NO_HUMAN_CODING = "no human coding to check it against"
+
+
+def code_checks(
+    files: AgreementFiles | None,
+    codes: list[str],
+    *,
+    unit: str = PARTICIPANT_UNIT,
+    pair: tuple[str, str] | None = None,
+) -> dict[str, CodeCheck | None]:
+    """Per code, how far the automatic coding agrees with people at `unit`, from the agreement
+    step's files: a parent code's row counts the codes below it (scope "rollup"), as the report's
+    counts of participants do.
+
+    pair: (person, automatic coder); default `main_pair` of the files.
+    RETURNS (dict[str, CodeCheck | None]): code id -> its check; None where there is no human
+        coding to check it against (`check_phrase` says so).
+    """
+    checks: dict[str, CodeCheck | None] = dict.fromkeys(codes)
+    if files is None or files.per_code.empty or "unit" not in files.per_code.columns:
+        return checks
+    pair = pair or main_pair(files.per_code)
+    if pair is None or not str(pair[0]).startswith(HUMAN_PREFIX):
+        return checks
+    rows = _unit_rows(files.per_code, pair, unit)
+    for code_id in codes:
+        found = rows[rows["code_id"] == code_id]
+        if found.empty:
+            continue
+        scoped = found[found["scope"] == "rollup"] if "scope" in found.columns else found
+        row = (scoped if len(scoped) else found).iloc[0]
+        checks[code_id] = CodeCheck(
+            code_id=code_id,
+            unit=unit,
+            coder_a=pair[0],
+            coder_b=pair[1],
+            kappa=float(row["kappa"]),
+            kappa_lo=float(row["kappa_lo"]),
+            kappa_hi=float(row["kappa_hi"]),
+            percent_agreement=float(row["percent_agreement"]),
+            n_units=int(row["n_units"]),
+            n_first=int(row["n_first"]),
+            n_second=int(row["n_second"]),
+        )
+    return checks
+
+
+def check_phrase(check: CodeCheck | None) -> str:
+    """RETURNS (str): `CodeCheck.phrase`, or NO_HUMAN_CODING for a code without a check."""
+    return NO_HUMAN_CODING if check is None else check.phrase()
+
+
+def indicative_codes(checks: dict[str, CodeCheck | None]) -> list[str]:
+    """RETURNS (list[str]): the codes of `code_checks` whose figures are indicative only."""
+    return [code_id for code_id, check in checks.items() if check is not None and check.indicative]

@@ -3,12 +3,14 @@ and precision, recall and F1 taking the first coder as the reference, with boots
 
 Coders are `rules` and `model` (codings.parquet) and `human:<name>` (human_codings.parquet).
 
-Units: the sentences (or turns) spoken by participants (params `coding.roles`) in the transcripts
-both coders covered. `rules` and `model` cover every transcript in turns.parquet; a human coder
-covers the transcripts where they coded at least once. A unit counts as coded with a code when a
-coding of that code falls in it (for sentences, the overlap rule of `qualcode.human.store` has
-already decided which sentences a human selection codes; a turn counts as coded when one of its
-sentences is).
+Units (`qualcode.units`): the sentences, the turns, or the participants (params `coding.roles`) in
+the transcripts both coders covered. At the participant unit a participant counts as coded with a
+code when a coding of that code that is not negated falls in one of their turns: did they voice it
+at all (the question behind "n of N participants"). `rules` and `model` cover every transcript
+in turns.parquet; a human coder covers the transcripts where they coded at least once. A unit
+counts as coded with a code when a coding of that code falls in it (for sentences, the overlap
+rule of `qualcode.human.store` has already decided which sentences a human selection codes; a
+turn counts as coded when one of its sentences is).
 
 Per code, each unit is a yes/no for each coder, giving a 2x2 table: n_both (both coded it),
 n_first only, n_second only, n_neither. Units that neither coder coded with the code are counted
@@ -28,8 +30,10 @@ when it has the parent or any code below it. The row `ALL` pools the 2x2 tables 
 Outputs: data/processed/agreement.csv (one row per code and scope, the pair and unit in columns)
 and data/processed/disagreements.parquet (one row per unit and code where the coders differ, with
 the unit's text and the codes each coder gave it) for review. `qualcode agreement` writes them for
-one pair; the pipeline's `agreement_step` for every pair of coders present, with
-agreement_pairs.csv (one summary row per pair), which notebook 02 reads (`read_agreement`).
+one pair at one unit; the pipeline's `agreement_step` for every pair of coders present at every
+unit (sentence, turn, participant: agreement.csv's `unit` column), with agreement_pairs.csv (one
+summary row per pair) and the disagreements of sentences, which notebooks 02 and 04 read
+(`read_agreement`).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from qualcode.human.store import (
     load_codebook_or_none,
     unit_keys,
 )
-from qualcode.units import participant_units
+from qualcode.units import AGREEMENT_UNITS, PARTICIPANT_UNIT, participant_units, per_participant
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +110,22 @@ def coverage(codings: pd.DataFrame, coder: str, turns: pd.DataFrame) -> set[str]
 def _code_order(codebook: Codebook | None, used: set[str]) -> list[str]:
     ids = list(codebook.ids) if codebook is not None else []
     return ids + sorted(used - set(ids))
+
+
+def _participant_matrix(
+    codings: pd.DataFrame,
+    turn_units: pd.DataFrame,
+    units: pd.DataFrame,
+    sentences: pd.DataFrame,
+    codes: list[str],
+) -> np.ndarray:
+    """RETURNS (ndarray): per participant unit and code, whether a coding that is not negated
+    falls in one of the participant's turns."""
+    if "negated" in codings.columns:
+        codings = codings[~codings["negated"].fillna(False).astype(bool)]
+    by_turn = _matrix(codings, turn_units, sentences, codes, unit="turn")
+    voiced = pd.DataFrame(by_turn).groupby(turn_units["transcript_id"].to_numpy()).any()
+    return voiced.reindex(units["transcript_id"], fill_value=False).to_numpy(dtype=bool)
 
 
 def _matrix(
@@ -231,14 +251,22 @@ def compare_coders(
         raise QualcodeInputError(
             f"{coder_a} and {coder_b} coded no transcript in common", element="--between"
         )
-    units = participant_units(turns, sentences, unit=unit, roles=roles, transcripts=common)
-    transcripts = sorted(units["transcript_id"].unique())
     first = codings[codings["coder"] == coder_a]
     second = codings[codings["coder"] == coder_b]
     used = set(first["code_id"]) | set(second["code_id"])
     codes = _code_order(codebook, used)
-    x = _matrix(first, units, sentences, codes, unit=unit)
-    y = _matrix(second, units, sentences, codes, unit=unit)
+    if unit == PARTICIPANT_UNIT:
+        turn_units = participant_units(
+            turns, sentences, unit="turn", roles=roles, transcripts=common
+        )
+        units = per_participant(turn_units)
+        x = _participant_matrix(first, turn_units, units, sentences, codes)
+        y = _participant_matrix(second, turn_units, units, sentences, codes)
+    else:
+        units = participant_units(turns, sentences, unit=unit, roles=roles, transcripts=common)
+        x = _matrix(first, units, sentences, codes, unit=unit)
+        y = _matrix(second, units, sentences, codes, unit=unit)
+    transcripts = sorted(units["transcript_id"].unique())
 
     names = list(codes)
     scopes = ["code"] * len(codes)
@@ -373,7 +401,7 @@ class _Tables:
 
 def _load(processed_dir: Path) -> _Tables:
     return _Tables(
-        codings=schema.read_codings(processed_dir),
+        codings=schema.read_codings(processed_dir, negated=True),
         turns=schema.read_table(processed_dir, "turns"),
         sentences=schema.read_table(processed_dir, "sentences"),
     )
@@ -517,10 +545,12 @@ def agreement_step(
     Reads codings.parquet, human_codings.parquet, turns.parquet and sentences.parquet; when
     reference_dir is a folder, first imports its CSVs afresh as human:reference into
     human_codings.parquet (`refresh_reference`). Writes, atomically, agreement.csv (the per-code
-    rows of every pair, every digit kept), agreement_pairs.csv (one summary row per pair) and
-    disagreements.parquet (every pair's disagreements); with no pair to compare they hold no rows.
-    Units are sentences of the coded roles (params `coding.roles`); intervals are seeded with
-    params `report.seed`.
+    rows of every pair at every unit of AGREEMENT_UNITS, sentence rows first, with the parents'
+    roll-up rows, every digit kept),
+    agreement_pairs.csv (one summary row per pair, at the sentence unit) and
+    disagreements.parquet (every pair's disagreements over sentences); with no pair to compare
+    they hold no rows. Units are those of the coded roles (params `coding.roles`); intervals are
+    seeded with params `report.seed`.
     RETURNS (None).
     """
     processed_dir = Path(processed_dir)
@@ -528,12 +558,20 @@ def agreement_step(
         refresh_reference(
             Path(reference_dir), processed_dir, codebook_path=codebook_path, raw_dir=raw_dir
         )
-    per_code, pairs, disagreements = pairwise_agreement(
-        processed_dir,
-        codebook_path=codebook_path,
-        roles=params.coding.roles,
-        seed=params.report.seed,
-    )
+    tables = []
+    for unit in AGREEMENT_UNITS:
+        per_code, unit_pairs, unit_disagreements = pairwise_agreement(
+            processed_dir,
+            unit=unit,
+            codebook_path=codebook_path,
+            roles=params.coding.roles,
+            seed=params.report.seed,
+            rollup=True,
+        )
+        tables.append(per_code)
+        if unit == "sentence":
+            pairs, disagreements = unit_pairs, unit_disagreements
+    per_code = pd.concat([t for t in tables if len(t)] or tables[:1], ignore_index=True)
     _write_tables(per_code, disagreements, processed_dir, float_format=EXACT)
     _write_csv(pairs, processed_dir / schema.AGREEMENT_PAIRS_FILE, float_format=EXACT)
 

@@ -252,6 +252,7 @@ def read_coding_csv(
         codings=codings,
         n_selections=len(rows),
         unknown_codes=dict(resolver.unknown),
+        imported_codes=resolver.imported_codes(path.name),
         problems=problems,
         matches=matches,
         quotes=quotes,
@@ -276,7 +277,9 @@ def import_csv(
     codebook = load_codebook_or_none(codebook_path)
     result = read_coding_csv(path, corpus, coder=coder or path.stem, codebook=codebook)
     replace = {(coder_name(coder or path.stem), t) for t in result.transcripts}
-    result.written = write_human_codings(result.codings, processed_dir, replace=replace)
+    result.written = write_human_codings(
+        result.codings, processed_dir, replace=replace, codes=result.imported_codes
+    )
     return result
 
 
@@ -314,16 +317,19 @@ def import_csv_folder(
         pd.concat([r.codings for r in results], ignore_index=True),
         codebook_version=codebook.version if codebook is not None else None,
     )
+    imported = [r.imported_codes for r in results if r.imported_codes is not None]
+    imported = [f for f in imported if len(f)]
     combined = ImportResult(
         source=Path(folder),
         codings=codings,
         n_selections=sum(r.n_selections for r in results),
         unknown_codes={k: v for r in results for k, v in r.unknown_codes.items()},
+        imported_codes=pd.concat(imported, ignore_index=True) if imported else None,
         problems=[p for r in results for p in r.problems],
         matches=sum((r.matches for r in results), Counter()),
         quotes=[q for r in results for q in r.quotes],
     )
     combined.written = write_human_codings(
-        codings, processed_dir, replace_coders=[coder_name(coder)]
+        codings, processed_dir, replace_coders=[coder_name(coder)], codes=combined.imported_codes
     )
     return combined

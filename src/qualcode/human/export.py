@@ -4,8 +4,9 @@
 The quote table has one row per coded passage (the sentences one human selection coded in one turn
 are joined back into one quote): the transcript, the participant's pseudonym and attributes from
 participants.csv (never a name), speaker, role, section, the code (id, label and path in the
-hierarchy), the coder, the quote, its offsets in turns.text, and the turns just before and after
-it ("speaker: text") for context.
+hierarchy; a code outside the codebook is labelled with the name it was imported with), the coder,
+the quote, its offsets in turns.text, and the turns just before and after it ("speaker: text")
+for context.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human.refi_export import write_qdc, write_qdpx
+from qualcode.human.store import read_imported_codes
 from qualcode.participants import read_participants
 from qualcode.study_ids import apply_study_ids, study_id_map
 
@@ -103,7 +105,9 @@ def quote_table(
         on=["transcript_id", "turn_id"],
         how="left",
     )
-    labels = {c.id: c.label for c in codebook} if codebook is not None else {}
+    imported = read_imported_codes(processed_dir)
+    labels = dict(zip(imported["code_id"], imported["name"], strict=True))
+    labels.update({c.id: c.label for c in codebook} if codebook is not None else {})
     frame["code_label"] = frame["code_id"].map(labels)
     frame["code_path"] = [
         codebook.path(c) if codebook is not None and c in codebook else c for c in frame["code_id"]

@@ -1,7 +1,8 @@
 """Our project written as REFI-QDA (`qualcode export qdpx`) and our codebook as a .qdc
 (`qualcode export qdc`), for NVivo, ATLAS.ti, MAXQDA and QualCoder.
 
-Deterministic GUIDs (uuid5), the codebook hierarchy with definitions as Description, one
+Deterministic GUIDs (uuid5), the codebook hierarchy with definitions as Description (codes
+outside the codebook with the name, description and parent they were imported with), one
 TextSource per transcript (the cleaned, pseudonymised text as "speaker: text" turns) stored as
 `Sources/<guid>.txt` (UTF-8, no byte-order mark), one PlainTextSelection per coded span and coder
 with a Coding per code, one User per coder, and the participants as Cases (pseudonym and attributes
@@ -24,6 +25,7 @@ from qualcode import schema
 from qualcode.coding.codebook import Codebook
 from qualcode.human.align import transcript_doc
 from qualcode.human.refi import CODEBOOK_NS, NS, PROJECT_FILE, ZIP_DATE, guid, qname, schema_errors
+from qualcode.human.store import read_imported_codes
 from qualcode.participants import read_participants
 from qualcode.study_ids import apply_study_ids, study_id_map
 
@@ -43,20 +45,50 @@ def _unique_names(entries: list[tuple[str, str | None, str]]) -> dict[str, str]:
     }
 
 
+OUTSIDE_CODEBOOK = "A code used in imported coding, not in the codebook."
+
+
 def _code_entries(
-    codebook: Codebook | None, extra_ids: list[str]
+    codebook: Codebook | None, extra_ids: list[str], imported: pd.DataFrame | None = None
 ) -> list[tuple[str, str | None, str, str]]:
-    """RETURNS (list): (code id, parent id, name, description) of the codebook, then extra codes."""
+    """The codes to export: the codebook's, then the extra codes (those the codings use that the
+    codebook lacks) with the name, description and parent they were imported with
+    (imported_codes.parquet), and the imported parents they sit under.
+
+    RETURNS (list): (code id, parent id, name, description), parents before their children.
+    """
     entries = []
     known = set()
     if codebook is not None:
         for code in codebook:
             entries.append((code.id, code.parent, code.label, code.definition))
             known.add(code.id)
-    for code_id in sorted(set(extra_ids) - known):
-        entries.append(
-            (code_id, None, code_id, "A code used in imported coding, not in the codebook.")
-        )
+    kept: dict[str, tuple[str, str, str | None]] = {}
+    if imported is not None:
+        for row in imported.itertuples(index=False):
+            parent = row.parent_id if isinstance(row.parent_id, str) else None
+            description = row.description if isinstance(row.description, str) else ""
+            kept[str(row.code_id)] = (str(row.name), description, parent)
+    extra = set(extra_ids) - known
+    for code_id in sorted(extra):  # an imported code's imported parents go too
+        parent = kept.get(code_id, ("", "", None))[2]
+        while parent is not None and parent not in known and parent in kept:
+            if parent in extra:
+                break
+            extra.add(parent)
+            parent = kept[parent][2]
+    placed: set[str] = set(known)
+    pending = sorted(extra)
+    while pending:  # parents first, so that every child finds its parent's element
+        ready = [c for c in pending if kept.get(c, ("", "", None))[2] in (None, *placed)]
+        if not ready:  # a cycle among imported parents: put the rest at the top
+            ready = pending
+        for code_id in ready:
+            name, description, parent = kept.get(code_id, (code_id, OUTSIDE_CODEBOOK, None))
+            parent = parent if parent in placed and parent != code_id else None
+            entries.append((code_id, parent, name or code_id, description))
+            placed.add(code_id)
+        pending = [c for c in pending if c not in placed]
     names = _unique_names([(i, p, n) for i, p, n, _ in entries])
     return [(i, p, names[i], d) for i, p, _, d in entries]
 
@@ -118,7 +150,11 @@ def build_project_xml(
         participants = apply_study_ids(participants, mapping)
     transcript_ids = sorted(turns["transcript_id"].astype(str).unique())
     coders = sorted(codings["coder"].astype(str).unique()) if len(codings) else []
-    entries = _code_entries(codebook, list(codings["code_id"].astype(str).unique()))
+    entries = _code_entries(
+        codebook,
+        list(codings["code_id"].astype(str).unique()),
+        read_imported_codes(processed_dir),
+    )
 
     root = etree.Element(qname("Project"), nsmap={None: NS}, name=name, origin="qualcode")
     if coders:

@@ -8,7 +8,8 @@ enough words with is refused. Selections map onto turns and sentences with `huma
 creatingUser (of the Coding, else of its selection, source or project); codings whose user is a
 machine coder (`rules`, `model`: our own export coming back) are counted and left out, since
 `qualcode code` rebuilds them. Codes map to the codebook by label or id; others keep the slug of
-their name and are listed.
+their name, are listed, and their name, description and parent are kept in imported_codes.parquet
+(`human.store.write_imported_codes`) for `qualcode export qdpx` to give back.
 """
 
 from __future__ import annotations
@@ -131,9 +132,14 @@ def project_pieces(
         code_id, coder, selection_id, source) and counts of what was left out.
     """
     counts: Counter = Counter()
-    code_ids = {
-        g: resolver.resolve(c.name, project.code_path(g)[:-1]) for g, c in project.codes.items()
-    }
+    code_ids: dict[str, str] = {}
+    for g, c in project.codes.items():  # parents come before their children
+        code_ids[g] = resolver.resolve(
+            c.name,
+            project.code_path(g)[:-1],
+            description=c.description,
+            parent_id=code_ids.get(c.parent) if c.parent is not None else None,
+        )
     rows = []
     for source in project.sources:
         counts["source_codings"] += source.n_source_codings
@@ -242,7 +248,8 @@ def import_qdpx(
     codings = finish_rows(pieces_to_rows(pieces, corpus), codebook_version=version)
     users = {coder_name(name) for name in project.users.values()} | set(codings["coder"])
     replace = {(u, t) for u in users for t in source_ids.values() if u not in MACHINE_CODERS}
-    written = write_human_codings(codings, processed_dir, replace=replace)
+    imported_codes = resolver.imported_codes(project.path.name)
+    written = write_human_codings(codings, processed_dir, replace=replace, codes=imported_codes)
     return ImportResult(
         source=project.path,
         codings=codings,
@@ -252,6 +259,7 @@ def import_qdpx(
         n_machine_codings=counts["machine_codings"],
         n_unmapped=counts["unmapped_selections"],
         unknown_codes=dict(resolver.unknown),
+        imported_codes=imported_codes,
         ingested=[t for _, t in to_ingest],
         cases=project.cases,
         written=written,

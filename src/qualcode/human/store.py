@@ -81,12 +81,14 @@ class CodeResolver:
 
     A label that several codes share is told apart by the names of the parents it comes with.
     Codes not in the codebook get the slug of their name (`code_slug`) and are listed in
-    `unknown` (id -> the name as given).
+    `unknown` (id -> the name as given), with what the source says of them in `described`
+    (id -> (description, parent id or None)).
     """
 
     def __init__(self, codebook: Codebook | None) -> None:
         self.codebook = codebook
         self.unknown: dict[str, str] = {}
+        self.described: dict[str, tuple[str, str | None]] = {}
         self._ids: dict[str, str] = {}
         self._labels: dict[str, list[str]] = {}
         if codebook is None:
@@ -128,14 +130,36 @@ class CodeResolver:
             return slug
         return None
 
-    def resolve(self, name: str, parents: Sequence[str] = ()) -> str:
-        """RETURNS (str): the codebook id, or the slug of an unknown code (which is recorded)."""
+    def resolve(
+        self,
+        name: str,
+        parents: Sequence[str] = (),
+        *,
+        description: str = "",
+        parent_id: str | None = None,
+    ) -> str:
+        """Find our id for a code.
+
+        description, parent_id: what the source says of the code (kept for an unknown code).
+        RETURNS (str): the codebook id, or the slug of an unknown code (which is recorded).
+        """
         found = self.known(name, parents)
         if found is not None:
             return found
         slug = code_slug(name)
         self.unknown.setdefault(slug, str(name).strip())
+        if slug not in self.described or (description and not self.described[slug][0]):
+            self.described[slug] = (" ".join(str(description or "").split()), parent_id)
         return slug
+
+    def imported_codes(self, source: str) -> pd.DataFrame:
+        """RETURNS (DataFrame): the unknown codes met, as rows of imported_codes.parquet
+        (schema.IMPORTED_CODES_COLUMNS), by code id."""
+        rows = [
+            (code_id, name, *self.described.get(code_id, ("", None)), source)
+            for code_id, name in sorted(self.unknown.items())
+        ]
+        return pd.DataFrame(rows, columns=schema.IMPORTED_CODES_COLUMNS)
 
 
 def _word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -233,12 +257,15 @@ def write_human_codings(
     *,
     replace: Iterable[tuple[str, str]] = (),
     replace_coders: Iterable[str] = (),
+    codes: pd.DataFrame | None = None,
 ) -> Path:
-    """Merge new human codings into human_codings.parquet, atomically.
+    """Merge new human codings into human_codings.parquet, atomically, and keep
+    imported_codes.parquet in step (`write_imported_codes`).
 
     replace: (coder, transcript_id) pairs whose old rows the new ones replace (a re-import of the
         same coder's work on a transcript replaces it instead of doubling it).
     replace_coders: coders whose old rows all go.
+    codes: the codes outside the codebook that the new rows use (`CodeResolver.imported_codes`).
     RETURNS (Path): the table written.
     """
     path = schema.table_path(processed_dir, "human_codings")
@@ -258,7 +285,48 @@ def write_human_codings(
     parts = [p for p in parts if len(p)]
     merged = pd.concat(parts, ignore_index=True) if parts else new.iloc[0:0]
     merged = finish_rows(merged, codebook_version=None)
-    return schema.write_table(merged, path, columns=schema.CODINGS_COLUMNS)
+    written = schema.write_table(merged, path, columns=schema.CODINGS_COLUMNS)
+    write_imported_codes(codes, processed_dir, used=set(merged["code_id"].astype(str)))
+    return written
+
+
+def read_imported_codes(processed_dir: Path) -> pd.DataFrame:
+    """RETURNS (DataFrame): imported_codes.parquet (schema.IMPORTED_CODES_COLUMNS); no rows when
+    it is missing."""
+    frame = schema.read_table(processed_dir, "imported_codes", required=False)
+    if frame is None:
+        return pd.DataFrame(columns=schema.IMPORTED_CODES_COLUMNS)
+    return frame
+
+
+def write_imported_codes(
+    new: pd.DataFrame | None, processed_dir: Path, *, used: set[str]
+) -> Path | None:
+    """Merge the codes of an import into imported_codes.parquet: a code imported again takes its
+    new name, description and parent; codes no human coding uses any more drop out, except the
+    parents of those that stay (a grouping code of the source's tree).
+
+    RETURNS (Path | None): the table written; None when there is nothing to keep and no table.
+    """
+    path = schema.table_path(processed_dir, "imported_codes")
+    old = read_imported_codes(processed_dir)
+    parts = [f for f in (new, old) if f is not None and len(f)]
+    if not parts:
+        return None
+    merged = pd.concat(parts, ignore_index=True).drop_duplicates("code_id", keep="first")
+    parents = dict(zip(merged["code_id"], merged["parent_id"], strict=True))
+    keep = set()
+    for code_id in sorted(used & set(parents)):
+        while isinstance(code_id, str) and code_id not in keep:
+            keep.add(code_id)
+            code_id = parents.get(code_id)
+    merged = merged[merged["code_id"].isin(keep)].sort_values("code_id")
+    if merged.empty and not path.exists():
+        return None
+    frame = merged[schema.IMPORTED_CODES_COLUMNS].astype(
+        {c: "string" for c in schema.IMPORTED_CODES_COLUMNS}
+    )
+    return schema.write_table(frame, path, columns=schema.IMPORTED_CODES_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -284,6 +352,7 @@ class ImportResult:
     n_machine_codings: int = 0
     n_unmapped: int = 0
     unknown_codes: dict[str, str] = field(default_factory=dict)
+    imported_codes: pd.DataFrame | None = None  # the unknown codes with name and description
     problems: list[str] = field(default_factory=list)
     ingested: list[str] = field(default_factory=list)
     matches: Counter = field(default_factory=Counter)
