@@ -17,6 +17,7 @@ from qualcode.cli import app
 from qualcode.config import FEATURE_BLOCKS, LearnedParams, Params
 from qualcode.errors import QualcodeInputError
 from qualcode.human.csv_import import import_csv
+from qualcode.learned.active import NEXT_COLUMNS, margins, pick_sentences
 from qualcode.learned.data import load_training_data
 from qualcode.learned.evaluate import evaluate, write_evaluation
 from qualcode.learned.folds import learning_curve_tasks
@@ -32,7 +33,13 @@ from qualcode.learned.results import (
     learning_curve_table,
     read_review_candidates,
 )
-from qualcode.learned.review import REVIEW_COLUMNS, export_review, import_review, review_table
+from qualcode.learned.review import (
+    REVIEW_COLUMNS,
+    export_review,
+    import_review,
+    next_table,
+    review_table,
+)
 from qualcode.learned.step import learn_step, study_model_dir
 from qualcode.learned.store import CARD_FILE, load_model
 from qualcode.learned.train import TrainResult, choose_thresholds, fit_coder, train
@@ -616,6 +623,107 @@ def test_review_round_trip(tmp_path: Path, trained: TrainResult) -> None:
     assert (human["coder"] == "human:review").sum() == 0
     decisions = pd.read_parquet(processed / "review_decisions.parquet")
     assert sorted(decisions["decision"]) == ["reject", "reject"]
+
+
+def _partial_study(folder: Path, coded: int = 3) -> Path:
+    """The synthetic study with only its first `coded` transcripts coded by human:alice."""
+    processed = folder / "processed"
+    turns, sentences, coding = _study()
+    schema.write_table(turns, processed / "turns.parquet", columns=schema.TURNS_COLUMNS)
+    schema.write_table(sentences, processed / "sentences.parquet", columns=schema.SENTENCES_COLUMNS)
+    path = folder / "alice.csv"
+    keep = {f"study_{t:02d}" for t in range(coded)}
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["transcript_id", "turn_id", "code", "quote"])
+        writer.writeheader()
+        writer.writerows(row for row in coding if row["transcript_id"] in keep)
+    import_csv(path, processed, coder="alice")
+    return processed
+
+
+def test_pick_sentences_round_robin_over_transcripts_and_codes() -> None:
+    candidates = pd.DataFrame(
+        {
+            "transcript_id": ["a", "a", "a", "a", "b", "b", "c"],
+            "turn_id": [1, 3, 5, 7, 1, 3, 1],
+            "sentence_id": [0] * 7,
+            "uncertainty": [0.01, 0.02, 0.03, 0.04, 0.5, 0.6, 0.9],
+            "lead_code": ["X", "X", "Y", "X", "X", "X", "Y"],
+        }
+    )
+    picked = pick_sentences(candidates, 5)
+    # a (least certain first), b, c, then a again: its next Y before its next X
+    assert picked.index.tolist() == [0, 4, 6, 2, 5]
+    capped = pick_sentences(candidates, 7, per_transcript=1)
+    assert capped["transcript_id"].tolist() == ["a", "b", "c"]
+    assert margins(np.array([[0.5, 0.1, 0.9]]), np.array([0.5, 0.2, 0.6])).round(2).tolist() == [
+        [0.0, 0.5, 0.75]
+    ]
+
+
+def test_review_next_picks_the_least_certain_and_round_trips(tmp_path: Path) -> None:
+    processed = _partial_study(tmp_path)
+    model = tmp_path / "model"
+    train(processed, model, params=_params(min_examples=4), seed=SEED)
+    out = tmp_path / "next.csv"
+    done = runner.invoke(
+        app,
+        ["review", "next", "--n", "6", "--model", str(model), "--processed", str(processed),
+         str(out)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    table = next_table(processed, model, n=6, params=Params())
+    assert list(table.columns) == NEXT_COLUMNS
+    # deterministic: the command wrote the same picks, byte for byte on a second run
+    first = out.read_bytes()
+    assert first == export_review(table, tmp_path / "again.csv").read_bytes()
+    # six sentences, two codes each, none from the transcripts alice coded, spread over the
+    # three open ones
+    assert table["rank"].tolist() == [r for r in range(1, 7) for _ in range(2)]
+    sentences = table.drop_duplicates(["transcript_id", "turn_id", "sentence_id"])
+    assert len(sentences) == 6
+    assert sentences["transcript_id"].value_counts().to_dict() == {
+        "study_03": 2, "study_04": 2, "study_05": 2,
+    }  # fmt: skip
+    assert (table["decision"] == "").all()
+    assert set(table["proposed"]) <= {"accept", "reject"}
+    assert ((table["margin"] >= 0) & (table["margin"] <= 1)).all()
+    # the first pick is the least certain open sentence
+    loaded = load_model(model)
+    units, probs, _ = apply_model(loaded, processed, params=Params())
+    least = margins(probs, loaded.coder.thresholds).min(axis=1)
+    open_ = units.frame["transcript_id"].isin(["study_03", "study_04", "study_05"]).to_numpy()
+    assert table["margin"].iloc[0] == pytest.approx(least[open_].min(), abs=1e-4)
+    # mark the file from alice's point of view and import it
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    for row in rows:
+        row["decision"] = "accept" if row["proposed"] == "accept" else "reject"
+    rows[-1]["decision"] = ""
+    marked = tmp_path / "marked.csv"
+    with marked.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = import_review(marked, processed)
+    assert result.accepted + result.rejected == len(rows) - 1 and result.undecided == 1
+    decisions = pd.read_parquet(processed / "review_decisions.parquet")
+    assert len(decisions) == len(rows) - 1
+    # the decided sentences are never offered again; the next batch trains and differs
+    again = next_table(processed, model, n=6, params=Params())
+    decided = set(
+        zip(decisions["transcript_id"], decisions["turn_id"], decisions["sentence_id"], strict=True)
+    )
+    offered = set(zip(again["transcript_id"], again["turn_id"], again["sentence_id"], strict=True))
+    assert offered and not offered & decided
+    retrained = train(processed, tmp_path / "model2", params=_params(min_examples=4), seed=SEED)
+    assert retrained.data.n_review_decisions == len(rows) - 1
+
+
+def test_review_next_leaves_out_transcripts_coded_in_full(tmp_path: Path) -> None:
+    processed = _partial_study(tmp_path, coded=6)
+    model = tmp_path / "model"
+    train(processed, model, params=_params(min_examples=4), seed=SEED)
+    assert next_table(processed, model, n=5, params=Params()).empty
 
 
 def test_review_decisions_label_only_what_was_decided(study: Path) -> None:

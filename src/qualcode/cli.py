@@ -689,8 +689,8 @@ def evaluate(
 
 
 review_app = typer.Typer(
-    help="Review where the model and the rules disagree: export a CSV to mark accept/reject, "
-    "import the marked file as human coding.",
+    help="Review where the model and the rules disagree (export) or where it is least sure "
+    "(next): a CSV to mark accept/reject, imported as human coding.",
     no_args_is_help=True,
 )
 app.add_typer(review_app, name="review")
@@ -728,6 +728,52 @@ def review_export(
         f"{shown} disagreement(s) ({by.get('model', 0)} proposed by the model, "
         f"{by.get('rules', 0)} by the rules) -> {written}; mark `decision` accept or reject, "
         "then `qualcode review import`"
+    )
+
+
+@review_app.command("next")
+def review_next(
+    out: Annotated[Path, typer.Argument(help="The CSV to write.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="How many sentences.")] = 30,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Model folder (default: the one `qualcode run` trains)."),
+    ] = None,
+    processed: ProcessedOpt = paths.PROCESSED_DIR,
+    params: ParamsOpt = paths.PARAMS_PATH,
+    per_transcript: Annotated[
+        int | None,
+        typer.Option("--per-transcript", min=1, help="At most this many from one transcript."),
+    ] = None,
+    codes: Annotated[
+        int, typer.Option("--codes", min=1, help="Codes to decide per sentence, least sure first.")
+    ] = 2,
+) -> None:
+    """Write the sentences whose labels would teach the model most (the least certain, spread
+    over transcripts and codes; never one already decided or coded in full) to mark in the
+    `decision` column, then `qualcode review import` and `qualcode train`."""
+    from qualcode.config import load_params
+    from qualcode.learned.review import export_review, next_table
+    from qualcode.learned.step import study_model_dir
+
+    _outside_raw(out, paths.RAW_DIR, "OUT")
+    _processed_outside_raw(processed)
+    try:
+        table = next_table(
+            processed,
+            model if model is not None else study_model_dir(processed),
+            n=n,
+            per_transcript=per_transcript,
+            codes_per_sentence=codes,
+            params=load_params(params),
+        )
+        written = export_review(table, out)
+    except QualcodeInputError as err:
+        raise _fail(err) from None
+    typer.echo(
+        f"{table['rank'].nunique()} sentence(s), {len(table)} code decision(s) in "
+        f"{table['transcript_id'].nunique()} transcript(s) -> {written}; mark `decision` accept "
+        "or reject, then `qualcode review import` and `qualcode train`"
     )
 
 

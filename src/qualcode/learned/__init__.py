@@ -20,7 +20,10 @@ How the modules fit together, in the order data flows through them:
   `qualcode evaluate`.
 - `results`: the evaluation and review tables read back for notebook 02, and the evaluation as
   text for the terminal.
-- `review`: where the model and the rules disagree; `qualcode review export|import`.
+- `active`: the sentences a person should label next (least certain, spread over transcripts
+  and codes).
+- `review`: where the model and the rules disagree, or what to label next; `qualcode review
+  export|next|import`.
 - `step`: the learning step of `qualcode run`.
 
 Every setting (model kind, features, block weights, C, minimum examples, folds, thresholds) is

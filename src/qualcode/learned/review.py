@@ -1,6 +1,7 @@
 """The review loop: the sentences where the model and the rules disagree (`review_table`, and
-the review candidates the learning step writes for notebook 02), exported as a CSV to mark
-accept or reject, and the marked file imported as human coding and review decisions.
+the review candidates the learning step writes for notebook 02), or those whose labels would
+teach the model most (`next_table`), exported as a CSV to mark accept or reject, and the marked
+file imported as human coding and review decisions.
 """
 
 from __future__ import annotations
@@ -151,6 +152,69 @@ def review_table(
         codebook_version=loaded.card.get("codebook", {}).get("version"),
         human=schema.read_table(processed_dir, "human_codings", required=False),
         sentences=schema.read_table(processed_dir, "sentences"),
+    )
+
+
+def next_table(
+    processed_dir: Path,
+    model_dir: Path,
+    *,
+    n: int = 30,
+    per_transcript: int | None = None,
+    codes_per_sentence: int = 2,
+    params: Params | None = None,
+    transcripts: Iterable[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """`qualcode review next`: the n sentences whose labels would teach the model most, spread
+    over transcripts and codes (`qualcode.learned.active`), to mark in the `decision` column.
+
+    Sentences already decided in review_decisions.parquet, and the transcripts a person coded in
+    full, are left out; the file is read back by `import_review`.
+    RETURNS (DataFrame): `qualcode.learned.active.NEXT_COLUMNS`.
+    """
+    from qualcode.config import load_params
+    from qualcode.learned.active import NEXT_COLUMNS, next_candidates
+    from qualcode.learned.predict import apply_model
+    from qualcode.learned.store import load_model
+
+    processed_dir = Path(processed_dir)
+    params = params if params is not None else load_params()
+    loaded = load_model(model_dir)
+    sentences = schema.read_table(processed_dir, "sentences")
+    human = schema.read_table(processed_dir, "human_codings", required=False)
+    _, covered = _human_yes(human, sentences)
+    wanted = sorted(
+        set(sentences["transcript_id"].astype(str)) - covered
+        if transcripts is None
+        else {str(t) for t in transcripts} - covered
+    )
+    if not wanted:
+        return pd.DataFrame(columns=NEXT_COLUMNS)
+    decisions = read_review_decisions(processed_dir)
+    excluded: set = set()
+    if decisions is not None and len(decisions):
+        excluded = set(
+            zip(
+                decisions["transcript_id"].astype(str),
+                decisions["turn_id"].astype(int),
+                decisions["sentence_id"].astype(int),
+                strict=True,
+            )
+        )
+    units, probs, _ = apply_model(
+        loaded, processed_dir, params=params, transcripts=wanted, progress=progress
+    )
+    return next_candidates(
+        units,
+        probs,
+        coder=loaded.coder,
+        model_id=loaded.model_id,
+        codebook_version=loaded.card.get("codebook", {}).get("version"),
+        excluded=excluded,
+        n=n,
+        per_transcript=per_transcript,
+        codes_per_sentence=codes_per_sentence,
     )
 
 
