@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -150,7 +151,9 @@ def run_steps(
             outcome = Outcome(lines=[f"{step.name}: unchanged, skipped"], skipped=True)
         else:
             state.pop(step.name, None)
+            started = time.perf_counter()
             outcome = step.run(progress)
+            log.info("%s: done in %.1f s", step.name, time.perf_counter() - started)
             if outcome.failed:
                 outcomes.append(outcome)
                 if on_outcome is not None:
@@ -562,7 +565,10 @@ def study_steps(
             Step(
                 "learn",
                 reads=(*folders, *ingested, codings, Path(raw), Path(codebook)),
-                settings={**settings, "skip_other_coding": skip_other_coding},
+                settings={
+                    **{k: v for k, v in settings.items() if k != "processes"},
+                    "skip_other_coding": skip_other_coding,
+                },
                 run=lambda progress: learn(
                     raw,
                     processed,

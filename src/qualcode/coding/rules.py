@@ -45,6 +45,7 @@ from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
 from qualcode.nlp import build_nlp, model_info
 from qualcode.units import participant_units
+from qualcode.workers import n_words, processes_for
 
 log = logging.getLogger(__name__)
 
@@ -441,9 +442,12 @@ def code_corpus(
         cues = Cues.from_params(params)
         unit_list = list(_units_iter(todo_units))
 
+        n_process = processes_for(params.processes, n_words(u.text for u in unit_list))
+
         def docs() -> Iterator[tuple[Doc, CodingUnit]]:
             texts = (u.text for u in unit_list)
-            for i, doc in enumerate(nlp.pipe(texts, batch_size=batch_size)):
+            pipe = nlp.pipe(texts, batch_size=batch_size, n_process=n_process)
+            for i, doc in enumerate(pipe):
                 if progress is not None:
                     progress(1)
                 yield doc, unit_list[i]

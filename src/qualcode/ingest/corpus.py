@@ -78,6 +78,7 @@ from qualcode.ingest.name_rules import (
 from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
 from qualcode.ingest.speakers import assign_speakers
 from qualcode.participants import PARTICIPANTS_FILE, rows_by_transcript
+from qualcode.workers import n_words, processes_for
 
 log = logging.getLogger(__name__)
 
@@ -211,14 +212,23 @@ def _parse_file(path: Path, raw_dir: Path, data: bytes, params: Params) -> _Pars
 
 
 def _annotate(
-    parsed: list[_Parsed], nlp: Language, *, progress: bool, batch_size: int = 64
+    parsed: list[_Parsed],
+    nlp: Language,
+    *,
+    progress: bool,
+    processes: int | str = 1,
+    batch_size: int = 64,
 ) -> None:
-    """Add sentence offsets and entities (spaCy) to every turn, in one `nlp.pipe` stream."""
+    """Add sentence offsets and entities (spaCy) to every turn, in one `nlp.pipe` stream.
+
+    processes: the `processes` setting (`qualcode.workers.processes_for`).
+    """
     from tqdm import tqdm
 
     items = [turn for p in parsed for turn in p.turns]
+    n_process = processes_for(processes, n_words(turn["text"] for turn in items))
     texts = (turn["text"] for turn in items)
-    docs = nlp.pipe(texts, batch_size=batch_size)
+    docs = nlp.pipe(texts, batch_size=batch_size, n_process=n_process)
     bar = tqdm(
         docs,
         total=len(items),
@@ -700,7 +710,12 @@ def ingest_corpus(
         raise ManyInputErrors(result.errors) if len(result.errors) > 1 else result.errors[0]
 
     if fresh:
-        _annotate(fresh, ingest_nlp(params.spacy_model), progress=progress)
+        _annotate(
+            fresh,
+            ingest_nlp(params.spacy_model),
+            progress=progress,
+            processes=params.processes,
+        )
     for parsed in fresh:
         payload = {
             "version": PIPELINE_VERSION,
