@@ -30,6 +30,7 @@ from qualcode.coding.rules import build_coder, code_corpus
 from qualcode.config import load_params
 from qualcode.ingest.corpus import ingest_corpus, ingest_nlp
 from qualcode.paths import CODEBOOK_PATH
+from qualcode.workers import AUTO_MIN_WORDS
 
 TABLES = ("transcripts", "turns", "sentences", "deid_report", "codings", "quantities")
 
@@ -83,8 +84,9 @@ def render(rows: list[dict], passes: int, loads: tuple[float, float]) -> str:
         "",
         "`python benchmarks/bench_processes.py`: generated plain-text interviews (those of",
         "bench_ingest.py), ingested and coded from scratch with `processes: 1` and `processes: 2`",
-        "(spaCy's `nlp.pipe(n_process=...)`), measured in turn; best of "
-        f"{passes} passes each. Seconds; speed-up = one process / two.",
+        "(a process pool over batches of texts), measured in turn; best of "
+        f"{passes} passes each. Seconds; speed-up = one process / two. `processes: auto` starts",
+        f"a pool from {AUTO_MIN_WORDS:,} words to read, one process below.",
         "",
         "| transcripts | words | ingest, 1 (s) | ingest, 2 (s) | speed-up | coding, 1 (s) "
         "| coding, 2 (s) | speed-up | tables byte-identical |",

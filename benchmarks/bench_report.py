@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -114,6 +115,18 @@ def main() -> None:
             + " | ".join(cells)
             + f" | {before:.1f}, {after:.1f} |"
         )
+    empty = rows[0]
+    learn_share = empty[2].get("learn", 0.0) / empty[1]
+    notes = (
+        f"From empty the learning step takes {learn_share:.0%} of the run: the leave-one-"
+        "transcript-out evaluation trains a coder per coded transcript for each of the 5 feature "
+        "sets of the ablation (50 coders on the demo, each with its inner folds for the "
+        "thresholds), two at a time, then the coder on all of it. After a change to a transcript "
+        "people coded every fold trains on it or holds it out, so the evaluation runs again in "
+        "full; after a transcript nobody coded is added, every fold is read from "
+        "data/processed/.evaluation_folds and the step only reads the sentences and trains the "
+        "final coder."
+    )
     section = f"""## Report
 
 `python benchmarks/bench_report.py`: `qualcode run` (what `make report` runs) on a copy of the demo
@@ -126,6 +139,8 @@ before and after the run: with more than the 2 cores busy, every figure is slowe
 of its own.
 
 {chr(10).join(lines)}
+
+{textwrap.fill(notes, 99)}
 
 Machine: {machine()}.
 Date: {datetime.date.today().isoformat()}.
