@@ -12,6 +12,7 @@ run in one process.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -36,6 +37,10 @@ def dask_client(
         return
     from distributed import Client, LocalCluster
 
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        # distributed logs its start and stop at INFO level; say them only when asked (-v)
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
     if scheduler is not None:
         with Client(scheduler) as client:
             yield client
@@ -46,6 +51,7 @@ def dask_client(
             threads_per_worker=1,
             processes=processes,
             dashboard_address=None,
+            silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster) as client,
     ):
