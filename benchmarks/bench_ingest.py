@@ -87,14 +87,19 @@ def words_per_second(n_words: int, seconds: float) -> float:
     return n_words / seconds if seconds > 0 else float("inf")
 
 
-def bench_size(n: int, *, params, seed: int = 7) -> dict[str, float]:
+def write_corpus(raw: Path, n: int, *, seed: int = 7) -> None:
+    """Write n generated transcripts (the same for the same n and seed) into raw."""
     rng = random.Random(seed + n)
+    raw.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (raw / f"t{i:05d}.txt").write_text(make_transcript(rng), encoding="utf-8")
+
+
+def bench_size(n: int, *, params, seed: int = 7) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         raw = root / "raw"
-        raw.mkdir()
-        for i in range(n):
-            (raw / f"t{i:05d}.txt").write_text(make_transcript(rng), encoding="utf-8")
+        write_corpus(raw, n, seed=seed)
         texts = turn_texts(raw)
         n_words = sum(len(words(t)) for t in texts)
 

@@ -20,7 +20,7 @@ from qualcode.human.csv_import import import_csv
 from qualcode.learned.active import NEXT_COLUMNS, margins, pick_sentences
 from qualcode.learned.data import load_training_data
 from qualcode.learned.evaluate import evaluate, write_evaluation
-from qualcode.learned.folds import learning_curve_tasks
+from qualcode.learned.folds import FoldCache, learning_curve_tasks, loto_tasks, run_folds
 from qualcode.learned.labels import human_coders, label_units
 from qualcode.learned.models import LinearModel
 from qualcode.learned.predict import apply_model, code_with_model
@@ -559,6 +559,41 @@ def test_evaluate_leave_one_transcript_out(study: Path, tmp_path: Path) -> None:
     assert learning_curve_table(tmp_path)["n_train_transcripts"].tolist() == [2, 5]
     assert ablation_table(tmp_path) is None
     assert "micro F1" in format_evaluation(result)
+
+
+def test_cached_folds_are_the_folds_trained_and_follow_their_inputs(
+    study: Path, tmp_path: Path
+) -> None:
+    params = _params(min_examples=4)
+    data = load_training_data(study, params=params, use_reviews=False)
+    tasks = loto_tasks(data, None)
+    trained = run_folds(data, params.learned, SEED, tasks)
+    cache = FoldCache(tmp_path / "folds")
+    first = run_folds(data, params.learned, SEED, tasks, jobs=2, cache=cache)
+    assert len(list((tmp_path / "folds").glob("*.npz"))) == len(tasks)
+    calls = []
+    again = run_folds(data, params.learned, SEED, tasks, cache=FoldCache(tmp_path / "folds"),
+                      progress=calls.append)  # fmt: skip
+    assert len(calls) == len(tasks)
+    for a, b, c in zip(trained, first, again, strict=True):
+        for r in (b, c):
+            assert (r.fold, r.train_transcripts) == (a.fold, a.train_transcripts)
+            np.testing.assert_array_equal(r.rows, a.rows)
+            np.testing.assert_array_equal(r.probs, a.probs)
+            np.testing.assert_array_equal(r.coded, a.coded)
+            np.testing.assert_array_equal(r.learned, a.learned)
+            np.testing.assert_array_equal(r.n_train_examples, a.n_train_examples)
+    # one transcript's labels changed: every fold trains on it or holds it out, none is reused
+    changed = data.units.frame["transcript_id"].to_numpy() == tasks[0][0]
+    data.labels.y[np.flatnonzero(changed)[0]] ^= True
+    cache = FoldCache(tmp_path / "folds")
+    run_folds(data, params.learned, SEED, tasks, cache=cache)
+    assert len(list((tmp_path / "folds").glob("*.npz"))) == 2 * len(tasks)
+    cache.prune()
+    assert len(list((tmp_path / "folds").glob("*.npz"))) == len(tasks)
+    # another seed: trained again
+    run_folds(data, params.learned, SEED + 1, tasks[:1], cache=FoldCache(tmp_path / "folds"))
+    assert len(list((tmp_path / "folds").glob("*.npz"))) == len(tasks) + 1
 
 
 def test_evaluate_needs_two_coded_transcripts(tmp_path: Path) -> None:

@@ -253,9 +253,31 @@ def run(
             file_okay=False,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Start a dask LocalCluster of N worker processes for the spaCy work of ingest "
+            "and code (the text travels to them, never the key).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Send the spaCy work of ingest and code to the workers of the dask cluster at "
+            "ADDRESS (tcp://host:8786) instead.",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole study: ingest, code, learn from people's coding, report."""
     from qualcode import pipeline
+    from qualcode.cluster import dask_client
+
+    if workers is not None and scheduler is not None:
+        raise typer.BadParameter("give --workers or --scheduler, not both", param_hint="--workers")
 
     if project is not None:
         study = paths.Project(project)
@@ -268,7 +290,7 @@ def run(
         codebook, params = study.codebook, study.params
     _processed_outside_raw(processed, raw)
     _outside_raw(out, raw, "--out")
-    with _bad_input():
+    with _bad_input(), dask_client(workers=workers, scheduler=scheduler) as client:
         pipeline.run_study(
             raw=raw,
             processed=processed,
@@ -279,6 +301,7 @@ def run(
             skip_other_coding=skip_other_coding,
             progress=_progress,
             on_outcome=lambda _step, outcome: _show(outcome),
+            client=client,
         )
 
 

@@ -161,6 +161,9 @@ class Params:
     """All pipeline parameters (config/params.yml)."""
 
     spacy_model: str = "en_core_web_sm"
+    # worker processes for ingest and coding: a number, or "auto" (every core the machine lets
+    # this process use, when the transcripts to read are enough to pay for starting them)
+    processes: int | Literal["auto"] = "auto"
     ingest: IngestParams = field(default_factory=IngestParams)
     coding: CodingParams = field(default_factory=CodingParams)
     report: ReportParams = field(default_factory=ReportParams)
@@ -206,7 +209,15 @@ def _convert(value: Any, hint: Any, *, where: str, path: Path) -> Any:
             _convert(v, item_type, where=f"{where}[{i}]", path=path) for i, v in enumerate(value)
         )
     if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported hint {hint}")
+        problems = []
+        for option in typing.get_args(hint):
+            try:
+                return _convert(value, option, where=where, path=path)
+            except QualcodeInputError as err:
+                problems.append(err.detail.removeprefix("expected ").split(", got ")[0])
+        raise QualcodeInputError(
+            f"expected {' or '.join(problems)}, got {short_repr(value)}", path=path, element=where
+        )
     if hint is bool:
         if not isinstance(value, bool):
             raise QualcodeInputError(
@@ -326,6 +337,12 @@ def load_params(path: Path | str | None = None) -> Params:
     if params.report.quote_min_chars > params.report.quote_max_chars:
         raise QualcodeInputError(
             "quote_min_chars must not exceed quote_max_chars", path=path, element="report"
+        )
+    if params.processes != "auto" and params.processes < 1:
+        raise QualcodeInputError(
+            f'expected "auto" or a number of 1 or more, got {params.processes}',
+            path=path,
+            element="processes",
         )
     for key, value in dataclasses.asdict(params.limits).items():
         if value <= 0:

@@ -27,6 +27,7 @@ import functools
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -173,7 +174,9 @@ def run_steps(
             outcome = Outcome(lines=[f"{step.name}: unchanged, skipped"], skipped=True)
         else:
             state.pop(step.name, None)
+            started = time.perf_counter()
             outcome = step.run(progress)
+            log.info("%s: done in %.1f s", step.name, time.perf_counter() - started)
             if outcome.failed:
                 outcomes.append(outcome)
                 if on_outcome is not None:
@@ -213,10 +216,12 @@ def ingest(
     guide: Path | None = None,
     keep_going: bool = False,
     progress: Progress = no_progress,
+    client: Any = None,
 ) -> Outcome:
     """Read, clean and de-identify every transcript of `raw` into the tables of `out`.
 
     guide: the interview guide; without one (or when the file is absent) turns have no section.
+    client: a `distributed.Client` whose workers read the turns with spaCy (`qualcode.cluster`).
     RETURNS (Outcome): the counts; `failed` lists the bad files when `keep_going` went past them.
     """
     from qualcode.ingest.corpus import format_errors, ingest_corpus
@@ -226,8 +231,9 @@ def ingest(
     with schema.processed_lock(out, create=True):
         sweep_processed(out)
         result = ingest_corpus(
-            raw, out, params=params, keys_dir=keys_dir, keep_going=keep_going, guide_path=guide
-        )
+            raw, out, params=params, keys_dir=keys_dir, keep_going=keep_going, guide_path=guide,
+            client=client,
+        )  # fmt: skip
     outcome = Outcome(
         lines=[
             f"ingest: {len(result.processed)} processed, {len(result.skipped)} unchanged, "
@@ -253,15 +259,17 @@ def code(
     coder: str = "rules",
     model: Path | None = None,
     progress: Progress = no_progress,
+    client: Any = None,
 ) -> Outcome:
     """Code the participant sentences with the rules, a trained model, or both.
 
+    client: a `distributed.Client` whose workers code with the rules (`qualcode.cluster`).
     RETURNS (Outcome): the counts and the tables written.
     """
     with schema.processed_lock(processed):
         schema.check_ingest_record(processed)
         return _code(processed, codebook=codebook, params=params, coder=coder, model=model,
-                     progress=progress)  # fmt: skip
+                     progress=progress, client=client)  # fmt: skip
 
 
 def _code(
@@ -272,6 +280,7 @@ def _code(
     coder: str,
     model: Path | None,
     progress: Progress,
+    client: Any = None,
 ) -> Outcome:
     if coder != "rules":
         from qualcode.learned.predict import code_with_model
@@ -292,7 +301,7 @@ def _code(
     from qualcode.coding.rules import code_corpus
 
     with progress("coding", " units") as advance:
-        result = code_corpus(processed, codebook, params=params, progress=advance)
+        result = code_corpus(processed, codebook, params=params, progress=advance, client=client)
     return Outcome(
         lines=[
             f"coded {len(result.coded)} transcript(s), {len(result.cached)} unchanged; "
@@ -538,8 +547,11 @@ def study_steps(
     notebooks: Path,
     learn_from_people: bool = True,
     skip_other_coding: bool = False,
+    client: Any = None,
 ) -> list[Step]:
     """The steps of `qualcode run`, in order, with what each reads.
+
+    client: a `distributed.Client` for the per-transcript work of ingest and code.
 
     RETURNS (list[Step]): ingest, code, import, agreement, (learn,) report.
     """
@@ -556,7 +568,7 @@ def study_steps(
             reads=(Path(raw), guide),
             settings={"spacy_model": params.spacy_model, "ingest": settings["ingest"]},
             run=lambda progress: ingest(
-                raw, processed, params=params, guide=guide, progress=progress
+                raw, processed, params=params, guide=guide, progress=progress, client=client
             ),
             whole=lambda: schema.ingest_is_whole(processed),
         ),
@@ -565,7 +577,7 @@ def study_steps(
             reads=(*ingested[1:], Path(codebook)),
             settings={"spacy_model": params.spacy_model, "coding": settings["coding"]},
             run=lambda progress: code(
-                processed, codebook=codebook, params=params, progress=progress
+                processed, codebook=codebook, params=params, progress=progress, client=client
             ),
         ),
     ]
@@ -593,7 +605,10 @@ def study_steps(
             Step(
                 "learn",
                 reads=(*folders, *ingested, codings, Path(raw), Path(codebook)),
-                settings={**settings, "skip_other_coding": skip_other_coding},
+                settings={
+                    **{k: v for k, v in settings.items() if k != "processes"},
+                    "skip_other_coding": skip_other_coding,
+                },
                 run=lambda progress: learn(
                     raw,
                     processed,
@@ -638,8 +653,12 @@ def run_study(
     skip_other_coding: bool = False,
     progress: Progress = no_progress,
     on_outcome: Callable[[Step, Outcome], None] | None = None,
+    client: Any = None,
 ) -> list[Outcome]:
     """`qualcode run`: the study's steps (`study_steps`), skipping those with unchanged inputs.
+
+    client: a `distributed.Client` for the per-transcript work of ingest and code
+        (`qualcode.cluster`); the tables are the same as without.
 
     RETURNS (list[Outcome]): what each step did.
     """
@@ -652,6 +671,7 @@ def run_study(
         notebooks=notebooks,
         learn_from_people=learn_from_people,
         skip_other_coding=skip_other_coding,
+        client=client,
     )
     with schema.processed_lock(processed, create=True):
         sweep_processed(processed)

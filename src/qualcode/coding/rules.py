@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
 from qualcode.nlp import build_nlp, model_info
 from qualcode.units import participant_units
+from qualcode.workers import map_batches, n_words, processes_for
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +356,47 @@ def code_docs(
     return coding_rows, quantity_rows
 
 
+# The coder of each process (of a pool or a cluster's worker), for one codebook and model.
+_WORKER_CODERS: dict[tuple[str, str], Language] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def _keep_coder(codebook: Codebook, params: Params, nlp: Language) -> None:
+    with _WORKER_LOCK:
+        _WORKER_CODERS.clear()
+        _WORKER_CODERS[(codebook.sha256, params.spacy_model)] = nlp
+
+
+def code_batch(
+    units: list[CodingUnit],
+    codebook: Codebook,
+    params: Params,
+    sentences: pd.DataFrame | None,
+) -> list[tuple[list[dict], list[dict]]]:
+    """Code a batch of units (one `nlp.pipe` batch) with the codebook's coder (built once per
+    process and codebook); in this process, a pool's or a cluster's.
+
+    sentences: with unit=turn, the sentences (see `code_docs`).
+    RETURNS (list): one pair: the batch's coding rows and quantity rows.
+    """
+    key = (codebook.sha256, params.spacy_model)
+    with _WORKER_LOCK:  # workers that are threads of one process share the coder
+        if key not in _WORKER_CODERS:
+            _WORKER_CODERS.clear()
+            _WORKER_CODERS[key] = build_coder(codebook, model=params.spacy_model)
+        docs = list(_WORKER_CODERS[key].pipe([u.text for u in units], batch_size=len(units)))
+    if sentences is not None:
+        sentences = sentences[sentences["transcript_id"].isin({u.transcript_id for u in units})]
+    return [
+        code_docs(
+            zip(docs, units, strict=True),
+            codebook,
+            cues=Cues.from_params(params),
+            sentences=sentences,
+        )
+    ]
+
+
 def _units_iter(units: pd.DataFrame) -> Iterator[CodingUnit]:
     for row in units.itertuples(index=False):
         yield CodingUnit(
@@ -385,6 +428,7 @@ def code_corpus(
     nlp: Language | None = None,
     progress: Callable[[int], None] | None = None,
     batch_size: int = 256,
+    client: Any = None,
 ) -> CodingResult:
     """Apply the codebook to the participant sentences (or turns) of data/processed.
 
@@ -394,6 +438,9 @@ def code_corpus(
     params: pipeline parameters (config/params.yml when None).
     nlp: a pipeline from `build_coder` for this codebook (built when needed if None).
     progress: called with the number of units coded after each one (for a progress bar).
+    client: a `distributed.Client`: the units are coded by its workers (`qualcode.cluster`),
+        in the batches one process codes, with the codebook and the parameters; without
+        one, in `params.processes` processes (`qualcode.workers`).
     RETURNS (CodingResult): the tables written and what was coded or reused.
     """
     processed_dir = Path(processed_dir)
@@ -436,24 +483,21 @@ def code_corpus(
     coding_rows: list[dict] = []
     quantity_rows: list[dict] = []
     if len(todo_units):
-        if nlp is None:
-            nlp = build_coder(codebook, model=params.spacy_model)
-        cues = Cues.from_params(params)
         unit_list = list(_units_iter(todo_units))
-
-        def docs() -> Iterator[tuple[Doc, CodingUnit]]:
-            texts = (u.text for u in unit_list)
-            for i, doc in enumerate(nlp.pipe(texts, batch_size=batch_size)):
-                if progress is not None:
-                    progress(1)
-                yield doc, unit_list[i]
-
-        coding_rows, quantity_rows = code_docs(
-            docs(),
-            codebook,
-            cues=cues,
-            sentences=sentences if unit == "turn" else None,
+        if client is None:
+            # built here once: the processes of the pool start with it
+            _keep_coder(codebook, params, nlp or build_coder(codebook, model=params.spacy_model))
+        parts = map_batches(
+            code_batch,
+            unit_list,
+            batch_size=batch_size,
+            args=(codebook, params, sentences if unit == "turn" else None),
+            processes=processes_for(params.processes, n_words(u.text for u in unit_list)),
+            client=client,
+            progress=progress,
         )
+        coding_rows = [row for rows, _ in parts for row in rows]
+        quantity_rows = [row for _, rows in parts for row in rows]
 
     sort_keys = ["transcript_id", "turn_id", "sentence_id"]
     new_codings = schema.typed_codings(pd.DataFrame(coding_rows))

@@ -4,7 +4,8 @@ Steps, per transcript (`transcript_id` is the file stem):
 
 1. read (`qualcode.ingest.readers`; format detected from the extension and the content) and clean
    (`qualcode.ingest.cleaning`) each turn;
-2. spaCy (senter for sentences, NER for names; `nlp.pipe` in batches) on the cleaned text;
+2. spaCy (senter for sentences, NER for names; `nlp.pipe` in batches, in the `processes` of the
+   parameters or on the workers of a dask cluster, `qualcode.cluster`) on the cleaned text;
 3. speakers and roles: from data/raw/participants.csv when it names the interviewer, otherwise the
    speaker who asks most questions and talks least is the interviewer (`ingest.speakers`);
 4. sections: each turn takes the interview-guide section (config/interview_guide.yml) of the latest
@@ -44,6 +45,7 @@ import hashlib
 import json
 import logging
 import sys
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -54,6 +56,7 @@ from typing import Any
 import pandas as pd
 import spacy
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from qualcode import paths, schema
 from qualcode.config import Params
@@ -78,6 +81,7 @@ from qualcode.ingest.name_rules import (
 from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
 from qualcode.ingest.speakers import assign_speakers
 from qualcode.participants import PARTICIPANTS_FILE, rows_by_transcript
+from qualcode.workers import map_batches, n_words, processes_for
 
 log = logging.getLogger(__name__)
 
@@ -211,27 +215,65 @@ def _parse_file(path: Path, raw_dir: Path, data: bytes, params: Params) -> _Pars
 
 
 def _annotate(
-    parsed: list[_Parsed], nlp: Language, *, progress: bool, batch_size: int = 64
+    parsed: list[_Parsed],
+    model: str,
+    *,
+    progress: bool,
+    processes: int | str = 1,
+    client: Any = None,
+    batch_size: int = 64,
 ) -> None:
-    """Add sentence offsets and entities (spaCy) to every turn, in one `nlp.pipe` stream."""
+    """Add sentence offsets and entities (spaCy) to every turn, in one `nlp.pipe` stream.
+
+    processes: the `processes` setting (`qualcode.workers.processes_for`).
+    client: a `distributed.Client`: the batches are read by its workers (`qualcode.cluster`).
+    """
     from tqdm import tqdm
 
     items = [turn for p in parsed for turn in p.turns]
-    texts = (turn["text"] for turn in items)
-    docs = nlp.pipe(texts, batch_size=batch_size)
-    bar = tqdm(
-        docs,
+    texts = [turn["text"] for turn in items]
+    n_process = processes_for(processes, n_words(texts))
+    if client is None:
+        ingest_nlp(model)  # loaded once here: the processes of the pool start with it
+    with tqdm(
         total=len(items),
         desc="ingest: spaCy",
         unit="turn",
         file=sys.stderr,
         disable=not progress or None,
-    )
-    for turn, doc in zip(items, bar, strict=True):
-        turn["sentences"] = [
-            [sent.start_char, sent.end_char] for sent in doc.sents if sent.text.strip()
-        ]
-        turn["entities"] = [[ent.label_, ent.text] for ent in doc.ents]
+    ) as bar:
+        found = map_batches(
+            annotate_batch,
+            texts,
+            batch_size=batch_size,
+            args=(model,),
+            processes=n_process,
+            client=client,
+            progress=bar.update,
+        )
+    for turn, (sentences, entities) in zip(items, found, strict=True):
+        turn["sentences"] = sentences
+        turn["entities"] = entities
+
+
+def _annotations(doc: Doc) -> tuple[list[list[int]], list[list[str]]]:
+    """RETURNS (tuple): a doc's sentence offsets (blank sentences left out) and entities."""
+    sentences = [[sent.start_char, sent.end_char] for sent in doc.sents if sent.text.strip()]
+    return sentences, [[ent.label_, ent.text] for ent in doc.ents]
+
+
+_WORKER_LOCK = threading.Lock()
+
+
+def annotate_batch(texts: list[str], model: str) -> list[tuple[list[list[int]], list[list[str]]]]:
+    """Sentence offsets and entities of a batch of turn texts (one `nlp.pipe` batch), read with
+    the ingest pipeline (loaded once per process); in this process, a pool's or a cluster's.
+
+    RETURNS (list): per text, its sentence offsets and entities.
+    """
+    with _WORKER_LOCK:  # workers that are threads of one process share the pipeline
+        nlp = ingest_nlp(model)
+        return [_annotations(doc) for doc in nlp.pipe(texts, batch_size=len(texts))]
 
 
 def _cache_path(keys_dir: Path, transcript_id: str) -> Path:
@@ -634,6 +676,7 @@ def ingest_corpus(
     keep_going: bool = False,
     guide_path: Path | None = None,
     progress: bool = True,
+    client: Any = None,
 ) -> IngestResult:
     """Ingest every transcript of `raw_dir` into the tables of `out_dir` (see the module docstring).
 
@@ -641,6 +684,8 @@ def ingest_corpus(
     written; with `keep_going` the good files are processed and the bad ones are listed in the
     result's `errors`. Unchanged transcripts come from the cache; `raw_dir` is only read.
     keys_dir: where the re-identification key and the cache go (default: `<raw_dir>/../keys`).
+    client: a `distributed.Client`: spaCy runs on its workers, which get the cleaned text of the
+        turns (never the key: the pseudonyms are given here).
     RETURNS (IngestResult): what was processed, skipped, removed, and the errors and warnings.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
@@ -700,7 +745,13 @@ def ingest_corpus(
         raise ManyInputErrors(result.errors) if len(result.errors) > 1 else result.errors[0]
 
     if fresh:
-        _annotate(fresh, ingest_nlp(params.spacy_model), progress=progress)
+        _annotate(
+            fresh,
+            params.spacy_model,
+            progress=progress,
+            processes=params.processes,
+            client=client,
+        )
     for parsed in fresh:
         payload = {
             "version": PIPELINE_VERSION,
@@ -785,7 +836,7 @@ def ingest_text(
         turns=_clean_turns(turns, params),
         warnings=warnings,
     )
-    _annotate([parsed], ingest_nlp(params.spacy_model), progress=False)
+    _annotate([parsed], params.spacy_model, progress=False)
     item = {
         "transcript_id": transcript_id,
         "source_path": parsed.source_path,

@@ -16,7 +16,13 @@ import pandas as pd
 from qualcode import schema
 from qualcode.config import FEATURE_BLOCKS, LearnedParams, Params
 from qualcode.learned.data import TrainingData, load_training_data
-from qualcode.learned.folds import FoldResult, learning_curve_tasks, loto_tasks, run_folds
+from qualcode.learned.folds import (
+    FoldCache,
+    FoldResult,
+    learning_curve_tasks,
+    loto_tasks,
+    run_folds,
+)
 from qualcode.learned.scores import ALL, SUMMARY_METRICS, fold_predictions, micro_macro, score_folds
 from qualcode.learned.train import MODEL_CODER, confusion_counts
 
@@ -44,6 +50,7 @@ def _learning_curve(
     draws: int,
     jobs: int,
     progress: Callable[[int], None] | None,
+    cache: FoldCache | None = None,
 ) -> pd.DataFrame:
     """RETURNS (DataFrame): per number of training transcripts and draw, micro and macro F1
     over the held-out transcripts (the trainings on all others are those of `results`)."""
@@ -53,7 +60,7 @@ def _learning_curve(
     )
     done = {(r.fold, r.train_transcripts): r for r in results}
     todo = [(fold, train) for _, _, fold, train in tasks if (fold, train) not in done]
-    for r in run_folds(data, settings, seed, todo, jobs=jobs, progress=progress):
+    for r in run_folds(data, settings, seed, todo, jobs=jobs, progress=progress, cache=cache):
         done[(r.fold, r.train_transcripts)] = r
     support = np.zeros(len(data.labels.codes), dtype=bool)
     for res in results:
@@ -92,6 +99,7 @@ def _ablation(
     n_boot: int,
     jobs: int,
     progress: Callable[[int], None] | None,
+    cache: FoldCache | None = None,
 ) -> pd.DataFrame:
     """RETURNS (DataFrame): the model's micro and macro F1 (with intervals) with each kind of
     context added in turn (the variant with the evaluated features reuses `results`)."""
@@ -102,7 +110,9 @@ def _ablation(
             variant = results
         else:
             changed = dataclasses.replace(settings, features=blocks)
-            variant = run_folds(data, changed, seed, tasks, jobs=jobs, progress=progress)
+            variant = run_folds(
+                data, changed, seed, tasks, jobs=jobs, progress=progress, cache=cache
+            )
         _, summary = score_folds(data, variant, n_boot=n_boot, seed=seed)
         model = summary[summary["coder"] == MODEL_CODER].iloc[0]
         rows.append({"features": name, "blocks": " ".join(blocks), **model[list(SUMMARY_METRICS)]})
@@ -156,9 +166,13 @@ def evaluate_data(
     ablation: bool = True,
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    cache: FoldCache | None = None,
 ) -> Evaluation:
     """Leave-one-transcript-out evaluation on labelled data (labelled without review
     decisions: every unit belongs to a transcript coded in full); see `evaluate`.
+
+    cache: the folds already run (`FoldCache`): a fold whose inputs are unchanged is read
+        from it, not trained again.
 
     RETURNS (Evaluation): the tables (see `Evaluation`).
     """
@@ -166,20 +180,21 @@ def evaluate_data(
         settings, features=tuple(b for b in FEATURE_BLOCKS if b in settings.features)
     )
     loto = loto_tasks(data, held_out)
-    results = run_folds(data, settings, seed, loto, jobs=jobs, progress=progress)
+    results = run_folds(data, settings, seed, loto, jobs=jobs, progress=progress, cache=cache)
     table, summary = score_folds(data, results, n_boot=n_boot, seed=seed)
     version = data.codebook.version if data.codebook is not None else None
     curve = None
     if learning_curve:
         curve = _learning_curve(
             data, settings, seed, results, sizes=curve_sizes, draws=curve_draws, jobs=jobs,
-            progress=progress,
+            progress=progress, cache=cache,
         )  # fmt: skip
     ablation_table = None
     if ablation and settings.kind == "logreg":
         ablation_table = _ablation(
-            data, settings, seed, results, n_boot=n_boot, jobs=jobs, progress=progress
-        )
+            data, settings, seed, results, n_boot=n_boot, jobs=jobs, progress=progress,
+            cache=cache,
+        )  # fmt: skip
     not_learned = {
         c for r in results for c, ok in zip(data.labels.codes, r.learned, strict=True) if not ok
     }

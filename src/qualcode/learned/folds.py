@@ -5,11 +5,16 @@ trained and scored on each.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from qualcode import __version__
 from qualcode.config import LearnedParams
 from qualcode.errors import QualcodeInputError
 from qualcode.learned.data import TrainingData
@@ -62,6 +67,99 @@ def run_fold(
     return FoldResult(fold, tuple(train), test, probs, coded, learned, n_train)
 
 
+@dataclass
+class FoldCache:
+    """The results of folds already run, kept in a folder by the digest of everything a fold
+    depends on (see `fold_digest`), so that a fold whose inputs did not change is not trained
+    again. Each result is an .npz of numbers (nothing pickled).
+
+    used: the digests read or written since the cache was opened (`prune` keeps only those).
+    """
+
+    folder: Path
+    used: set[str] = field(default_factory=set)
+
+    def _path(self, digest: str) -> Path:
+        return self.folder / f"{digest}.npz"
+
+    def get(self, digest: str, data: TrainingData, task: Task) -> FoldResult | None:
+        """RETURNS (FoldResult | None): the cached result of the task, None when there is none."""
+        try:
+            with np.load(self._path(digest), allow_pickle=False) as saved:
+                arrays = {k: saved[k] for k in ("probs", "coded", "learned", "n_train_examples")}
+        except (OSError, ValueError, KeyError):
+            return None
+        self.used.add(digest)
+        fold, train = task
+        return FoldResult(fold, tuple(train), _test_rows(data, fold), **arrays)
+
+    def put(self, digest: str, result: FoldResult) -> None:
+        """Keep a fold's result (atomically)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(digest)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("wb") as handle:
+            np.savez(
+                handle,
+                probs=result.probs,
+                coded=result.coded,
+                learned=result.learned,
+                n_train_examples=result.n_train_examples,
+            )
+        tmp.replace(path)
+        self.used.add(digest)
+
+    def prune(self) -> None:
+        """Remove the results not used since the cache was opened."""
+        if self.folder.is_dir():
+            for path in self.folder.glob("*.npz"):
+                if path.stem not in self.used:
+                    path.unlink()
+
+
+def _test_rows(data: TrainingData, fold: str) -> np.ndarray:
+    return np.flatnonzero(data.units.frame["transcript_id"].to_numpy() == fold)
+
+
+def _transcript_digests(data: TrainingData) -> dict[str, str]:
+    """RETURNS (dict): per transcript, the sha256 of its units (text, context, rule matches,
+    spaCy vectors) and labels."""
+    frame = data.units.frame
+    transcripts = frame["transcript_id"].to_numpy()
+    digests = {}
+    for tid in sorted(set(transcripts)):
+        rows = np.flatnonzero(transcripts == tid)
+        h = hashlib.sha256()
+        h.update(frame.iloc[rows].to_json(orient="split", index=False).encode())
+        for array in (data.units.tok2vec[rows], data.labels.y[rows], data.labels.known[rows]):
+            h.update(np.ascontiguousarray(array).tobytes())
+        digests[str(tid)] = h.hexdigest()
+    return digests
+
+
+def _common_digest(data: TrainingData, settings: LearnedParams, seed: int) -> str:
+    """RETURNS (str): the sha256 of what every fold depends on besides its transcripts."""
+    h = hashlib.sha256()
+    h.update(
+        json.dumps(
+            {
+                "version": __version__,
+                "settings": dataclasses.asdict(settings),
+                "seed": seed,
+                "codes": data.labels.codes,
+                "owners": data.labels.owners,
+                "codebook": None if data.codebook is None else data.codebook.sha256,
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
+    if data.examples is not None:
+        h.update(data.examples.frame.to_json(orient="split", index=False).encode())
+        h.update(np.ascontiguousarray(data.examples.tok2vec).tobytes())
+    return h.hexdigest()
+
+
 def run_folds(
     data: TrainingData,
     settings: LearnedParams,
@@ -70,21 +168,43 @@ def run_folds(
     *,
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    cache: FoldCache | None = None,
 ) -> list[FoldResult]:
-    if jobs > 1 and len(tasks) > 1:
+    """Train and score each fold, `jobs` at a time (joblib); with a `cache`, a fold whose
+    inputs are unchanged since it was cached is read from it instead.
+
+    RETURNS (list[FoldResult]): the results, in the order of `tasks`.
+    """
+    done: dict[int, FoldResult] = {}
+    digests: dict[int, str] = {}
+    if cache is not None:
+        per_transcript = _transcript_digests(data)
+        common = _common_digest(data, settings, seed)
+        for i, (fold, train) in enumerate(tasks):
+            parts = [common, fold, per_transcript.get(fold, "")]
+            parts += [f"{t}:{per_transcript.get(t, '')}" for t in sorted(train)]
+            digests[i] = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+            found = cache.get(digests[i], data, (fold, train))
+            if found is not None:
+                done[i] = found
+                if progress is not None:
+                    progress(1)
+    todo = [i for i in range(len(tasks)) if i not in done]
+    if jobs > 1 and len(todo) > 1:
         from joblib import Parallel, delayed
 
         results = Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(run_fold)(data, settings, seed, fold, train) for fold, train in tasks
+            delayed(run_fold)(data, settings, seed, *tasks[i]) for i in todo
         )
     else:
-        results = (run_fold(data, settings, seed, fold, train) for fold, train in tasks)
-    out = []
-    for result in results:
-        out.append(result)
+        results = (run_fold(data, settings, seed, *tasks[i]) for i in todo)
+    for i, result in zip(todo, results, strict=True):
+        done[i] = result
+        if cache is not None:
+            cache.put(digests[i], result)
         if progress is not None:
             progress(1)
-    return out
+    return [done[i] for i in range(len(tasks))]
 
 
 def loto_tasks(data: TrainingData, held_out: Sequence[str] | None) -> list[Task]:

@@ -14,11 +14,15 @@ from qualcode import schema
 from qualcode.config import Params
 from qualcode.learned.data import read_sources, training_data
 from qualcode.learned.evaluate import Evaluation, evaluate_data, write_evaluation
+from qualcode.learned.folds import FoldCache
 from qualcode.learned.review import review_candidates
 from qualcode.learned.store import check_out_dir
 from qualcode.learned.train import train_data
+from qualcode.workers import processes_for
 
 STUDY_MODEL_FOLDER = "model"
+# the folds of the evaluation already run, by the digest of their inputs (hidden: not a table)
+FOLD_CACHE_FOLDER = ".evaluation_folds"
 
 
 def study_model_dir(processed_dir: Path) -> Path:
@@ -52,7 +56,7 @@ def learn_step(
     codebook_path: Path | None,
     raw_dir: Path | None,
     params: Params,
-    jobs: int = 2,
+    jobs: int | None = None,
     curve_sizes: Sequence[int] = (),
     skip_other_transcripts: bool = False,
     progress: Callable[[int], None] | None = None,
@@ -66,7 +70,9 @@ def learn_step(
     automatic coding agrees with people without reading a sentence itself.
 
     The sentences are read with spaCy once: the evaluation leaves the review decisions out,
-    the training uses them.
+    the training uses them. The evaluation's folds run `jobs` at a time (`processes` of the
+    parameters when None); a fold whose inputs did not change since an earlier run is read
+    from processed_dir/.evaluation_folds instead of being trained again.
     Skipped, with the reason in `skipped`, when no folder holds coding or fewer than two
     transcripts are coded in full. Bad coding files raise QualcodeInputError; rows coding
     transcripts not in the study are left out with `skip_other_transcripts`.
@@ -107,6 +113,9 @@ def learn_step(
         processed_dir, coders=list(imported), codebook=codebook, params=params,
         every_transcript=True,
     )  # fmt: skip
+    if jobs is None:
+        jobs = processes_for(params.processes, len(read.units), min_words=0)
+    cache = FoldCache(processed_dir / FOLD_CACHE_FOLDER)
     evaluation = evaluate_data(
         training_data(read, use_reviews=False),
         settings=params.learned,
@@ -116,7 +125,9 @@ def learn_step(
         curve_draws=1,
         jobs=jobs,
         progress=progress,
+        cache=cache,
     )
+    cache.prune()
     write_evaluation(evaluation, processed_dir)
     trained = train_data(training_data(read, use_reviews=True), model_dir, params=params, seed=seed)
     review = review_candidates(
