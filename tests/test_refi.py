@@ -14,9 +14,7 @@ from click.testing import Result
 from fixtures.refi.corpus import (
     PARTICIPANTS,
     RAW_FILE_A,
-    rule_codings,
-    write_codebook,
-    write_corpus,
+    write_project,
 )
 from lxml import etree
 
@@ -37,16 +35,7 @@ def q(tag: str) -> str:
 
 @pytest.fixture()
 def project(tmp_path: Path) -> dict[str, Path]:
-    processed, raw = tmp_path / "processed", tmp_path / "raw"
-    processed.mkdir()
-    turns, sentences = write_corpus(processed, raw)
-    codebook = write_codebook(tmp_path / "codebook.yml")
-    schema.write_table(
-        rule_codings(turns, sentences),
-        processed / "codings.parquet",
-        columns=schema.CODINGS_COLUMNS,
-    )
-    return {"processed": processed, "raw": raw, "codebook": codebook, "root": tmp_path}
+    return write_project(tmp_path)
 
 
 def human_rows(processed: Path, codebook: Path) -> pd.DataFrame:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fixtures.refi.corpus import rule_codings, write_codebook, write_corpus
+from fixtures.refi.corpus import write_project
 
-from qualcode import schema
 from qualcode.coding.codebook import load_codebook
 from qualcode.human.export import export, quote_table
 from qualcode.study_ids import apply_study_ids, for_sharing, manifest_rows, study_id_map
@@ -66,16 +65,7 @@ def test_manifest_rows():
 
 @pytest.fixture()
 def project(tmp_path: Path) -> dict[str, Path]:
-    processed, raw = tmp_path / "processed", tmp_path / "raw"
-    processed.mkdir()
-    turns, sentences = write_corpus(processed, raw)
-    codebook = write_codebook(tmp_path / "codebook.yml")
-    schema.write_table(
-        rule_codings(turns, sentences),
-        processed / "codings.parquet",
-        columns=schema.CODINGS_COLUMNS,
-    )
-    return {"processed": processed, "raw": raw, "codebook": codebook, "root": tmp_path}
+    return write_project(tmp_path)
 
 
 @pytest.mark.parametrize("study_ids", [False, True])
