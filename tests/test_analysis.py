@@ -1072,3 +1072,11 @@ def test_kappa_at_three_units_side_by_side_and_the_indicative_flag(study):
     assert analysis.indicative_codes(checks) == [second]
     assert analysis.agreement_flag(0.59) == "indicative only" and analysis.agreement_flag(nan) == ""
     assert analysis.code_checks(None, [first]) == {first: None}
+
+
+def test_some_of_says_how_many_of_a_set_in_words():
+    assert analysis.some_of(1, 1, "code") == "the one code"
+    assert analysis.some_of(0, 1, "code") == "no code"
+    assert analysis.some_of(5, 5, "code") == "all 5 codes"
+    assert analysis.some_of(2, 3, "code") == "2 of the 3 codes"
+    assert analysis.some_of(0, 4, "code") == "none of the 4 codes"

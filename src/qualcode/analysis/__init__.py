@@ -97,6 +97,7 @@ from qualcode.analysis.text import (
     percent,
     plain_numbers,
     plural,
+    some_of,
 )
 from qualcode.analysis.themes import (
     NO_SECTION,
@@ -190,6 +191,7 @@ __all__ = [
     "participants_voicing_several",
     "percent",
     "plural",
+    "some_of",
     "pseudonyms_by_type",
     "quantity_phrase",
     "quantity_values",

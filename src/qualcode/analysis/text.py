@@ -35,6 +35,22 @@ def plural(n: int, singular: str, plural_form: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural_form or singular + 's')}"
 
 
+def some_of(n: int, total: int, singular: str, plural_form: str | None = None) -> str:
+    """How many of a set, in words: "the one code", "no code" (of one), "all 5 codes",
+    "2 of the 3 codes", "none of the 4 codes".
+
+    RETURNS (str): the phrase, lower case.
+    """
+    many = plural_form or singular + "s"
+    if total == 1:
+        return f"the one {singular}" if n == 1 else f"no {singular}"
+    if n == total:
+        return f"all {total} {many}"
+    if n == 0:
+        return f"none of the {total} {many}"
+    return f"{n} of the {total} {many}"
+
+
 def decimal(value: float, digits: int = 2) -> str:
     """RETURNS (str): the value with `digits` decimals, never "-0.00"; "n/a" for NaN."""
     if value is None or pd.isna(value):
