@@ -16,7 +16,7 @@ from qualcode import schema
 from qualcode.cli import app
 from qualcode.config import FEATURE_BLOCKS, LearnedParams, Params
 from qualcode.errors import QualcodeInputError
-from qualcode.human.csv_import import import_csv
+from qualcode.human.csv_import import import_csv, import_csv_folder
 from qualcode.learned.active import NEXT_COLUMNS, margins, pick_sentences
 from qualcode.learned.data import load_training_data
 from qualcode.learned.evaluate import evaluate, write_evaluation
@@ -879,17 +879,23 @@ def test_textcat_model_trains_saves_and_codes(study: Path, tmp_path: Path) -> No
 # The learning step of `qualcode run`
 
 
-def test_learn_step_imports_evaluates_and_trains(tmp_path: Path) -> None:
+def _import_folders(processed: Path, sources: list[tuple[Path, str]]) -> None:
+    """People's coding folders imported as the import step of `qualcode run` does."""
+    for folder, coder in sources:
+        import_csv_folder(folder, processed, coder=coder)
+
+
+def test_learn_step_learns_from_the_imported_coding(tmp_path: Path) -> None:
     processed = _write_study(tmp_path / "study")
     people = tmp_path / "people"
     people.mkdir()
     shutil.copy(tmp_path / "study" / "alice.csv", people / "study.csv")
     (tmp_path / "empty").mkdir()
-    sources = [(people, "human:alice"), (tmp_path / "empty", "human:bob")]
+    _import_folders(processed, [(people, "human:alice"), (tmp_path / "empty", "human:bob")])
+    coders = ["human:alice", "human:bob"]
     step = learn_step(
-        processed, sources, codebook_path=None, raw_dir=None, params=Params(), jobs=1,
-        curve_sizes=(2,),
-    )  # fmt: skip
+        processed, coders, codebook_path=None, params=Params(), jobs=1, curve_sizes=(2,)
+    )
     assert not step.skipped
     assert list(step.imported) == ["human:alice"]
     assert step.imported["human:alice"] == len(_study()[2])
@@ -900,9 +906,7 @@ def test_learn_step_imports_evaluates_and_trains(tmp_path: Path) -> None:
     assert (step.model_dir / CARD_FILE).exists()
     assert step.model_dir == study_model_dir(processed)
     # Again without a curve: the earlier curve no longer describes the evaluation, and goes.
-    again = learn_step(
-        processed, sources, codebook_path=None, raw_dir=None, params=Params(), jobs=1
-    )
+    again = learn_step(processed, coders, codebook_path=None, params=Params(), jobs=1)
     assert again.evaluation is not None
     assert learning_curve_table(processed) is None
     # the review candidates the step wrote are the review table of the model it trained
@@ -917,10 +921,10 @@ def test_learn_step_imports_evaluates_and_trains(tmp_path: Path) -> None:
 def test_learn_step_is_skipped_without_enough_human_coding(tmp_path: Path) -> None:
     processed = _write_study(tmp_path / "study")
     (tmp_path / "empty").mkdir()
-    step = learn_step(
-        processed, [(tmp_path / "empty", "human:bob"), (tmp_path / "missing", "human:carol")],
-        codebook_path=None, raw_dir=None, params=Params(),
-    )  # fmt: skip
+    _import_folders(
+        processed, [(tmp_path / "empty", "human:bob"), (tmp_path / "missing", "human:carol")]
+    )
+    step = learn_step(processed, ["human:bob", "human:carol"], codebook_path=None, params=Params())
     assert step.skipped.startswith("no human coding in")
     assert step.evaluation is None and step.model_dir is None
     assert read_review_candidates(processed) is None
@@ -928,9 +932,8 @@ def test_learn_step_is_skipped_without_enough_human_coding(tmp_path: Path) -> No
     one.mkdir()
     rows = pd.read_csv(tmp_path / "study" / "alice.csv")
     rows[rows["transcript_id"] == "study_00"].to_csv(one / "study_00.csv", index=False)
-    step = learn_step(
-        processed, [(one, "human:dora")], codebook_path=None, raw_dir=None, params=Params()
-    )
+    _import_folders(processed, [(one, "human:dora")])
+    step = learn_step(processed, ["human:dora"], codebook_path=None, params=Params())
     assert step.skipped.startswith("1 transcript(s) coded by people")
     assert not (study_model_dir(processed)).exists()
 

@@ -400,11 +400,11 @@ def learn(
     *,
     codebook: Path,
     params: Params,
-    skip_other_coding: bool = False,
     progress: Progress = no_progress,
 ) -> Outcome:
     """Evaluate the learned coder on people's coding (leave one transcript out) and train it on
-    all of it into PROCESSED/model.
+    all of it into PROCESSED/model: the coding the import step brought in from the coding
+    folders beside `raw`, read from human_codings.parquet.
 
     RETURNS (Outcome): the evaluation's micro F1 per coder, or why the step had nothing to do.
     """
@@ -413,11 +413,9 @@ def learn(
     with progress("learning", " folds") as advance:
         step = learn_step(
             processed,
-            coding_folders(raw),
+            [coder for _folder, coder in coding_folders(raw)],
             codebook_path=codebook,
-            raw_dir=raw,
             params=params,
-            skip_other_transcripts=skip_other_coding,
             progress=advance,
         )
     if step.skipped:
@@ -604,18 +602,10 @@ def study_steps(
         steps.append(
             Step(
                 "learn",
-                reads=(*folders, *ingested, codings, Path(raw), Path(codebook)),
-                settings={
-                    **{k: v for k, v in settings.items() if k != "processes"},
-                    "skip_other_coding": skip_other_coding,
-                },
+                reads=(human_codings, *ingested, codings, Path(codebook)),
+                settings={k: v for k, v in settings.items() if k != "processes"},
                 run=lambda progress: learn(
-                    raw,
-                    processed,
-                    codebook=codebook,
-                    params=params,
-                    skip_other_coding=skip_other_coding,
-                    progress=progress,
+                    raw, processed, codebook=codebook, params=params, progress=progress
                 ),
             )
         )

@@ -34,7 +34,7 @@ def study_model_dir(processed_dir: Path) -> Path:
 class LearnStep:
     """What the learning step of `qualcode run` did.
 
-    imported: per coder, the rows of human coding imported from its folder.
+    imported: per coder, the rows of human coding learned from.
     evaluation: the leave-one-transcript-out evaluation (None when skipped).
     model_dir: the model trained on all the human coding (None when skipped).
     review_path: the review candidates written (None when skipped).
@@ -51,54 +51,46 @@ class LearnStep:
 
 def learn_step(
     processed_dir: Path,
-    sources: Sequence[tuple[Path, str]],
+    coders: Sequence[str],
     *,
     codebook_path: Path | None,
-    raw_dir: Path | None,
     params: Params,
     jobs: int | None = None,
     curve_sizes: Sequence[int] = (),
-    skip_other_transcripts: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> LearnStep:
-    """Import people's coding from its folders (one coder per folder, replacing that coder's
-    earlier rows), evaluate the learned coder leave-one-transcript-out (with the ablation of
-    the context; with `curve_sizes`, a learning curve over those numbers of training
-    transcripts and all of the others), train it on all of it into processed_dir/model
-    (settings: `params.learned`, seed `params.report.seed`), and write the sentences where it
-    and the rules disagree to review_candidates.parquet, so that the report shows how far
-    automatic coding agrees with people without reading a sentence itself.
+    """From the coding of `coders` in human_codings.parquet (imported before, by the import
+    step of `qualcode run` or `qualcode import-coding`), evaluate the learned coder
+    leave-one-transcript-out (with the ablation of the context; with `curve_sizes`, a learning
+    curve over those numbers of training transcripts and all of the others), train it on all of
+    it into processed_dir/model (settings: `params.learned`, seed `params.report.seed`), and
+    write the sentences where it and the rules disagree to review_candidates.parquet, so that
+    the report shows how far automatic coding agrees with people without reading a sentence
+    itself.
 
     The sentences are read with spaCy once: the evaluation leaves the review decisions out,
     the training uses them. The evaluation's folds run `jobs` at a time (`processes` of the
     parameters when None); a fold whose inputs did not change since an earlier run is read
     from processed_dir/.evaluation_folds instead of being trained again.
-    Skipped, with the reason in `skipped`, when no folder holds coding or fewer than two
-    transcripts are coded in full. Bad coding files raise QualcodeInputError; rows coding
-    transcripts not in the study are left out with `skip_other_transcripts`.
-    RETURNS (LearnStep): what was imported, the evaluation, the model and the review file.
+    Skipped, with the reason in `skipped`, when none of the coders coded anything or fewer than
+    two transcripts are coded in full.
+    RETURNS (LearnStep): the rows learned from, the evaluation, the model and the review file.
     """
     from qualcode.coding.codebook import load_codebook
-    from qualcode.human.csv_import import import_csv_folder
 
     processed_dir = Path(processed_dir)
+    human = schema.read_table(processed_dir, "human_codings", required=False)
     imported: dict[str, int] = {}
     coded: set[str] = set()
-    for folder, coder in sources:
-        result = import_csv_folder(
-            Path(folder),
-            processed_dir,
-            coder=coder,
-            codebook_path=codebook_path,
-            raw_dir=raw_dir,
-            skip_other_transcripts=skip_other_transcripts,
-        )
-        if result is not None:
-            imported[coder] = len(result.codings)
-            coded.update(result.codings["transcript_id"].astype(str))
+    for coder in coders:
+        rows = human[human["coder"] == coder] if human is not None else ()
+        if len(rows):
+            imported[coder] = len(rows)
+            coded.update(rows["transcript_id"].astype(str))
     if not imported:
-        return LearnStep(imported, skipped="no human coding in " + ", ".join(
-            str(folder) for folder, _ in sources))  # fmt: skip
+        return LearnStep(
+            imported, skipped="no human coding in human_codings.parquet by " + ", ".join(coders)
+        )
     n_coded = len(coded)
     if n_coded < 2:
         return LearnStep(
