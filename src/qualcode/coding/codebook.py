@@ -380,6 +380,30 @@ def _parse_code(item: Any, *, index: int, line: int | None, path: Path) -> Code:
     )
 
 
+def _pattern_list(
+    value: dict[str, Any],
+    key: str,
+    *,
+    code_id: str,
+    index: int,
+    line: int | None,
+    path: Path | None,
+) -> list[Any]:
+    """RETURNS (list): `patterns.<key>` of a code, checked to be a list that is not empty."""
+    raw = value[key]
+    if not isinstance(raw, list):
+        _fail(
+            code_id,
+            index,
+            line,
+            f"expected `patterns.{key}` to be a list, got {short_repr(raw)}",
+            path,
+        )
+    if not raw:
+        _fail(code_id, index, line, f"empty pattern list `patterns.{key}`", path)
+    return raw
+
+
 def _parse_patterns(item: dict, *, code_id: str, index: int, line, path) -> Patterns:
     if "patterns" not in item:
         return Patterns()
@@ -404,33 +428,13 @@ def _parse_patterns(item: dict, *, code_id: str, index: int, line, path) -> Patt
         )
     phrases: tuple[str, ...] = ()
     if "phrases" in value:
-        raw = value["phrases"]
-        if not isinstance(raw, list):
-            _fail(
-                code_id,
-                index,
-                line,
-                f"expected `patterns.phrases` to be a list, got {short_repr(raw)}",
-                path,
-            )
-        if not raw:
-            _fail(code_id, index, line, "empty pattern list `patterns.phrases`", path)
+        raw = _pattern_list(value, "phrases", code_id=code_id, index=index, line=line, path=path)
         phrases = _texts(
             raw, key="patterns.phrases", code_id=code_id, index=index, line=line, path=path
         )
     tokens: list[tuple[dict[str, Any], ...]] = []
     if "tokens" in value:
-        raw = value["tokens"]
-        if not isinstance(raw, list):
-            _fail(
-                code_id,
-                index,
-                line,
-                f"expected `patterns.tokens` to be a list, got {short_repr(raw)}",
-                path,
-            )
-        if not raw:
-            _fail(code_id, index, line, "empty pattern list `patterns.tokens`", path)
+        raw = _pattern_list(value, "tokens", code_id=code_id, index=index, line=line, path=path)
         for i, pattern in enumerate(raw):
             tokens.append(
                 _check_token_pattern(pattern, i, code_id=code_id, index=index, line=line, path=path)
