@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -12,12 +13,14 @@ from click.testing import Result
 from fixtures.refi.corpus import write_codebook, write_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from qualcode import schema
 from qualcode.coding.codebook import load_codebook
 from qualcode.errors import QualcodeInputError
 from qualcode.human.align import Corpus, OffsetMapper, find_quote, locate_quote, transcript_doc
 from qualcode.human.csv_import import import_csv, read_coding_csv
+from qualcode.human.refi_export import write_qdpx
 from qualcode.human.store import CodeResolver, code_slug, coder_name, pieces_to_rows
 
 
@@ -401,3 +404,34 @@ def test_csv_with_empty_code_is_bad(study) -> None:
     corpus = Corpus.load(study["processed"])
     with pytest.raises(QualcodeInputError, match="line 2: empty code"):
         read_coding_csv(path, corpus, coder="e", codebook=None)
+
+
+def test_csv_description_and_parent_of_new_codes_are_kept(study) -> None:
+    path = write_csv(
+        study["root"] / "desc.csv",
+        "transcript_id,code,quote,description,parent\n"
+        'interview_a,Energy work,"I did my undergrad","Work for   utilities,\ngrids",Background\n'
+        'interview_a,Energy work,"in physics",,\n'
+        'interview_a,Side gigs,"in physics",,Money matters\n',
+    )
+    import_csv(path, study["processed"], coder="d", codebook_path=study["codebook"])
+    codes = schema.read_table(study["processed"], "imported_codes")
+    got = codes[["code_id", "name", "description", "parent_id"]].values.tolist()
+    # the description is kept (whitespace folded) and the first row that gives one wins; a
+    # parent named by label resolves to its codebook id, a new parent is a new code
+    assert got == [
+        ["ENERGY_WORK", "Energy work", "Work for utilities, grids", "BACKGROUND"],
+        ["MONEY_MATTERS", "Money matters", "", None],
+        ["SIDE_GIGS", "Side gigs", "", "MONEY_MATTERS"],
+    ]
+    # and `qualcode export qdpx` gives them back under their parents, with their names
+    out = study["root"] / "out.qdpx"
+    write_qdpx(out, study["processed"], codebook=load_codebook(study["codebook"]))
+    with zipfile.ZipFile(out) as archive:
+        xml = etree.fromstring(archive.read("project.qde"))
+    ns = {"q": xml.nsmap[None]}
+    side = xml.xpath("//q:Code[@name='Money matters']/q:Code/@name", namespaces=ns)
+    assert side == ["Side gigs"]
+    energy = xml.xpath("//q:Code[@name='Energy work']", namespaces=ns)[0]
+    assert energy.getparent().get("name") == "Background and training"
+    assert energy.findtext("q:Description", namespaces=ns) == "Work for utilities, grids"

@@ -8,9 +8,10 @@ are looked for in the cleaned text, then in the words as spoken (`text_raw`), th
 the speaker labels and timestamps a QDA tool exports inside a passage, and last fuzzily, word by
 word (an ellipsis, a dropped filler, a name for our pseudonym; see `qualcode.human.align`). How
 each quote was found is kept per row (`ImportResult.quotes`, one line per file by `quote_lines`).
-An optional `turn_id` column narrows the search (or, with offsets, says which turn `start` and
-`end` count in; without it they count in the transcript document that `qualcode export qdpx`
-writes). Missing and
+Optional `description` and `parent` columns describe a code that is not in the codebook (kept in
+imported_codes.parquet, so `qualcode export` gives it back as it was). An optional `turn_id`
+column narrows the search (or, with offsets, says which turn `start` and `end` count in; without
+it they count in the transcript document that `qualcode export qdpx` writes). Missing and
 ambiguous quotes are reported by line and skipped; broken rows (unknown transcript, bad offsets,
 missing columns) stop the import and nothing is written.
 """
@@ -93,6 +94,13 @@ def _check_csv_columns(header: list[str], path: Path) -> tuple[str, str]:
             line=1,
         )
     return code_column, ("quote" if has_quote else "offsets")
+
+
+def _parent_id(resolver: CodeResolver, parent: str | None) -> str | None:
+    """RETURNS (str | None): our id for the code a row names in its `parent` column (a code
+    of the codebook, or a new code recorded with its name), None when the cell is empty."""
+    parent = (parent or "").strip()
+    return resolver.resolve(parent) if parent else None
 
 
 def _int_cell(value: str) -> int | None:
@@ -207,7 +215,11 @@ def read_coding_csv(
         else:
             problems.append(f"{path.name}, line {line}: empty quote")
             continue
-        code_id = resolver.resolve(code)
+        code_id = resolver.resolve(
+            code,
+            description=row.get("description", ""),
+            parent_id=_parent_id(resolver, row.get("parent", "")),
+        )
         for turn, lo, hi in found:
             pieces.append(
                 {
