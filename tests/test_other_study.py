@@ -42,6 +42,9 @@ def test_other_study_report_speaks_of_its_own_study(other_study):
     for name, body in text.items():
         for word in DEMO_WORDS:
             assert word.lower() not in body.lower(), f"{name} holds {word!r}"
+    assert re.search(
+        r"none of the \d+ names in participants.csv appears", text["01_clean_transcripts.html"]
+    )
     themes = text["03_analyze_themes.html"]
     assert "no interview guide" in themes
     # the attributes come from the data: every column with 2 to 12 values
