@@ -82,6 +82,31 @@ def test_manifest_lists_inputs_with_hashes(study):
     assert software["spacy_model_version"] == "3.8.0"
 
 
+def test_manifest_lists_transcripts_with_numbers_in_order(study):
+    """p2 comes before p10, as every table of the report lists them."""
+    ids = ["p10", "p2", "P1", "p1b"]
+    transcripts = pd.DataFrame(
+        {
+            "transcript_id": ids,
+            "source_path": [f"data/raw/{i}.txt" for i in ids],
+            "source_sha256": ["a" * 64] * 4,
+            "format": ["txt"] * 4,
+            "n_turns": [1] * 4,
+            "n_words": [10] * 4,
+        }
+    )
+    write_table(
+        transcripts, study["processed"] / "transcripts.parquet", columns=TRANSCRIPTS_COLUMNS
+    )
+    manifest = build_manifest(
+        processed_dir=study["processed"],
+        codebook_path=study["codebook"],
+        params_path=study["params"],
+        raw_dir=study["raw"],
+    )
+    assert [t["transcript_id"] for t in manifest["transcripts"]] == ["P1", "p1b", "p2", "p10"]
+
+
 def test_manifest_is_json_and_written_atomically(study, tmp_path):
     manifest = build_manifest(
         processed_dir=study["processed"],

@@ -155,14 +155,14 @@ def study_participants(
     return table.sort_values(ID_COLUMN).reset_index(drop=True)
 
 
-def _natural(text: str) -> str:
+def natural_key(text: str) -> str:
     """RETURNS (str): a sort key where the numbers in a text sort by value (P2 before P10)."""
     return re.sub(r"\d+", lambda m: m.group().zfill(12), str(text).casefold())
 
 
 def participant_order(pseudonyms: Iterable[str]) -> list[str]:
     """RETURNS (list[str]): the distinct pseudonyms in the order tables list participants."""
-    return sorted(set(pseudonyms), key=lambda p: (_natural(p), p))
+    return sorted(set(pseudonyms), key=lambda p: (natural_key(p), p))
 
 
 def sort_by_participant(frame: pd.DataFrame) -> pd.DataFrame:
@@ -172,5 +172,5 @@ def sort_by_participant(frame: pd.DataFrame) -> pd.DataFrame:
     """
     keys = [c for c in (PSEUDONYM_COLUMN, ID_COLUMN) if c in frame.columns]
     return frame.sort_values(
-        keys, key=lambda column: column.map(_natural), kind="stable"
+        keys, key=lambda column: column.map(natural_key), kind="stable"
     ).reset_index(drop=True)

@@ -23,6 +23,7 @@ from qualcode import __version__
 from qualcode.coding.codebook import load_codebook
 from qualcode.config import load_params, load_yaml
 from qualcode.nlp import model_info
+from qualcode.participants import natural_key
 from qualcode.paths import PROJ_ROOT, guide_path, study_path
 from qualcode.schema import MANIFEST_TABLES, file_sha256, read_table, table_path, write_json
 from qualcode.study_ids import manifest_rows
@@ -123,7 +124,9 @@ def build_manifest(
     params = load_params(params_path)
     root = study_root(params_path)
     transcripts = read_table(processed_dir, "transcripts")
-    transcripts = transcripts.sort_values("transcript_id")
+    transcripts = transcripts.sort_values(
+        "transcript_id", key=lambda ids: ids.map(natural_key), kind="stable"
+    )
     transcript_rows = [
         {
             "transcript_id": str(row.transcript_id),
