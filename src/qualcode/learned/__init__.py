@@ -25,6 +25,8 @@ How the modules fit together, in the order data flows through them:
 - `review`: where the model and the rules disagree, or what to label next; `qualcode review
   export|next|import`.
 - `step`: the learning step of `qualcode run`.
+- `simulate`: the review loop simulated with people's coding answering for the person, and
+  the coding widened to whole turns (benchmarks/bench_review.py).
 
 Every setting (model kind, features, block weights, C, minimum examples, folds, thresholds) is
 in the `learned:` section of config/params.yml (`qualcode.config.LearnedParams`).
