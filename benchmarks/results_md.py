@@ -28,11 +28,12 @@ def write_section(path: Path, heading: str, section: str) -> None:
     """Replace (or add) the `## <heading>` section of results.md, leaving the others alone."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
     pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.M | re.S)
+    section = section.rstrip("\n") + "\n\n"
     if pattern.search(text):
-        text = pattern.sub(lambda _m: section + "\n", text)
+        text = pattern.sub(lambda _m: section, text)
     else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def publish(heading: str, section: str, *, write: bool = True) -> None:
