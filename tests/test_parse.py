@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -185,3 +186,23 @@ def test_a_coder_for_other_cues_is_refused(coder, demo_codebook):
     own = build_coder(demo_codebook, cues=Cues.from_params(params))
     codings = code_texts(["I hardly had a niche."], own, demo_codebook, params=params)
     assert list(codings["cue"]) == ["hardly"]
+
+
+def test_phrase_lemmas_are_kept_between_runs(tmp_path, demo_codebook, coder):
+    cache = tmp_path / "codings.phrases.json"
+    cached = build_coder(demo_codebook, phrase_cache=cache)
+    data = json.loads(cache.read_text(encoding="utf-8"))
+    assert data["phrases"]["niche"] == ["niche"]
+    texts = fixture_sentences()
+    assert _rows(cached, texts, demo_codebook)[1] == _rows(coder, texts, demo_codebook)[1]
+    # a second coder reads the lemmas from the cache rather than with the tagger
+    data["phrases"]["niche"] = ["nook"]
+    cache.write_text(json.dumps(data), encoding="utf-8")
+    again = build_coder(demo_codebook, phrase_cache=cache)
+    assert code_texts(["A nook of mine."], again, demo_codebook)["code_id"].tolist()
+    assert not len(code_texts(["A nook of mine."], coder, demo_codebook))
+    # a cache for another pipeline version or model is read anew
+    data["key"]["pipeline"] = "rules.v0"
+    cache.write_text(json.dumps(data), encoding="utf-8")
+    build_coder(demo_codebook, phrase_cache=cache)
+    assert json.loads(cache.read_text(encoding="utf-8"))["phrases"]["niche"] == ["niche"]

@@ -64,6 +64,9 @@ RULER_LEMMA = "qualcode_rules"
 RULER_LOWER = "qualcode_rules_lower"
 PARSE_PATTERNS = "qualcode_parse_patterns"
 PARSE_CODING = "qualcode_parse_coding"
+SET_LEMMAS = "qualcode_set_lemmas"
+# In the processed folder: the lemmas of the codebook's phrases (see `phrase_lemmas`).
+PHRASE_LEMMAS_FILE = "codings.phrases.json"
 # Token attributes whose values are compared in lower case.
 _LOWER_ATTRS = {"LEMMA", "LOWER", "NORM"}
 
@@ -146,6 +149,7 @@ def build_coder(
     *,
     model: str = "en_core_web_sm",
     cues: Cues | None = None,
+    phrase_cache: Path | None = None,
 ) -> Language:
     """A copy of the English pipeline with the codebook's patterns as SpanRulers.
 
@@ -154,6 +158,9 @@ def build_coder(
     reads the parse (`qualcode.coding.parse`), and the named-entity recognizer not at all.
     cues: the negation and hypothetical cues `code_docs` will be given (the defaults of
         `CodingParams` when None): a doc with a coded span and one of them is parsed.
+    phrase_cache: a JSON file keeping the lemmas of the phrases between runs (see
+        `phrase_lemmas`), so that a run that codes a few transcripts does not read every
+        phrase of the codebook with the tagger again.
     RETURNS (Language): the pipeline; coded spans are in doc.spans["qualcode"].
     """
     cues = cues if cues is not None else Cues.from_params(Params())
@@ -212,15 +219,73 @@ def build_coder(
             name=PARSE_CODING,
             config={**parse_config, "stage": "coding", "words": sorted(cues.words())},
         )
-    lemma_ruler.matcher = AnchoredMatcher(nlp.vocab, validate=True)
+    # the codebook checked its token patterns when it was read
+    lemma_ruler.matcher = AnchoredMatcher(nlp.vocab, validate=False)
     # A ruler reads its phrases with the components before it: lemmas need the tagger, the
-    # attribute ruler and the lemmatizer, not the parse; lower-case words the tokenizer.
-    with nlp.select_pipes(disable=[p for p in (PARSE_PATTERNS,) if p in nlp.pipe_names]):
+    # attribute ruler and the lemmatizer, not the parse (here, their lemmas as they gave them,
+    # kept in the cache); lower-case words the tokenizer.
+    phrases = [p["pattern"] for p in lemma_patterns if isinstance(p["pattern"], str)]
+    lemmas = phrase_lemmas(nlp, phrases, cache=phrase_cache)
+    nlp.add_pipe(SET_LEMMAS, before=RULER_LEMMA).lemmas = lemmas
+    with nlp.select_pipes(enable=[SET_LEMMAS, RULER_LEMMA]):
         lemma_ruler.add_patterns(lemma_patterns)
+    nlp.remove_pipe(SET_LEMMAS)
     before_lower = nlp.pipe_names[: nlp.pipe_names.index(RULER_LOWER)]
     with nlp.select_pipes(disable=before_lower):
         lower_ruler.add_patterns(lower_patterns)
     return nlp
+
+
+def phrase_lemmas(
+    nlp: Language, phrases: list[str], *, cache: Path | None = None
+) -> dict[str, list[str]]:
+    """The lemmas of each phrase's words as the coder's components before its rulers give them
+    (tagger, attribute ruler, lemmatizer, lower-cased lemmas; no parse).
+
+    cache: a JSON file of the lemmas of phrases read before, valid for one model, spaCy version
+        and pipeline version; the phrases it lacks are read and it is written again.
+    RETURNS (dict): phrase -> its lemmas, for every phrase.
+    """
+    key = {
+        "pipeline": PIPELINE_VERSION,
+        "spacy": spacy.__version__,
+        "model": f"{nlp.meta.get('lang')}_{nlp.meta.get('name')}=={nlp.meta.get('version')}",
+    }
+    known: dict[str, list[str]] = {}
+    if cache is not None:
+        data = _read_manifest(cache)
+        if data.get("key") == key and isinstance(data.get("phrases"), dict):
+            known = data["phrases"]
+    missing = [p for p in dict.fromkeys(phrases) if p not in known]
+    if missing:
+        before = nlp.pipe_names[: nlp.pipe_names.index(LOWER_LEMMA) + 1]
+        with nlp.select_pipes(enable=before):
+            for phrase, doc in zip(missing, nlp.pipe(missing), strict=True):
+                known[phrase] = [t.lemma_ for t in doc]
+        if cache is not None:
+            schema.write_json(cache, {"key": key, "phrases": {p: known[p] for p in phrases}})
+    return {p: known[p] for p in phrases}
+
+
+class _SetLemmas:
+    """Gives a phrase the lemmas `phrase_lemmas` found for it (set `lemmas` before use)."""
+
+    def __init__(self) -> None:
+        self.lemmas: dict[str, list[str]] = {}
+
+    def __call__(self, doc: Doc) -> Doc:
+        found = self.lemmas.get(doc.text)
+        if found is None or len(found) != len(doc):
+            raise ValueError(f"no lemmas kept for the phrase {doc.text!r}")
+        for token, lemma in zip(doc, found, strict=True):
+            token.lemma_ = lemma
+        return doc
+
+
+@Language.factory(SET_LEMMAS)
+def make_set_lemmas(nlp: Language, name: str) -> _SetLemmas:
+    """RETURNS (_SetLemmas): the component that gives phrases their kept lemmas."""
+    return _SetLemmas()
 
 
 def coder_cues(nlp: Language) -> frozenset[str] | None:
@@ -459,8 +524,11 @@ def code_batch(
     ]
 
 
-def _new_coder(codebook: Codebook, params: Params) -> Language:
-    return build_coder(codebook, model=params.spacy_model, cues=Cues.from_params(params))
+def _new_coder(codebook: Codebook, params: Params, processed_dir: Path | None = None) -> Language:
+    cache = processed_dir / PHRASE_LEMMAS_FILE if processed_dir is not None else None
+    return build_coder(
+        codebook, model=params.spacy_model, cues=Cues.from_params(params), phrase_cache=cache
+    )
 
 
 def _check_coder(nlp: Language, cues: Cues) -> None:
@@ -565,7 +633,7 @@ def code_corpus(
             # built here once: the processes of the pool start with it
             if nlp is not None:
                 _check_coder(nlp, Cues.from_params(params))
-            _keep_coder(codebook, params, nlp or _new_coder(codebook, params))
+            _keep_coder(codebook, params, nlp or _new_coder(codebook, params, processed_dir))
         parts = map_batches(
             code_batch,
             unit_list,
