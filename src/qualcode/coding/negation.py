@@ -13,6 +13,11 @@ from spacy.tokens import Span
 
 from qualcode.config import Params
 
+# The words en_core_web_sm labels `neg` (over the demo's transcripts, the test fixtures and the
+# codebook's examples: "not", "n't", "never"), besides the spellings of "not" the tokenizer
+# normalises to it ("nt", "n’t"); `find_cue` counts them as cues whatever the cue lists say.
+NEG_WORDS = frozenset({"not", "n't", "never"})
+
 
 @dataclass(frozen=True)
 class Cues:
@@ -28,6 +33,11 @@ class Cues:
             negation=frozenset(w.lower() for w in params.coding.negation_cues),
             hypothetical=frozenset(w.lower() for w in params.coding.hypothetical_cues),
         )
+
+    def words(self) -> frozenset[str]:
+        """RETURNS (frozenset): the words that can be a cue: both lists and `NEG_WORDS` (a
+        span with none of them, nor a word whose norm is "not", outside it has no cue)."""
+        return self.negation | self.hypothetical | NEG_WORDS
 
 
 _CLAUSE_LINKS = {"xcomp", "ccomp", "oprd", "pcomp", "acomp"}

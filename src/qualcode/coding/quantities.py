@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from spacy.attrs import LIKE_NUM, LOWER, SHAPE
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
@@ -96,7 +97,6 @@ class Quantity:
     about: str | None = None
 
 
-_ANY_DIGIT = re.compile(r"\d")
 _BIG_NUMBER_WORDS = frozenset({"hundred", "thousand"})
 
 
@@ -160,6 +160,21 @@ def _parse_number(tokens: list[Token]) -> float | None:
         return None
 
 
+def _may_hold_number(doc: Doc | Span) -> bool:
+    """RETURNS (bool): whether a token holds a digit, is like a number, or is "hundred" or
+    "thousand" (every number pattern needs one)."""
+    if not len(doc):
+        return False
+    values = doc.to_array([LIKE_NUM, LOWER, SHAPE])
+    if values[:, 0].any():
+        return True
+    strings = doc.vocab.strings
+    if not {strings[w] for w in _BIG_NUMBER_WORDS}.isdisjoint(values[:, 1].tolist()):
+        return True
+    # a digit's shape is "d"
+    return any("d" in strings[shape] for shape in set(values[:, 2].tolist()))
+
+
 @dataclass
 class _Number:
     start: int
@@ -178,9 +193,7 @@ def find_numbers(doc: Doc | Span) -> list[_Number]:
     offset = doc.start if isinstance(doc, Span) else 0
     # Every number pattern needs a digit, a number-like word, or "hundred"/"thousand": most
     # sentences have none, and are spared the matcher.
-    if not _ANY_DIGIT.search(doc.text) and not any(
-        t.like_num or t.lower_ in _BIG_NUMBER_WORDS for t in doc
-    ):
+    if not _may_hold_number(doc):
         return []
     matcher = _number_matcher(doc_obj.vocab)
     spans = filter_spans([Span(doc_obj, s + offset, e + offset) for _, s, e in matcher(doc)])
@@ -226,6 +239,28 @@ def find_numbers(doc: Doc | Span) -> list[_Number]:
     return merged
 
 
+# Words the English pipeline's attribute ruler makes adverbs from the parse ("but" labelled
+# `advmod`); its other rules that read the parse make no adjective or adverb, and the parser
+# labels as auxiliaries (which become AUX) only verbs and "to".
+PARSE_ADVERBS = frozenset({"but"})
+
+
+def reads_parse(doc: Doc | Span) -> bool:
+    """Whether the quantities of a doc could depend on its dependency parse: `_classify` skips
+    adjectives and adverbs after a number, and one of `PARSE_ADVERBS` comes after a number.
+
+    RETURNS (bool): True when the doc needs the parse for its quantities.
+    """
+    if not any(t.lower_ in PARSE_ADVERBS for t in doc):
+        return False
+    numbers = find_numbers(doc)
+    if not numbers:
+        return False
+    end = doc.end if isinstance(doc, Span) else len(doc)
+    doc_obj = doc.doc if isinstance(doc, Span) else doc
+    return any(t.lower_ in PARSE_ADVERBS for t in doc_obj[numbers[0].end : end])
+
+
 def _next_words(doc: Doc, start: int, end: int, n: int) -> list[Token]:
     return list(doc[start : min(end, start + n)])
 
@@ -244,9 +279,12 @@ def extract_quantities(doc: Doc | Span) -> list[Quantity]:
     lo = doc.start if isinstance(doc, Span) else 0
     hi = doc.end if isinstance(doc, Span) else len(doc)
     base = doc.start_char if isinstance(doc, Span) else 0
+    numbers = find_numbers(doc)
+    if not numbers:
+        return []
     words = {t.lower_ for t in doc}
     out: list[Quantity] = []
-    for number in find_numbers(doc):
+    for number in numbers:
         result = _classify(doc_obj, number, lo=lo, hi=hi, sentence_words=words)
         if result is None:
             continue

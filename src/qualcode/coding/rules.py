@@ -4,7 +4,9 @@ The codebook's patterns become two spaCy SpanRulers in a copy of the English pip
 matches `phrases` on lemmas (lower-cased by a small component, so matching is case-insensitive)
 together with the `tokens` patterns (spaCy Matcher patterns), the other matches `phrases` on
 lower-case words. Every match is a span in `doc.spans["qualcode"]` labelled with its code id,
-its rule id in `span.id_`.
+its rule id in `span.id_`. Every unit goes through tok2vec, the tagger, the attribute ruler and
+the lemmatizer (what lemmas need); the parser only through the units whose coding reads it
+(`qualcode.coding.parse`), the named-entity recognizer through none.
 
 One coding per (unit, code): the earliest, longest match gives the rule and the matched text. A
 parent code matched in a unit where one of its descendants is matched too is left out (the child
@@ -42,6 +44,7 @@ from qualcode import schema
 from qualcode.coding.codebook import Codebook, load_codebook
 from qualcode.coding.matcher import AnchoredMatcher
 from qualcode.coding.negation import Cues, find_cue
+from qualcode.coding.parse import PARSE, PARSER, is_parsed, reads_parse_attrs
 from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
 from qualcode.nlp import build_nlp, model_info
@@ -50,13 +53,20 @@ from qualcode.workers import map_batches, n_words, processes_for
 
 log = logging.getLogger(__name__)
 
-# Raise when the matching logic changes: every transcript is then recoded.
-PIPELINE_VERSION = "rules.v1"
+# Raise when the matching logic changes: every transcript is then recoded. (v2: the parser runs
+# only where the coding reads it, so the rulers see a verb's own lemma where the parser would
+# have taken the verb for an auxiliary.)
+PIPELINE_VERSION = "rules.v2"
 SPANS_KEY = "qualcode"
 CODER = "rules"
 LOWER_LEMMA = "qualcode_lower_lemma"
 RULER_LEMMA = "qualcode_rules"
 RULER_LOWER = "qualcode_rules_lower"
+PARSE_PATTERNS = "qualcode_parse_patterns"
+PARSE_CODING = "qualcode_parse_coding"
+SET_LEMMAS = "qualcode_set_lemmas"
+# In the processed folder: the lemmas of the codebook's phrases (see `phrase_lemmas`).
+PHRASE_LEMMAS_FILE = "codings.phrases.json"
 # Token attributes whose values are compared in lower case.
 _LOWER_ATTRS = {"LEMMA", "LOWER", "NORM"}
 
@@ -134,17 +144,55 @@ def _expand_first(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [pattern]
 
 
-def build_coder(codebook: Codebook, *, model: str = "en_core_web_sm") -> Language:
+def build_coder(
+    codebook: Codebook,
+    *,
+    model: str = "en_core_web_sm",
+    cues: Cues | None = None,
+    phrase_cache: Path | None = None,
+) -> Language:
     """A copy of the English pipeline with the codebook's patterns as SpanRulers.
 
-    The named-entity recognizer is left out (the rules do not use it).
+    Every doc goes through the tagger, the attribute ruler and the lemmatizer, which the
+    patterns need; the parser (disabled in the pipeline) runs only on the docs whose coding
+    reads the parse (`qualcode.coding.parse`), and the named-entity recognizer not at all.
+    cues: the negation and hypothetical cues `code_docs` will be given (the defaults of
+        `CodingParams` when None): a doc with a coded span and one of them is parsed.
+    phrase_cache: a JSON file keeping the lemmas of the phrases between runs (see
+        `phrase_lemmas`), so that a run that codes a few transcripts does not read every
+        phrase of the codebook with the tagger again.
     RETURNS (Language): the pipeline; coded spans are in doc.spans["qualcode"].
     """
+    cues = cues if cues is not None else Cues.from_params(Params())
     nlp = build_nlp(model)
     if "ner" in nlp.pipe_names:
         nlp.remove_pipe("ner")
+    has_parser = PARSER in nlp.pipe_names
+    names = nlp.pipe_names
+    # what follows the parser is set again on a doc once parsed
+    after = names[names.index(PARSER) + 1 :] if has_parser else []
+    if has_parser:
+        nlp.disable_pipe(PARSER)
     anchor = "lemmatizer" if "lemmatizer" in nlp.pipe_names else nlp.pipe_names[-1]
     nlp.add_pipe(LOWER_LEMMA, after=anchor)
+    after = [*after, LOWER_LEMMA]
+    lemma_patterns, lower_patterns = rule_patterns(codebook)
+    parse_config = {"spans_key": SPANS_KEY, "after": after}
+    if has_parser:
+        reading = [p["pattern"] for p in lemma_patterns if not isinstance(p["pattern"], str)]
+        reading = [p for p in reading if reads_parse_attrs(p)]
+        if reading:
+            anchors = [AnchoredMatcher.anchors(p) for p in reading]
+            nlp.add_pipe(
+                PARSE,
+                name=PARSE_PATTERNS,
+                config={
+                    **parse_config,
+                    "stage": "patterns",
+                    "words": sorted({v for a in anchors if a for _, v in a}),
+                    "all_docs": any(a is None for a in anchors),
+                },
+            )
     lemma_ruler = nlp.add_pipe(
         "span_ruler",
         name=RULER_LEMMA,
@@ -165,16 +213,87 @@ def build_coder(codebook: Codebook, *, model: str = "en_core_web_sm") -> Languag
             "overwrite": False,
         },
     )
-    lemma_ruler.matcher = AnchoredMatcher(nlp.vocab, validate=True)
-    lemma_patterns, lower_patterns = rule_patterns(codebook)
-    # A ruler reads its phrases with the components before it. Lemmas need the tagger, the
-    # attribute ruler and the lemmatizer, not the parser; lower-case words need the tokenizer.
-    with nlp.select_pipes(disable=[p for p in ("parser",) if p in nlp.pipe_names]):
+    if has_parser:
+        nlp.add_pipe(
+            PARSE,
+            name=PARSE_CODING,
+            config={**parse_config, "stage": "coding", "words": sorted(cues.words())},
+        )
+    # the codebook checked its token patterns when it was read
+    lemma_ruler.matcher = AnchoredMatcher(nlp.vocab, validate=False)
+    # A ruler reads its phrases with the components before it: lemmas need the tagger, the
+    # attribute ruler and the lemmatizer, not the parse (here, their lemmas as they gave them,
+    # kept in the cache); lower-case words the tokenizer.
+    phrases = [p["pattern"] for p in lemma_patterns if isinstance(p["pattern"], str)]
+    lemmas = phrase_lemmas(nlp, phrases, cache=phrase_cache)
+    nlp.add_pipe(SET_LEMMAS, before=RULER_LEMMA).lemmas = lemmas
+    with nlp.select_pipes(enable=[SET_LEMMAS, RULER_LEMMA]):
         lemma_ruler.add_patterns(lemma_patterns)
+    nlp.remove_pipe(SET_LEMMAS)
     before_lower = nlp.pipe_names[: nlp.pipe_names.index(RULER_LOWER)]
     with nlp.select_pipes(disable=before_lower):
         lower_ruler.add_patterns(lower_patterns)
     return nlp
+
+
+def phrase_lemmas(
+    nlp: Language, phrases: list[str], *, cache: Path | None = None
+) -> dict[str, list[str]]:
+    """The lemmas of each phrase's words as the coder's components before its rulers give them
+    (tagger, attribute ruler, lemmatizer, lower-cased lemmas; no parse).
+
+    cache: a JSON file of the lemmas of phrases read before, valid for one model, spaCy version
+        and pipeline version; the phrases it lacks are read and it is written again.
+    RETURNS (dict): phrase -> its lemmas, for every phrase.
+    """
+    key = {
+        "pipeline": PIPELINE_VERSION,
+        "spacy": spacy.__version__,
+        "model": f"{nlp.meta.get('lang')}_{nlp.meta.get('name')}=={nlp.meta.get('version')}",
+    }
+    known: dict[str, list[str]] = {}
+    if cache is not None:
+        data = _read_manifest(cache)
+        if data.get("key") == key and isinstance(data.get("phrases"), dict):
+            known = data["phrases"]
+    missing = [p for p in dict.fromkeys(phrases) if p not in known]
+    if missing:
+        before = nlp.pipe_names[: nlp.pipe_names.index(LOWER_LEMMA) + 1]
+        with nlp.select_pipes(enable=before):
+            for phrase, doc in zip(missing, nlp.pipe(missing), strict=True):
+                known[phrase] = [t.lemma_ for t in doc]
+        if cache is not None:
+            schema.write_json(cache, {"key": key, "phrases": {p: known[p] for p in phrases}})
+    return {p: known[p] for p in phrases}
+
+
+class _SetLemmas:
+    """Gives a phrase the lemmas `phrase_lemmas` found for it (set `lemmas` before use)."""
+
+    def __init__(self) -> None:
+        self.lemmas: dict[str, list[str]] = {}
+
+    def __call__(self, doc: Doc) -> Doc:
+        found = self.lemmas.get(doc.text)
+        if found is None or len(found) != len(doc):
+            raise ValueError(f"no lemmas kept for the phrase {doc.text!r}")
+        for token, lemma in zip(doc, found, strict=True):
+            token.lemma_ = lemma
+        return doc
+
+
+@Language.factory(SET_LEMMAS)
+def make_set_lemmas(nlp: Language, name: str) -> _SetLemmas:
+    """RETURNS (_SetLemmas): the component that gives phrases their kept lemmas."""
+    return _SetLemmas()
+
+
+def coder_cues(nlp: Language) -> frozenset[str] | None:
+    """RETURNS (frozenset | None): the cue words a coder from `build_coder` parses docs for
+    (None: it has no parser, and no doc has a cue)."""
+    if PARSE_CODING not in nlp.component_names:
+        return None
+    return frozenset(nlp.get_pipe_config(PARSE_CODING)["words"])
 
 
 def pipeline_key(nlp_model: str, params: Params) -> str:
@@ -291,6 +410,8 @@ def code_docs(
     coding_rows: list[dict] = []
     quantity_rows: list[dict] = []
     for doc, unit in docs:
+        # a doc the coder did not parse has no cue (see `qualcode.coding.parse`)
+        parsed = is_parsed(doc)
         best: dict[str, Span] = {}
         for span in doc.spans.get(SPANS_KEY, []):
             current = best.get(span.label_)
@@ -308,7 +429,7 @@ def code_docs(
             if code_id in covered:
                 continue
             span = best[code_id]
-            cue = find_cue(span, cues)
+            cue = find_cue(span, cues) if parsed else None
             coding_rows.append(
                 {
                     "transcript_id": unit.transcript_id,
@@ -356,15 +477,19 @@ def code_docs(
     return coding_rows, quantity_rows
 
 
-# The coder of each process (of a pool or a cluster's worker), for one codebook and model.
-_WORKER_CODERS: dict[tuple[str, str], Language] = {}
+# The coder of each process (of a pool or a cluster's worker), for one codebook, model and cues.
+_WORKER_CODERS: dict[tuple[str, str, Cues], Language] = {}
 _WORKER_LOCK = threading.Lock()
+
+
+def _coder_key(codebook: Codebook, params: Params) -> tuple[str, str, Cues]:
+    return (codebook.sha256, params.spacy_model, Cues.from_params(params))
 
 
 def _keep_coder(codebook: Codebook, params: Params, nlp: Language) -> None:
     with _WORKER_LOCK:
         _WORKER_CODERS.clear()
-        _WORKER_CODERS[(codebook.sha256, params.spacy_model)] = nlp
+        _WORKER_CODERS[_coder_key(codebook, params)] = nlp
 
 
 def code_batch(
@@ -379,11 +504,13 @@ def code_batch(
     sentences: with unit=turn, the sentences (see `code_docs`).
     RETURNS (list): one pair: the batch's coding rows and quantity rows.
     """
-    key = (codebook.sha256, params.spacy_model)
+    key = _coder_key(codebook, params)
     with _WORKER_LOCK:  # workers that are threads of one process share the coder
         if key not in _WORKER_CODERS:
             _WORKER_CODERS.clear()
-            _WORKER_CODERS[key] = build_coder(codebook, model=params.spacy_model)
+            _WORKER_CODERS[key] = build_coder(
+                codebook, model=params.spacy_model, cues=Cues.from_params(params)
+            )
         docs = list(_WORKER_CODERS[key].pipe([u.text for u in units], batch_size=len(units)))
     if sentences is not None:
         sentences = sentences[sentences["transcript_id"].isin({u.transcript_id for u in units})]
@@ -395,6 +522,23 @@ def code_batch(
             sentences=sentences,
         )
     ]
+
+
+def _new_coder(codebook: Codebook, params: Params, processed_dir: Path | None = None) -> Language:
+    cache = processed_dir / PHRASE_LEMMAS_FILE if processed_dir is not None else None
+    return build_coder(
+        codebook, model=params.spacy_model, cues=Cues.from_params(params), phrase_cache=cache
+    )
+
+
+def _check_coder(nlp: Language, cues: Cues) -> None:
+    """Refuse a coder built for other cue words than the ones coding is given."""
+    words = coder_cues(nlp)
+    if words is not None and not cues.words() <= words:
+        raise ValueError(
+            "the coder parses docs for other negation and hypothetical cues than these: "
+            "build it with build_coder(..., cues=Cues.from_params(params))"
+        )
 
 
 def _units_iter(units: pd.DataFrame) -> Iterator[CodingUnit]:
@@ -436,7 +580,8 @@ def code_corpus(
     Transcripts whose text, the codebook and the pipeline are unchanged since the last run keep
     their rows; the others are coded.
     params: pipeline parameters (config/params.yml when None).
-    nlp: a pipeline from `build_coder` for this codebook (built when needed if None).
+    nlp: a pipeline from `build_coder` for this codebook and the parameters' cues (built
+        when needed if None).
     progress: called with the number of units coded after each one (for a progress bar).
     client: a `distributed.Client`: the units are coded by its workers (`qualcode.cluster`),
         in the batches one process codes, with the codebook and the parameters; without
@@ -486,7 +631,9 @@ def code_corpus(
         unit_list = list(_units_iter(todo_units))
         if client is None:
             # built here once: the processes of the pool start with it
-            _keep_coder(codebook, params, nlp or build_coder(codebook, model=params.spacy_model))
+            if nlp is not None:
+                _check_coder(nlp, Cues.from_params(params))
+            _keep_coder(codebook, params, nlp or _new_coder(codebook, params, processed_dir))
         parts = map_batches(
             code_batch,
             unit_list,
@@ -556,6 +703,7 @@ def code_texts(
     """
     params = params if params is not None else Params()
     cues = Cues.from_params(params)
+    _check_coder(nlp, cues)
     texts = list(texts)
     units = [CodingUnit("text", i, 0, 0, len(t), t) for i, t in enumerate(texts)]
     rows, _ = code_docs(zip(nlp.pipe(texts), units, strict=True), codebook, cues=cues)
