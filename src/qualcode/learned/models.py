@@ -30,6 +30,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 class LinearCoder:
     """One logistic regression per code (liblinear, balanced class weights) over the features.
 
+    liblinear solves the dual problem: the features (TF-IDF of uni- and bigrams of the sentence
+    and its context) far outnumber the training sentences, where its dual coordinate descent
+    reaches the same optimum as the primal Newton method many times faster (the turn block
+    makes the primal problem ill-conditioned: the sentences of a turn share its lemmas).
+
     Only the weights are kept (`coef` [n_codes, n_features], `intercept` [n_codes]); a code
     whose training units are all of one class gets a constant probability.
 
@@ -68,6 +73,7 @@ class LinearCoder:
                 C=self.c,
                 class_weight="balanced" if self.balanced else None,
                 solver="liblinear",
+                dual=True,
                 max_iter=1000,
                 random_state=self.seed,
             )
