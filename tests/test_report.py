@@ -212,12 +212,16 @@ def test_a_notebook_is_executed_again_only_when_its_inputs_change(tmp_path: Path
     assert [p.kept for p in result.pages] == [False, False, False]
 
 
-def test_notebooks_run_two_at_a_time_give_the_same_report(tmp_path: Path) -> None:
+def test_notebooks_run_two_at_a_time_give_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     notebooks = _independent(tmp_path / "notebooks", stamp=False)
     params = {"processed_dir": str(tmp_path / "processed"), "label": "x"}
-    one, two = tmp_path / "one", tmp_path / "two"
+    monkeypatch.chdir(tmp_path)
+    one, two = Path("one"), Path("two")  # relative: the working folder must not move
     build_report(notebooks_dir=notebooks, out_dir=one, parameters=params, jobs=1)
     result = build_report(notebooks_dir=notebooks, out_dir=two, parameters=params, jobs=2)
+    assert Path.cwd() == tmp_path
     assert [p.name for p in result.pages] == ["01_first.ipynb", "02_second.ipynb", "03_third.ipynb"]
     for name in ["01_first.html", "02_second.html", "03_third.html", "study_report.html"]:
         assert (one / name).read_text(encoding="utf-8") == (two / name).read_text(encoding="utf-8")

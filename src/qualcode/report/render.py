@@ -149,10 +149,12 @@ def execute_notebook(
     """
     try:
         papermill.execute_notebook(
-            str(src),
-            str(dst),
+            str(Path(src).resolve()),
+            str(Path(dst).resolve()),
             parameters=dict(parameters),
-            cwd=str(cwd),
+            # the kernel starts in cwd; papermill's own `cwd` would change the working folder
+            # of this whole process, which notebooks run in threads at once must not do
+            resources={"metadata": {"path": str(Path(cwd).resolve())}},
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
