@@ -902,13 +902,16 @@ def test_learn_step_learns_from_the_imported_coding(tmp_path: Path) -> None:
     assert step.evaluation.folds == [f"study_{t:02d}" for t in range(6)]
     assert evaluation_summary(processed)["coder"].tolist() == ["model", "rules", "both"]
     assert learning_curve_table(processed)["n_train_transcripts"].tolist() == [2, 5]
-    assert ablation_table(processed) is not None
+    # what each kind of context adds is left to `qualcode evaluate` (an evaluation per kind)
+    assert step.evaluation.ablation is None and ablation_table(processed) is None
     assert (step.model_dir / CARD_FILE).exists()
     assert step.model_dir == study_model_dir(processed)
-    # Again without a curve: the earlier curve no longer describes the evaluation, and goes.
+    # Again without a curve: the earlier curve, and an ablation `qualcode evaluate` wrote, no
+    # longer describe the evaluation, and go.
+    (processed / "evaluation_ablation.csv").write_text("features,micro_f1\nsentence only,0.1\n")
     again = learn_step(processed, coders, codebook_path=None, params=Params(), jobs=1)
     assert again.evaluation is not None
-    assert learning_curve_table(processed) is None
+    assert learning_curve_table(processed) is None and ablation_table(processed) is None
     # the review candidates the step wrote are the review table of the model it trained
     candidates = read_review_candidates(processed)
     assert again.review_path == processed / "review_candidates.parquet"
