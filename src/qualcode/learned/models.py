@@ -15,7 +15,7 @@ from qualcode.config import FEATURE_BLOCKS, LearnedParams
 from qualcode.learned.features import (
     FeaturePart,
     Units,
-    fitted_parts,
+    fit_parts,
     make_featurizer,
     parts_from_state,
     parts_state,
@@ -111,14 +111,13 @@ class LinearModel:
         if "rules" in self.blocks and not units.frame["rules"].str.strip().any():
             # no training sentence has a rule match: the block has no columns to add
             featurizer.set_params(rules="drop")
-        featurizer.fit(units.features_frame())
-        self.parts = fitted_parts(featurizer)
+        self.parts = fit_parts(featurizer, units)
         self.coder.fit(self.features(units), y, known)
         return self
 
     def features(self, units: Units) -> sp.csr_matrix:
         """RETURNS (csr_matrix): the features of the units [n_units, n_features]."""
-        return transform_parts(self.parts, units.features_frame())
+        return transform_parts(self.parts, units.features_frame(), units.counts)
 
     def predict_proba(self, units: Units) -> np.ndarray:
         """RETURNS (ndarray): probabilities [n_units, n_codes]."""
