@@ -119,11 +119,12 @@ def main() -> None:
     learn_share = empty[2].get("learn", 0.0) / empty[1]
     notes = (
         f"From empty the learning step takes {learn_share:.0%} of the run: the leave-one-"
-        "transcript-out evaluation trains a coder per coded transcript for each of the 5 feature "
-        "sets of the ablation (50 coders on the demo, each with its inner folds for the "
-        "thresholds), two at a time, then the coder on all of it. After a change to a transcript "
-        "people coded every fold trains on it or holds it out, so the evaluation runs again in "
-        "full; after a transcript nobody coded is added, every fold is read from "
+        "transcript-out evaluation trains a coder per coded transcript (10 on the demo, each with "
+        "5 inner folds for its thresholds), two at a time, then the coder on all of it (the "
+        "ablation of the context is left to `qualcode evaluate`). The report runs the notebooks "
+        "two at a time on 2 cores. After a change to a transcript people coded every fold trains "
+        "on it or holds it out, so the evaluation runs again in full, and every notebook reads "
+        "the changed tables; after a transcript nobody coded is added, every fold is read from "
         "data/processed/.evaluation_folds and the step only reads the sentences and trains the "
         "final coder."
     )

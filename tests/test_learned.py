@@ -596,6 +596,45 @@ def test_cached_folds_are_the_folds_trained_and_follow_their_inputs(
     assert len(list((tmp_path / "folds").glob("*.npz"))) == len(tasks) + 1
 
 
+@pytest.mark.parametrize("features", [("sentence", "question", "turn", "position"), FEATURE_BLOCKS])
+def test_texts_counted_once_give_the_folds_trained_on_the_texts(
+    study: Path, features: tuple[str, ...]
+) -> None:
+    """The folds count the texts once (`with_counts`); each fold's TF-IDF is still fitted on its
+    training transcripts alone, and every number is the one fitting on the texts gives."""
+    import dataclasses
+
+    from qualcode.learned.features import with_counts
+    from qualcode.learned.folds import run_fold
+
+    params = _params(min_examples=4, features=list(features))
+    data = load_training_data(study, params=params, use_reviews=False)
+    units, examples = with_counts(data.units, data.examples)
+    counted = dataclasses.replace(data, units=units, examples=examples)
+    for fold, trained_on in loto_tasks(data, None)[:2]:
+        a = run_fold(data, params.learned, SEED, fold, trained_on)
+        b = run_fold(counted, params.learned, SEED, fold, trained_on)
+        np.testing.assert_array_equal(a.probs, b.probs)
+        np.testing.assert_array_equal(a.coded, b.coded)
+    # a coder fitted from counts has the vocabulary and idf of its training units only, and
+    # codes texts (as a saved model does) as it codes their counts
+    held_out = data.units.frame["transcript_id"].to_numpy() == fold
+    rows = np.flatnonzero(~held_out)
+    coder = fit_coder(units.subset(rows), data.labels.subset(rows), settings=params.learned,
+                      seed=SEED, examples=examples)  # fmt: skip
+    plain = fit_coder(data.units.subset(rows), data.labels.subset(rows), settings=params.learned,
+                      seed=SEED, examples=data.examples)  # fmt: skip
+    for part, other in zip(coder.model.parts, plain.model.parts, strict=True):
+        if hasattr(other.transformer, "vocabulary_"):
+            assert part.transformer.vocabulary_ == other.transformer.vocabulary_
+            np.testing.assert_array_equal(part.transformer.idf_, other.transformer.idf_)
+    texts = data.units.subset(held_out)
+    np.testing.assert_array_equal(
+        coder.predict_proba(texts), coder.predict_proba(units.subset(held_out))
+    )
+    np.testing.assert_array_equal(coder.predict_proba(texts), plain.predict_proba(texts))
+
+
 def test_evaluate_needs_two_coded_transcripts(tmp_path: Path) -> None:
     processed = _write_study(tmp_path)
     human = pd.read_parquet(processed / "human_codings.parquet")
@@ -902,13 +941,16 @@ def test_learn_step_learns_from_the_imported_coding(tmp_path: Path) -> None:
     assert step.evaluation.folds == [f"study_{t:02d}" for t in range(6)]
     assert evaluation_summary(processed)["coder"].tolist() == ["model", "rules", "both"]
     assert learning_curve_table(processed)["n_train_transcripts"].tolist() == [2, 5]
-    assert ablation_table(processed) is not None
+    # what each kind of context adds is left to `qualcode evaluate` (an evaluation per kind)
+    assert step.evaluation.ablation is None and ablation_table(processed) is None
     assert (step.model_dir / CARD_FILE).exists()
     assert step.model_dir == study_model_dir(processed)
-    # Again without a curve: the earlier curve no longer describes the evaluation, and goes.
+    # Again without a curve: the earlier curve, and an ablation `qualcode evaluate` wrote, no
+    # longer describe the evaluation, and go.
+    (processed / "evaluation_ablation.csv").write_text("features,micro_f1\nsentence only,0.1\n")
     again = learn_step(processed, coders, codebook_path=None, params=Params(), jobs=1)
     assert again.evaluation is not None
-    assert learning_curve_table(processed) is None
+    assert learning_curve_table(processed) is None and ablation_table(processed) is None
     # the review candidates the step wrote are the review table of the model it trained
     candidates = read_review_candidates(processed)
     assert again.review_path == processed / "review_candidates.parquet"

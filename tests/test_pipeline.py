@@ -150,3 +150,43 @@ def test_a_failed_step_leaves_the_record_unchanged(tmp_path: Path) -> None:
     assert not pipeline.run_steps([changed], state_path=state_path)[0].skipped
     assert pipeline.run_steps([changed], state_path=state_path)[0].skipped
     assert calls == ["copy", "fail", "copy", "copy"]
+
+
+def test_the_notebooks_say_which_tables_they_do_not_read(tmp_path: Path) -> None:
+    """Only page 02 shows the learned coder: a change to its tables leaves the other pages'
+    inputs as they were; a change to the codings changes every page's."""
+    import nbformat
+
+    from qualcode.paths import NOTEBOOKS_DIR
+    from qualcode.report.render import discover_notebooks, notebook_inputs_digest
+
+    processed = tmp_path / "processed"
+    (processed / "model").mkdir(parents=True)
+    for name in ("codings.parquet", "evaluation_summary.csv", "review_candidates.parquet"):
+        (processed / name).write_text("a")
+    (processed / "model" / "weights.npz").write_text("a")
+    (processed / schema.PIPELINE_STATE_FILE).write_text("{}")
+
+    def digests() -> dict[str, str]:
+        inputs = pipeline.report_inputs({"processed": processed})
+        return {
+            src.name: notebook_inputs_digest(
+                src, nbformat.read(src, as_version=4), parameters={}, inputs=inputs
+            )
+            for src in discover_notebooks(NOTEBOOKS_DIR)
+        }
+
+    before = digests()
+    assert "processed/pipeline_state.json" not in pipeline.report_inputs({"processed": processed})
+    (processed / schema.PIPELINE_STATE_FILE).write_text('{"steps": {}}')
+    assert digests() == before  # the record of the steps is no input
+    (processed / "model" / "weights.npz").write_text("b")
+    assert digests() == before  # no page loads the model
+    for name in ("evaluation_summary.csv", "review_candidates.parquet"):
+        (processed / name).write_text("b")
+        after = digests()
+        assert [n for n in after if after[n] != before[n]] == ["02_code_themes.ipynb"], name
+        before = after
+    (processed / "codings.parquet").write_text("b")
+    after = digests()
+    assert all(after[n] != before[n] for n in after)

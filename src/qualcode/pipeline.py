@@ -442,6 +442,23 @@ def learn(
     )
 
 
+def report_inputs(folders: dict[str, Path]) -> dict[str, str]:
+    """The digest of every file the notebooks may read, by name: `<what>/<path in it>` for a
+    folder (`processed/turns.parquet`), `<what>` for a file, as `build_report` compares them to
+    keep a notebook whose inputs did not change; with the package's version and code.
+
+    folders: what -> file or folder.
+    RETURNS (dict[str, str]): name -> sha256.
+    """
+    inputs = {"qualcode/version": __version__, "qualcode/code": package_digest()}
+    for what, path in folders.items():
+        path = Path(path)
+        for f in _files(path):
+            name = what if f == path else f"{what}/{f.relative_to(path).as_posix()}"
+            inputs[name] = schema.file_sha256(f)
+    return inputs
+
+
 def report(
     processed: Path,
     out: Path,
@@ -451,17 +468,20 @@ def report(
     raw: Path,
     notebooks: Path,
 ) -> Outcome:
-    """Execute the ordered notebooks and render them, with the run manifest, to HTML in `out`.
+    """Execute the ordered notebooks and render them, with the run manifest, to HTML in `out`:
+    `processes` of the parameters at a time, a notebook whose inputs are those of its executed
+    copy in `out` kept rather than executed again.
 
     RETURNS (Outcome): the index page written.
     """
     from qualcode.report.manifest import build_manifest, study_root
     from qualcode.report.render import build_report, discover_notebooks
     from qualcode.study_file import load_study_file
+    from qualcode.workers import processes_for
 
     # folders of a report cut short hold executed notebooks, with data
     schema.sweep_leftovers(out, patterns=(".staging-*",))
-    discover_notebooks(notebooks)
+    n_notebooks = len(discover_notebooks(notebooks))
     parameters = {
         "processed_dir": str(processed.resolve()),
         "raw_dir": str(raw.resolve()),
@@ -479,8 +499,26 @@ def report(
         parameters=parameters,
     )
     title = load_study_file(paths.study_path(params)).title or study_root(params).name
+    inputs = report_inputs(
+        {
+            "processed": processed,
+            "raw": raw,
+            "reference": raw.parent / "reference",
+            "codebook": codebook,
+            "params": params,
+            "study": paths.study_path(params),
+            "guide": paths.guide_path(params),
+        }
+    )
+    jobs = processes_for(load_params(params).processes, n_notebooks, min_words=0)
     result = build_report(
-        notebooks_dir=notebooks, out_dir=out, parameters=parameters, manifest=manifest, title=title
+        notebooks_dir=notebooks,
+        out_dir=out,
+        parameters=parameters,
+        manifest=manifest,
+        title=title,
+        inputs=inputs,
+        jobs=min(n_notebooks, jobs),
     )
     return Outcome(
         lines=[f"report written: {result.index}"],

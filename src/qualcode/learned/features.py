@@ -4,6 +4,7 @@ its context (`Units`), and the featurizer that turns them into one sparse matrix
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -58,6 +59,10 @@ class Units:
 
     frame: pd.DataFrame
     tok2vec: np.ndarray
+    # per TF-IDF part (`sentence`, `question`, `turn`, `near`): its column's n-gram counts, over
+    # a vocabulary shared with the units they are concatenated with (see `with_counts`); the
+    # featurizer fits and transforms from them instead of counting the texts again
+    counts: dict[str, TermCounts] | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -67,7 +72,14 @@ class Units:
         rows = np.asarray(rows)
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
-        return Units(frame=self.frame.iloc[rows].reset_index(drop=True), tok2vec=self.tok2vec[rows])
+        counts = None
+        if self.counts is not None:
+            counts = {k: TermCounts(c.terms, c.matrix[rows]) for k, c in self.counts.items()}
+        return Units(
+            frame=self.frame.iloc[rows].reset_index(drop=True),
+            tok2vec=self.tok2vec[rows],
+            counts=counts,
+        )
 
     def features_frame(self) -> pd.DataFrame:
         """RETURNS (DataFrame): the frame with a `tok2vec` column (one vector per row), what
@@ -76,14 +88,69 @@ class Units:
 
 
 def concat_units(a: Units, b: Units) -> Units:
-    """RETURNS (Units): the units of a, then those of b."""
+    """RETURNS (Units): the units of a, then those of b (with their counts when both have them
+    over the same vocabularies)."""
+    import scipy.sparse as sp
+
     frame = pd.concat([a.frame, b.frame], ignore_index=True)
     width = max(a.tok2vec.shape[1], b.tok2vec.shape[1])
 
     def pad(m: np.ndarray) -> np.ndarray:
         return m if m.shape[1] == width else np.zeros((len(m), width), dtype=np.float32)
 
-    return Units(frame=frame, tok2vec=np.vstack([pad(a.tok2vec), pad(b.tok2vec)]))
+    counts = None
+    shared = (
+        a.counts is not None
+        and b.counts is not None
+        and a.counts.keys() == b.counts.keys()
+        and all(a.counts[k].terms is b.counts[k].terms for k in a.counts)
+    )
+    if shared:
+        counts = {
+            k: TermCounts(c.terms, sp.vstack([c.matrix, b.counts[k].matrix]).tocsr())
+            for k, c in a.counts.items()
+        }
+    return Units(frame=frame, tok2vec=np.vstack([pad(a.tok2vec), pad(b.tok2vec)]), counts=counts)
+
+
+@dataclass
+class TermCounts:
+    """The n-gram counts of one text column: `terms` sorted (as scikit-learn's vocabulary),
+    `matrix` [n_units, n_terms] (float32 CSR, as CountVectorizer gives them)."""
+
+    terms: np.ndarray
+    matrix: Any
+
+
+def with_counts(units: Units, examples: Units | None = None) -> tuple[Units, Units | None]:
+    """The units (and the codebook's examples) with the n-gram counts of each TF-IDF part's
+    column over one vocabulary, so that coders trained on many subsets of them (the folds of
+    the evaluation) count the texts once. A TF-IDF part fitted from these counts has the
+    vocabulary, idf and output it would have fitted from the texts (see `fit_tfidf_part`).
+
+    RETURNS (tuple[Units, Units | None]): the units and the examples, with their counts.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    n = len(units)
+    frames = [units.frame] if examples is None else [units.frame, examples.frame]
+    counts_a: dict[str, TermCounts] = {}
+    counts_b: dict[str, TermCounts] = {}
+    for name, ngrams in _TFIDF_NGRAMS.items():
+        column = _TFIDF_COLUMNS[name]
+        texts = pd.concat([f[column] for f in frames], ignore_index=True)
+        counter = _tfidf(ngrams)
+        vectorizer = CountVectorizer(**{k: v for k, v in counter.get_params().items()
+                                        if k in CountVectorizer().get_params()})  # fmt: skip
+        matrix = vectorizer.fit_transform(texts)
+        matrix.sort_indices()
+        terms = vectorizer.get_feature_names_out()
+        counts_a[name] = TermCounts(terms, matrix[:n])
+        counts_b[name] = TermCounts(terms, matrix[n:])
+    out = dataclasses.replace(units, counts=counts_a)
+    if examples is None:
+        return out, None
+    return out, dataclasses.replace(examples, counts=counts_b)
 
 
 def rule_matrix(units: Units, codes: Sequence[str]) -> np.ndarray:
@@ -328,18 +395,72 @@ def make_featurizer(blocks: Sequence[str], *, weights: BlockWeights, position_bi
 # The fitted featurizer, and its state as plain values (what the model folder keeps)
 
 _TFIDF_NGRAMS = {"sentence": (1, 2), "question": (1, 2), "turn": (1, 1), "near": (1, 1)}
+_TFIDF_COLUMNS = {"sentence": "lemmas", "question": "question", "turn": "turn", "near": "near"}
 
 
 @dataclass
 class FeaturePart:
     """One fitted part of the featurizer: its name (`sentence`, `near`, `position`, ...), the
     column(s) of `Units.features_frame()` it reads, its block weight and the fitted transformer.
+
+    from_counts: for a TF-IDF part fitted from `Units.counts`, their terms and the columns of
+        them that are its vocabulary (so that it transforms from counts over the same terms).
     """
 
     name: str
     columns: str | list[str]
     weight: float | None
     transformer: Any
+    from_counts: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def fit_parts(featurizer: Any, units: Units) -> list[FeaturePart]:
+    """Fit the parts of an unfitted featurizer (`make_featurizer`) on the units, as its own `fit`
+    would: a TF-IDF part from the units' counts when they have them (the terms present in these
+    units, sorted, are its vocabulary, and their document frequencies its idf: what fitting on
+    the texts gives), every other part on the units' frame.
+
+    RETURNS (list[FeaturePart]): the fitted parts, in the featurizer's order.
+    """
+    from sklearn.base import clone
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    if units.counts is None:
+        featurizer.fit(units.features_frame())
+        return fitted_parts(featurizer)
+    frame = units.features_frame()
+    weights = featurizer.transformer_weights or {}
+    parts = []
+    for name, transformer, columns in featurizer.transformers:
+        if isinstance(transformer, str):  # "drop"
+            continue
+        transformer = clone(transformer)
+        counts = units.counts.get(name)
+        present = None if counts is None else np.flatnonzero(counts.matrix.getnnz(axis=0) > 0)
+        if present is None or not len(present):
+            # no counts, or no term at all: fitted on the texts (which says what is wrong)
+            fitted = transformer.fit(frame[columns])
+            parts.append(FeaturePart(name, columns, weights.get(name), fitted))
+            continue
+        transformer.vocabulary_ = {str(t): i for i, t in enumerate(counts.terms[present])}
+        transformer.fixed_vocabulary_ = False
+        transformer._tfidf = TfidfTransformer(
+            norm=transformer.norm,
+            use_idf=transformer.use_idf,
+            smooth_idf=transformer.smooth_idf,
+            sublinear_tf=transformer.sublinear_tf,
+        ).fit(_columns(counts.matrix, present))
+        parts.append(
+            FeaturePart(name, columns, weights.get(name), transformer, (counts.terms, present))
+        )
+    return parts
+
+
+def _columns(matrix: Any, columns: np.ndarray) -> Any:
+    """RETURNS (csr_matrix): the given columns of a CSR matrix, a copy with sorted indices."""
+    out = matrix[:, columns].tocsr()
+    out.sort_indices()
+    return out
 
 
 def fitted_parts(featurizer: Any) -> list[FeaturePart]:
@@ -356,17 +477,31 @@ def fitted_parts(featurizer: Any) -> list[FeaturePart]:
     ]
 
 
-def transform_parts(parts: Sequence[FeaturePart], frame: pd.DataFrame) -> Any:
+def transform_parts(
+    parts: Sequence[FeaturePart], frame: pd.DataFrame, counts: dict[str, TermCounts] | None = None
+) -> Any:
     """The features of a frame: each part's output times its weight, side by side (as
     scikit-learn's ColumnTransformer gives them).
 
+    counts: the frame's `Units.counts`: a TF-IDF part fitted from counts over the same terms
+        transforms them instead of counting the texts (the same output).
     RETURNS (csr_matrix): [n_rows, n_features].
     """
     import scipy.sparse as sp
 
     out = []
     for part in parts:
-        block = part.transformer.transform(frame[part.columns])
+        found = None if counts is None else counts.get(part.name)
+        if (
+            found is not None
+            and part.from_counts is not None
+            and found.terms is part.from_counts[0]
+        ):
+            # as TfidfVectorizer.transform: the counts of its vocabulary, then tf-idf
+            matrix = _columns(found.matrix, part.from_counts[1])
+            block = part.transformer._tfidf.transform(matrix, copy=False)
+        else:
+            block = part.transformer.transform(frame[part.columns])
         if part.weight is not None:
             block = block * part.weight
         out.append(block if sp.issparse(block) else sp.csr_matrix(block))

@@ -18,6 +18,7 @@ from qualcode import __version__
 from qualcode.config import LearnedParams
 from qualcode.errors import QualcodeInputError
 from qualcode.learned.data import TrainingData
+from qualcode.learned.features import with_counts
 from qualcode.learned.train import fit_coder
 
 Task = tuple[str, tuple[str, ...]]  # (held-out transcript, training transcripts)
@@ -190,6 +191,10 @@ def run_folds(
                 if progress is not None:
                     progress(1)
     todo = [i for i in range(len(tasks)) if i not in done]
+    if todo and settings.kind == "logreg" and data.units.counts is None:
+        # every fold fits TF-IDF on a subset of the same texts: count them once
+        units, examples = with_counts(data.units, data.examples)
+        data = dataclasses.replace(data, units=units, examples=examples)
     if jobs > 1 and len(todo) > 1:
         from joblib import Parallel, delayed
 

@@ -15,7 +15,7 @@ from qualcode.config import FEATURE_BLOCKS, LearnedParams
 from qualcode.learned.features import (
     FeaturePart,
     Units,
-    fitted_parts,
+    fit_parts,
     make_featurizer,
     parts_from_state,
     parts_state,
@@ -29,6 +29,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 class LinearCoder:
     """One logistic regression per code (liblinear, balanced class weights) over the features.
+
+    liblinear solves the dual problem: the features (TF-IDF of uni- and bigrams of the sentence
+    and its context) far outnumber the training sentences, where its dual coordinate descent
+    reaches the same optimum as the primal Newton method many times faster (the turn block
+    makes the primal problem ill-conditioned: the sentences of a turn share its lemmas).
 
     Only the weights are kept (`coef` [n_codes, n_features], `intercept` [n_codes]); a code
     whose training units are all of one class gets a constant probability.
@@ -68,6 +73,7 @@ class LinearCoder:
                 C=self.c,
                 class_weight="balanced" if self.balanced else None,
                 solver="liblinear",
+                dual=True,
                 max_iter=1000,
                 random_state=self.seed,
             )
@@ -105,14 +111,13 @@ class LinearModel:
         if "rules" in self.blocks and not units.frame["rules"].str.strip().any():
             # no training sentence has a rule match: the block has no columns to add
             featurizer.set_params(rules="drop")
-        featurizer.fit(units.features_frame())
-        self.parts = fitted_parts(featurizer)
+        self.parts = fit_parts(featurizer, units)
         self.coder.fit(self.features(units), y, known)
         return self
 
     def features(self, units: Units) -> sp.csr_matrix:
         """RETURNS (csr_matrix): the features of the units [n_units, n_features]."""
-        return transform_parts(self.parts, units.features_frame())
+        return transform_parts(self.parts, units.features_frame(), units.counts)
 
     def predict_proba(self, units: Units) -> np.ndarray:
         """RETURNS (ndarray): probabilities [n_units, n_codes]."""

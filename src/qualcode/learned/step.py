@@ -61,9 +61,10 @@ def learn_step(
 ) -> LearnStep:
     """From the coding of `coders` in human_codings.parquet (imported before, by the import
     step of `qualcode run` or `qualcode import-coding`), evaluate the learned coder
-    leave-one-transcript-out (with the ablation of the context; with `curve_sizes`, a learning
-    curve over those numbers of training transcripts and all of the others), train it on all of
-    it into processed_dir/model (settings: `params.learned`, seed `params.report.seed`), and
+    leave-one-transcript-out (with `curve_sizes`, also a learning curve over those numbers of
+    training transcripts and all of the others; the ablation of the context is left to
+    `qualcode evaluate`, and an earlier one is removed with the earlier evaluation), train it on
+    all of it into processed_dir/model (settings: `params.learned`, seed `params.report.seed`), and
     write the sentences where it and the rules disagree to review_candidates.parquet, so that
     the report shows how far automatic coding agrees with people without reading a sentence
     itself.
@@ -115,6 +116,9 @@ def learn_step(
         learning_curve=bool(curve_sizes),
         curve_sizes=[*(n for n in curve_sizes if n < n_coded - 1), n_coded - 1],
         curve_draws=1,
+        # what each kind of context adds costs an evaluation per kind (five times this one):
+        # `qualcode evaluate` measures it, not every run
+        ablation=False,
         jobs=jobs,
         progress=progress,
         cache=cache,

@@ -1,23 +1,36 @@
 """Execute the ordered notebooks and render them into a shareable HTML report.
 
-`build_report` runs notebooks/NN_*.ipynb in filename order with papermill, injecting parameters,
-stops at the first failing notebook (naming it and the failing cell), renders each executed notebook
-to one self-contained HTML page (code hidden, figures embedded as data URIs, nothing loaded from the
-network), and writes an index page and a single-file study report. Everything is built in a staging
-folder and moved into place at the end, so a failed run leaves the previous report intact.
+`build_report` runs notebooks/NN_*.ipynb with papermill, injecting parameters, `jobs` at a time
+(they only read tables; the pages keep their filename order), stops at the first failing notebook
+(naming it and the failing cell), renders each executed notebook to one self-contained HTML page
+(code hidden, figures embedded as data URIs, nothing loaded from the network), and writes an index
+page and a single-file study report. Everything is built in a staging folder and moved into place
+at the end, so a failed run leaves the previous report intact.
+
+Given the digests of the files the notebooks read (`inputs`), a notebook whose own inputs are
+those of its last executed copy in the report folder is not executed again: that copy is kept.
+A notebook's inputs are its own file, the parameters and every input except those its metadata
+says it does not read (`qualcode.does_not_read`: glob patterns of input names such as
+`processed/evaluation*`), so a notebook that does not read the learned coder's tables is kept
+when only they changed.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import fnmatch
+import hashlib
 import html
+import json
 import logging
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +51,8 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 INDEX_NAME = "index.html"
 STUDY_REPORT_NAME = "study_report.html"
 MANIFEST_NAME = "manifest.json"
+# the key of a notebook's metadata that qualcode reads and writes
+METADATA_KEY = "qualcode"
 
 
 class ReportError(QualcodeInputError):
@@ -54,6 +69,8 @@ class NotebookPage:
     html_name: str
     executed_at: str
     seconds: float
+    # not executed in this run: its inputs were those of its last executed copy, which was kept
+    kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,10 +149,12 @@ def execute_notebook(
     """
     try:
         papermill.execute_notebook(
-            str(src),
-            str(dst),
+            str(Path(src).resolve()),
+            str(Path(dst).resolve()),
             parameters=dict(parameters),
-            cwd=str(cwd),
+            # the kernel starts in cwd; papermill's own `cwd` would change the working folder
+            # of this whole process, which notebooks run in threads at once must not do
+            resources={"metadata": {"path": str(Path(cwd).resolve())}},
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
@@ -147,6 +166,129 @@ def execute_notebook(
         raise ReportError(
             f"{src.name}: {where} failed: {err.ename}: {err.evalue.strip()}"
         ) from None
+
+
+def does_not_read(nb: nbformat.NotebookNode) -> list[str]:
+    """RETURNS (list[str]): the glob patterns of the inputs a notebook says it does not read
+    (its metadata's `qualcode.does_not_read`; none when it says nothing)."""
+    patterns = nb.metadata.get(METADATA_KEY, {}).get("does_not_read", [])
+    return [str(p) for p in patterns]
+
+
+def notebook_inputs_digest(
+    src: Path,
+    nb: nbformat.NotebookNode,
+    *,
+    parameters: Mapping[str, Any],
+    inputs: Mapping[str, str],
+) -> str:
+    """The sha256 of what one notebook reads: its own file, the parameters it is given, and the
+    digests of the inputs (name -> digest) but those it says it does not read.
+
+    RETURNS (str): the hex digest.
+    """
+    unread = does_not_read(nb)
+    read = {
+        name: digest
+        for name, digest in inputs.items()
+        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in unread)
+    }
+    blob = json.dumps(
+        {
+            "notebook": hashlib.sha256(Path(src).read_bytes()).hexdigest(),
+            "parameters": dict(parameters),
+            "inputs": read,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _kept_copy(path: Path, digest: str | None) -> nbformat.NotebookNode | None:
+    """RETURNS (NotebookNode | None): the executed notebook at path when it was executed on the
+    inputs of `digest`, else None."""
+    if digest is None or not path.is_file():
+        return None
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable copy is executed again
+        return None
+    about = nb.metadata.get(METADATA_KEY, {})
+    return nb if about.get("inputs_sha256") == digest else None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One notebook of the report: where it is, where its executed copy goes, and the digest of
+    its inputs (None: always executed)."""
+
+    src: Path
+    dst: Path
+    digest: str | None
+    kept: nbformat.NotebookNode | None
+
+
+def _run_job(job: _Job, *, parameters: Mapping[str, Any], out_dir: Path) -> NotebookPage:
+    """Execute one notebook into job.dst (or write its kept copy there), recording in its
+    metadata the digest of its inputs, when it ran and for how long.
+
+    RETURNS (NotebookPage): the page (title and purpose not yet read: see `build_report`).
+    """
+    if job.kept is not None:
+        about = job.kept.metadata[METADATA_KEY]
+        log.info("%s: inputs unchanged, kept", job.src.name)
+        shutil.copyfile(out_dir / job.src.name, job.dst)
+        return NotebookPage(
+            name=job.src.name, title="", purpose="", html_name=f"{job.src.stem}.html",
+            executed_at=str(about.get("executed_at", "")),
+            seconds=float(about.get("seconds", 0.0)), kept=True,
+        )  # fmt: skip
+    started = time.monotonic()
+    executed_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    log.info("executing %s", job.src.name)
+    try:
+        execute_notebook(job.src, job.dst, parameters=parameters, cwd=job.src.parent)
+    except ReportError:
+        if job.dst.exists():
+            os.replace(job.dst, out_dir / f"{job.src.stem}.failed.ipynb")
+        raise
+    seconds = time.monotonic() - started
+    if job.digest is not None:
+        nb = nbformat.read(job.dst, as_version=4)
+        nb.metadata[METADATA_KEY] = {
+            **nb.metadata.get(METADATA_KEY, {}),
+            "inputs_sha256": job.digest,
+            "executed_at": executed_at,
+            "seconds": round(seconds, 1),
+        }
+        nbformat.write(nb, job.dst)
+    return NotebookPage(
+        name=job.src.name, title="", purpose="", html_name=f"{job.src.stem}.html",
+        executed_at=executed_at, seconds=seconds,
+    )  # fmt: skip
+
+
+def _run_jobs(
+    jobs: Sequence[_Job], *, parameters: Mapping[str, Any], out_dir: Path, workers: int
+) -> list[NotebookPage]:
+    """Run the notebooks `workers` at a time; the first that fails in filename order stops the
+    run (those not started are not started).
+
+    RETURNS (list[NotebookPage]): the pages in the order of `jobs`.
+    """
+    if workers <= 1 or sum(job.kept is None for job in jobs) <= 1:
+        return [_run_job(job, parameters=parameters, out_dir=out_dir) for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notebook") as pool:
+        futures = [
+            pool.submit(_run_job, job, parameters=parameters, out_dir=out_dir) for job in jobs
+        ]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _strip_for_html(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -316,7 +458,9 @@ def render_index(
     items = "\n".join(
         f'<li><a href="{html.escape(p.html_name)}">{html.escape(p.title)}</a>'
         f'<div class="purpose">{html.escape(p.purpose)}</div>'
-        f'<div class="when">run {html.escape(p.executed_at)} ({p.seconds:.1f} s)</div></li>'
+        f'<div class="when">run {html.escape(p.executed_at)} ({p.seconds:.1f} s)'
+        + ("; its inputs have not changed since" if p.kept else "")
+        + "</div></li>"
         for p in pages
     )
     manifest_html = _manifest_html(manifest) if manifest else ""
@@ -356,7 +500,9 @@ def _combine(executed: list[tuple[NotebookPage, nbformat.NotebookNode]]) -> nbfo
     """All executed notebooks as one notebook, each introduced by its title."""
     combined = nbformat.v4.new_notebook()
     contents = "\n".join(f"{i}. {page.title}" for i, (page, _nb) in enumerate(executed, start=1))
-    combined.cells.append(nbformat.v4.new_markdown_cell(f"## Contents\n\n{contents}"))
+    # a fixed id (nbformat gives a new cell a random one): the same pages make the same file
+    heading = nbformat.v4.new_markdown_cell(f"## Contents\n\n{contents}", id="contents")
+    combined.cells.append(heading)
     for number, (_page, nb) in enumerate(executed, start=1):
         for cell in copy.deepcopy(nb.cells):
             # cell ids are unique within a notebook only: prefix them with the page's number
@@ -374,12 +520,20 @@ def build_report(
     parameters: Mapping[str, Any],
     manifest: Mapping[str, Any] | None = None,
     title: str = "Study report",
+    inputs: Mapping[str, str] | None = None,
+    jobs: int = 1,
 ) -> ReportResult:
     """Execute the ordered notebooks and write the HTML report into `out_dir`.
 
     out_dir receives, per notebook, the executed `.ipynb` and its `.html`, plus index.html,
     study_report.html and (with a manifest) manifest.json. Nothing in out_dir changes unless every
     notebook ran.
+    inputs: the digest of every file the notebooks may read, by name (`processed/turns.parquet`);
+        with it, a notebook whose inputs (see `notebook_inputs_digest`) are those its executed
+        copy in out_dir was made from is kept rather than executed again. None: every notebook
+        is executed.
+    jobs: notebooks executed at a time (each in its own kernel; they must not read what another
+        writes). The pages, the index and the study report follow filename order whatever it is.
     RETURNS (ReportResult): the pages and paths written.
     """
     notebooks = discover_notebooks(notebooks_dir)
@@ -387,30 +541,21 @@ def build_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
-        executed: list[tuple[NotebookPage, nbformat.NotebookNode]] = []
+        work = []
         for src in notebooks:
-            dst = staging / src.name
-            started = time.monotonic()
-            executed_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-            log.info("executing %s", src.name)
-            try:
-                execute_notebook(src, dst, parameters=parameters, cwd=src.parent)
-            except ReportError:
-                if dst.exists():
-                    failed = out_dir / f"{src.stem}.failed.ipynb"
-                    os.replace(dst, failed)
-                raise
-            nb = nbformat.read(dst, as_version=4)
-            title_, purpose = notebook_summary(nb, fallback=src.stem)
-            page = NotebookPage(
-                name=src.name,
-                title=title_,
-                purpose=purpose,
-                html_name=f"{src.stem}.html",
-                executed_at=executed_at,
-                seconds=time.monotonic() - started,
+            digest = None
+            if inputs is not None:
+                source = nbformat.read(src, as_version=4)
+                digest = notebook_inputs_digest(src, source, parameters=parameters, inputs=inputs)
+            work.append(
+                _Job(src, staging / src.name, digest, _kept_copy(out_dir / src.name, digest))
             )
-            executed.append((page, nb))
+        ran = _run_jobs(work, parameters=parameters, out_dir=out_dir, workers=jobs)
+        executed: list[tuple[NotebookPage, nbformat.NotebookNode]] = []
+        for job, page in zip(work, ran, strict=True):
+            nb = nbformat.read(job.dst, as_version=4)
+            title_, purpose = notebook_summary(nb, fallback=job.src.stem)
+            executed.append((dataclasses.replace(page, title=title_, purpose=purpose), nb))
 
         pages = [page for page, _nb in executed]
         for i, (page, nb) in enumerate(executed):
