@@ -69,14 +69,14 @@ def stream_on_cluster(
 ) -> Iterator[tuple[list[T], list[R]]]:
     """`func(batch, *args)` for each batch on the workers of the cluster; `args` are sent to
     every worker once (scattered), not with every batch. The batches are submitted as the
-    results are taken, at most `ahead` under way (default: two per worker), so the corpus is
+    results are taken, at most `ahead` under way (default: two per worker thread), so the corpus is
     never on the cluster whole.
 
     RETURNS (iterator): each batch and its result, in the order of the batches.
     """
     shared = client.scatter(list(args), broadcast=True) if args else []
     if ahead is None:
-        ahead = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+        ahead = 2 * max(1, sum(client.nthreads().values()))
     under_way: deque[tuple[list[T], Any]] = deque()
     for batch in batches:
         under_way.append((batch, client.submit(func, batch, *shared, pure=False)))
