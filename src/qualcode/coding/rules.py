@@ -557,11 +557,10 @@ def code_corpus(
             if len(todo):
                 counts["words"] += int(todo["text"].str.split().str.len().sum())
             parts.append(_Part(last, counts["units"], kept_codings, kept_quantities))
-            if len(todo) and not coder:
+            if len(todo) and client is None and not coder:
+                # built here once, before the first batch: the processes of the pool start with it
                 coder.append(nlp or build_coder(codebook, model=params.spacy_model))
-                if client is None:
-                    # kept here once: the processes of the pool start with it
-                    _keep_coder(codebook, params, coder[0])
+                _keep_coder(codebook, params, coder[0])
             if unit == "turn":
                 starts = {
                     (str(tid), int(turn)): list(
