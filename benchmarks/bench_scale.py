@@ -168,6 +168,7 @@ def run_child(argv: list[str]) -> dict:
         raise RuntimeError(f"{' '.join(argv)} failed with exit code {proc.returncode}")
     result = json.loads(stdout.strip().splitlines()[-1])
     result["tree_mib"] = peak / 2**20
+    result["load"] = os.getloadavg()[0]
     return result
 
 
@@ -247,8 +248,8 @@ def render(rows: list[dict], loads: tuple[float, float]) -> str:
         "coding: en_core_web_sm without ner on the coded sentences), measured in this run.",
         "",
         "| transcripts | step | configuration | seconds | words/s | ratio to limit "
-        "| peak RSS, main (MiB) | peak RSS, all processes (MiB) |",
-        "|---:|---|---|---:|---:|---:|---:|---:|",
+        "| peak RSS, main (MiB) | peak RSS, all processes (MiB) | load after |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
     for row in rows:
@@ -260,7 +261,8 @@ def render(rows: list[dict], loads: tuple[float, float]) -> str:
                 lines.append(
                     f"| {row['n']:,} | {'ingest' if step == 'ingest' else 'coding'} "
                     f"| {CONFIGS[config]} | {m['seconds']:.1f} | {rate:,.0f} "
-                    f"| {rate / limit:.2f} | {m['main_mib']:.0f} | {m['tree_mib']:.0f} |"
+                    f"| {rate / limit:.2f} | {m['main_mib']:.0f} | {m['tree_mib']:.0f} "
+                    f"| {m['load']:.1f} |"
                 )
         limits = ", ".join(
             f"{'ingest' if step == 'ingest' else 'coding'} {m['words'] / m['seconds']:,.0f} words/s"
@@ -282,8 +284,10 @@ def render(rows: list[dict], loads: tuple[float, float]) -> str:
         notes.append(note + ".")
     lines += ["", *notes, ""]
     lines += [
-        f"Load average (1 minute) before and after: {loads[0]:.1f}, {loads[1]:.1f} (the 2 cores "
-        "are shared with other work: a second process or worker finds less than a free core).",
+        f'Load average (1 minute) before and after: {loads[0]:.1f}, {loads[1]:.1f}; "load after" '
+        "is that at the end of each step. The 2 cores are shared with other work: a second "
+        "process or worker finds less than a free core, and a step run under a higher load "
+        "than the limit gets a lower ratio.",
         "",
         f"Machine: {machine()}.",
         f"Date: {time.strftime('%Y-%m-%d')}.",
