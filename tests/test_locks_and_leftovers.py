@@ -8,7 +8,6 @@ import re
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from cli_helper import run_cli
 from fixtures.refi.corpus import write_codebook, write_corpus
@@ -104,19 +103,20 @@ def test_an_ingest_cut_short_is_detected_and_redone(
     (raw / "interview_a.txt").write_text(
         "Interviewer: What changed?\n\nParticipant: Everything changed.\n", encoding="utf-8"
     )
-    real = schema.write_table
+    real = schema.TableWriter.commit
     calls = []
 
-    def dies_after_one_table(df: pd.DataFrame, path: Path, **kwargs: object) -> Path:
+    def dies_after_one_table(writer: schema.TableWriter) -> Path:
         if calls:
             raise KeyboardInterrupt("killed")
-        calls.append(path)
-        return real(df, path, **kwargs)
+        calls.append(writer.path)
+        return real(writer)
 
-    monkeypatch.setattr(schema, "write_table", dies_after_one_table)
+    monkeypatch.setattr(schema.TableWriter, "commit", dies_after_one_table)
     with pytest.raises(KeyboardInterrupt):
         ingest_corpus(raw, processed, params=Params(), keys_dir=keys, progress=False)
-    monkeypatch.setattr(schema, "write_table", real)
+    monkeypatch.setattr(schema.TableWriter, "commit", real)
+    assert not list(processed.glob(".*.tmp"))  # the tables not put in place are given up
 
     done = run_cli("code", "--processed", processed, "--codebook", codebook, exit_code=1)
     assert "the last ingest did not finish" in done.output

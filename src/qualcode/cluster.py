@@ -6,14 +6,15 @@ the participant sentences with the codebook and the parameters (coding); what co
 sentence offsets and entities, coding and quantity rows. Reading the raw files, the pseudonyms
 and the key stay on the machine that runs the command, and so does writing every table.
 
-The batches are those of `qualcode.workers.map_batches`, so the tables are byte-identical to a
+The batches are those of `qualcode.workers.stream_batches`, so the tables are byte-identical to a
 run in one process.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -58,15 +59,30 @@ def dask_client(
         yield client
 
 
-def map_on_cluster(
-    client: Any, func: Callable[..., list[R]], batches: Sequence[list[T]], *, args: tuple = ()
-) -> Iterator[list[R]]:
+def stream_on_cluster(
+    client: Any,
+    func: Callable[..., list[R]],
+    batches: Iterable[list[T]],
+    *,
+    args: tuple = (),
+    ahead: int | None = None,
+) -> Iterator[tuple[list[T], list[R]]]:
     """`func(batch, *args)` for each batch on the workers of the cluster; `args` are sent to
-    every worker once (scattered), not with every batch.
+    every worker once (scattered), not with every batch. The batches are submitted as the
+    results are taken, at most `ahead` under way (default: two per worker thread), so the corpus is
+    never on the cluster whole.
 
-    RETURNS (iterator): each batch's result, in the order of the batches.
+    RETURNS (iterator): each batch and its result, in the order of the batches.
     """
     shared = client.scatter(list(args), broadcast=True) if args else []
-    futures = [client.submit(func, batch, *shared, pure=False) for batch in batches]
-    for future in futures:
-        yield future.result()
+    if ahead is None:
+        ahead = 2 * max(1, sum(client.nthreads().values()))
+    under_way: deque[tuple[list[T], Any]] = deque()
+    for batch in batches:
+        under_way.append((batch, client.submit(func, batch, *shared, pure=False)))
+        if len(under_way) >= ahead:
+            done, future = under_way.popleft()
+            yield done, future.result()
+    while under_way:
+        done, future = under_way.popleft()
+        yield done, future.result()

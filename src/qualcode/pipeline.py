@@ -305,7 +305,7 @@ def _code(
     return Outcome(
         lines=[
             f"coded {len(result.coded)} transcript(s), {len(result.cached)} unchanged; "
-            f"{len(result.codings)} codings, {len(result.quantities)} quantities "
+            f"{result.n_codings} codings, {result.n_quantities} quantities "
             f"(codebook v{result.codebook_version}, unit {result.unit}) -> {result.codings_path}"
         ],
         written=[

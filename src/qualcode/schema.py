@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from qualcode.errors import QualcodeInputError
@@ -233,6 +234,44 @@ QUANTITIES_DTYPES = {
     "start_char": "int64",
     "end_char": "int64",
     "about": "object",
+}
+
+
+TRANSCRIPTS_DTYPES = {
+    "transcript_id": "object",
+    "source_path": "object",
+    "source_sha256": "object",
+    "format": "object",
+    "n_turns": "int64",
+    "n_words": "int64",
+}
+TURNS_DTYPES = {
+    "transcript_id": "object",
+    "turn_id": "int64",
+    "speaker": "object",
+    "role": "object",
+    "section": "object",
+    "start_s": "float64",
+    "end_s": "float64",
+    "text_raw": "object",
+    "text": "object",
+    "n_annotations": "int64",
+    "n_disfluencies": "int64",
+    "n_pseudonyms": "int64",
+}
+SENTENCES_DTYPES = {
+    "transcript_id": "object",
+    "turn_id": "int64",
+    "sentence_id": "int64",
+    "start_char": "int64",
+    "end_char": "int64",
+    "text": "object",
+}
+DEID_SUMMARY_DTYPES = {
+    "transcript_id": "object",
+    "entity_type": "object",
+    "n_replaced": "int64",
+    "n_distinct": "int64",
 }
 
 
@@ -449,6 +488,180 @@ def write_table(df: pd.DataFrame, path: Path, *, columns: list[str] | None = Non
     )
 
 
+# A table written in parts (`TableWriter`) is cut into row groups of this many rows, wherever the
+# parts end, so its bytes do not depend on how it was cut; a table of fewer rows is one row
+# group, as `write_table` writes it.
+ROW_GROUP_ROWS = 65_536
+
+_ARROW_TYPES = {
+    "object": pa.string(),
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "Int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+}
+
+
+def arrow_schema(columns: Sequence[str], dtypes: Mapping[str, str]) -> pa.Schema:
+    """RETURNS (pa.Schema): the parquet columns of a table whose pandas dtypes are `dtypes`
+    (text columns, "object", are strings)."""
+    return pa.schema([pa.field(c, _ARROW_TYPES[dtypes.get(c, "object")]) for c in columns])
+
+
+class TableWriter:
+    """A table written part by part into a temporary file beside `path` (`write` a frame at a
+    time: only the rows of the current row group are held), then renamed into place by
+    `commit`; a writer given up (`discard`, or an error in its `with` block) leaves the table
+    that was there before as it was.
+
+    columns: the table's columns, in order; each part must hold them (extras are dropped).
+    dtypes: their pandas dtypes (`arrow_schema`); every part is written with these types.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        columns: Sequence[str],
+        dtypes: Mapping[str, str],
+        *,
+        mode: int = 0o644,
+    ) -> None:
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.schema = arrow_schema(self.columns, dtypes)
+        self.mode = mode
+        self.n_rows = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        os.close(fd)
+        self._tmp = Path(tmp_name)
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
+            self._tmp, self.schema, compression="zstd", write_statistics=False
+        )
+        self._pending: list[pa.Table] = []
+        self._n_pending = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append the rows of a frame (in its order)."""
+        if self._writer is None:
+            raise ValueError(f"{self.path.name}: written already")
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"table {self.path.name} lacks columns {missing}")
+        if not len(frame):
+            return
+        part = pa.Table.from_pandas(
+            frame[self.columns].reset_index(drop=True), schema=self.schema, preserve_index=False
+        ).replace_schema_metadata(None)
+        self._pending.append(part)
+        self._n_pending += part.num_rows
+        self.n_rows += part.num_rows
+        if self._n_pending >= ROW_GROUP_ROWS:
+            self._flush(final=False)
+
+    def _flush(self, *, final: bool) -> None:
+        assert self._writer is not None
+        pending = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
+        start = 0
+        while pending.num_rows - start >= ROW_GROUP_ROWS:
+            self._writer.write_table(pending.slice(start, ROW_GROUP_ROWS))
+            start += ROW_GROUP_ROWS
+        rest = pending.slice(start)
+        if final and (rest.num_rows or self.n_rows == 0):
+            self._writer.write_table(rest)  # an empty table is one empty row group
+            rest = rest.slice(0, 0)
+        self._pending = [rest] if rest.num_rows else []
+        self._n_pending = rest.num_rows
+
+    def commit(self) -> Path:
+        """Write the last rows and rename the file into place. RETURNS (Path): the table's path."""
+        if self._writer is None:
+            raise ValueError(f"{self.path.name}: written already")
+        self._flush(final=True)
+        self._writer.close()
+        self._writer = None
+        os.chmod(self._tmp, self.mode)
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Give the table up: the temporary file goes, the table in place stays as it was."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_exc: object) -> None:
+        if exc_type is not None or self._writer is not None:
+            self.discard()
+
+
+class TranscriptReader:
+    """The rows of a table sorted by transcript_id (as every table of ingest and coding is),
+    read part by part: `until(last)` gives the rows of the transcripts up to `last` not given
+    yet, reading only as far as it needs. A table out of that order is read whole and sorted
+    (stably) by transcript_id.
+
+    columns: the columns to read (all when None).
+    """
+
+    def __init__(
+        self, path: Path, *, columns: Sequence[str] | None = None, batch_rows: int = 16_384
+    ) -> None:
+        self.path = Path(path)
+        ids = pq.read_table(self.path, columns=["transcript_id"]).column(0)
+        self._ids = ids
+        ordered = len(ids) < 2 or pc.all(pc.greater_equal(ids[1:], ids[:-1])).as_py()
+        columns = list(columns) if columns is not None else None
+        if ordered:
+            self._batches: Iterator[Any] = iter(
+                pq.ParquetFile(self.path).iter_batches(batch_size=batch_rows, columns=columns)
+            )
+        else:
+            table = pq.read_table(self.path, columns=columns)
+            order = pc.sort_indices(table, sort_keys=[("transcript_id", "ascending")])
+            self._batches = iter(table.take(order).to_batches(max_chunksize=batch_rows))
+        self._buffer = pa.Table.from_batches([], schema=self._schema(columns))
+
+    def _schema(self, columns: list[str] | None) -> pa.Schema:
+        schema = pq.read_schema(self.path).remove_metadata()
+        if columns is None:
+            return schema
+        return pa.schema([schema.field(c) for c in columns])
+
+    def transcript_ids(self) -> list[str]:
+        """RETURNS (list[str]): the table's transcript ids, sorted, each once."""
+        return sorted(pc.unique(self._ids).to_pylist())
+
+    def until(self, last: str) -> pd.DataFrame:
+        """RETURNS (DataFrame): the rows not given yet of the transcripts up to `last`
+        (`transcript_id <= last`), in the table's order."""
+        parts = [self._buffer]
+        tail = self._buffer.column("transcript_id")
+        while not len(tail) or tail[-1].as_py() <= last:
+            batch = next(self._batches, None)
+            if batch is None:
+                break
+            parts.append(pa.Table.from_batches([batch]).replace_schema_metadata(None))
+            tail = batch.column("transcript_id")
+        table = pa.concat_tables(parts)
+        n = pc.sum(pc.less_equal(table.column("transcript_id"), last)).as_py() or 0
+        self._buffer = table.slice(n)
+        return table.slice(0, n).to_pandas()
+
+    def rest(self) -> pd.DataFrame:
+        """RETURNS (DataFrame): every row not given yet, in the table's order."""
+        parts = [self._buffer, *(pa.Table.from_batches([b]) for b in self._batches)]
+        self._buffer = self._buffer.slice(0, 0)
+        return pa.concat_tables([t.replace_schema_metadata(None) for t in parts]).to_pandas()
+
+
 def table_path(processed_dir: Path, name: str) -> Path:
     """RETURNS (Path): the file of the table `name` in processed_dir (ValueError for a name that
     is not one of TABLE_FILES)."""
@@ -465,11 +678,20 @@ def read_table(processed_dir: Path, name: str, *, required: bool = True) -> pd.D
     path = table_path(processed_dir, name)
     if not path.exists():
         if required:
-            raise QualcodeInputError(
-                "table not found; run `qualcode ingest` (and `qualcode code`) first", path=path
-            )
+            required_table(processed_dir, name)
         return None
     return pd.read_parquet(path)
+
+
+def required_table(processed_dir: Path, name: str) -> Path:
+    """RETURNS (Path): the file of the table `name` in processed_dir; a missing one is bad input
+    (run ingest first)."""
+    path = table_path(processed_dir, name)
+    if not path.exists():
+        raise QualcodeInputError(
+            "table not found; run `qualcode ingest` (and `qualcode code`) first", path=path
+        )
+    return path
 
 
 # ---------------------------------------------------------------------------------------------

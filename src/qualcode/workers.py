@@ -4,8 +4,10 @@ config/params.yml (a `concurrent.futures` process pool) or the workers of a dask
 
 The texts are cut into the batches one process gives spaCy (`nlp.pipe` batches of the same size,
 in the same order); each batch is read where it is sent, which returns plain rows (sentence
-offsets and entities, coding and quantity rows), never spaCy docs; the results are joined in the
-order of the batches. So the tables are byte-identical whatever the number of processes.
+offsets and entities, coding and quantity rows), never spaCy docs; the results come back in the
+order of the batches. So the tables are byte-identical whatever the number of processes. The
+batches are drawn from the corpus as they go out, a few ahead of the one whose result is used,
+so memory grows with the batch, not with the corpus (`stream_batches`).
 Starting the processes costs about a second, so `auto` uses them only when there are enough
 words to read to pay for it.
 """
@@ -14,8 +16,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -64,6 +67,78 @@ def _call(func: Callable[..., list[R]], batch: list[T]) -> list[R]:
     return func(batch, *_ARGS)
 
 
+def batched(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
+    """RETURNS (iterator): lists of `batch_size` consecutive items (the last may hold fewer)."""
+    it = iter(items)
+    while batch := list(itertools.islice(it, batch_size)):
+        yield batch
+
+
+def stream_batches(
+    func: Callable[..., list[R]],
+    items: Iterable[T],
+    *,
+    batch_size: int,
+    args: tuple[Any, ...] = (),
+    processes: int | str = 1,
+    client: Any = None,
+    words: Callable[[list[T]], int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[list[T], list[R]]]:
+    """`func(batch, *args)` for each batch of `batch_size` consecutive items, in this process,
+    in a pool of processes, or on the workers of a dask `client`, yielded batch by batch in the
+    order of the batches. The items are drawn as the batches go out, a few batches ahead of
+    the one yielded, so a corpus is never held whole: memory grows with the batch, not with
+    the number of items. `func` must be a module-level function; `args` are sent once per
+    process or worker, not with every batch.
+
+    processes: the `processes` setting (`processes_for`): a number, or "auto" (every core once
+        the batches drawn hold `AUTO_MIN_WORDS` words, counted by `words`). One process when
+        there is only one batch.
+    progress: called with the number of items of each batch done.
+    YIELDS (tuple): each batch and its result.
+    """
+    stream = batched(items, batch_size)
+    # look ahead far enough to decide how many processes to start
+    head: list[list[T]] = []
+    seen = 0
+    for batch in stream:
+        head.append(batch)
+        seen += words(batch) if words is not None else 0
+        if len(head) >= 2 and (processes != "auto" or seen >= AUTO_MIN_WORDS):
+            break
+    batches = itertools.chain(head, stream)
+    if client is not None:
+        from qualcode.cluster import stream_on_cluster
+
+        parts = stream_on_cluster(client, func, batches, args=args)
+    elif len(head) > 1 and (n := processes_for(processes, seen)) > 1:
+        parts = _stream_on_pool(func, batches, args=args, processes=n)
+    else:
+        parts = ((batch, func(batch, *args)) for batch in batches)
+    for batch, part in parts:
+        if progress is not None:
+            progress(len(batch))
+        yield batch, part
+
+
+def _stream_on_pool(
+    func: Callable[..., list[R]], batches: Iterable[list[T]], *, args: tuple, processes: int
+) -> Iterator[tuple[list[T], list[R]]]:
+    """RETURNS (iterator): each batch and `func(batch, *args)`, run in a pool of `processes`
+    processes with at most two batches per process under way."""
+    with ProcessPoolExecutor(processes, initializer=_keep_args, initargs=(args,)) as pool:
+        under_way: deque[tuple[list[T], Future]] = deque()
+        for batch in batches:
+            under_way.append((batch, pool.submit(_call, func, batch)))
+            if len(under_way) >= 2 * processes:
+                done, future = under_way.popleft()
+                yield done, future.result()
+        while under_way:
+            done, future = under_way.popleft()
+            yield done, future.result()
+
+
 def map_batches(
     func: Callable[..., list[R]],
     items: Sequence[T],
@@ -74,32 +149,20 @@ def map_batches(
     client: Any = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[R]:
-    """`func(batch, *args)` for each batch of `batch_size` consecutive items, in this process,
-    in a pool of `processes` processes, or on the workers of a dask `client`; each call returns
-    a list, and the lists are joined in the order of the batches. `func` must be a module-level
-    function; `args` are sent once per process or worker, not with every batch.
+    """`stream_batches` with the results joined into one list, in the order of the batches.
 
-    progress: called with the number of items of each batch done.
     RETURNS (list): the joined results.
     """
-    batches = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
-    if client is not None:
-        from qualcode.cluster import map_on_cluster
-
-        return _join(map_on_cluster(client, func, batches, args=args), batches, progress)
-    if processes > 1 and len(batches) > 1:
-        workers = min(processes, len(batches))
-        with ProcessPoolExecutor(workers, initializer=_keep_args, initargs=(args,)) as pool:
-            return _join(pool.map(_call, itertools.repeat(func), batches), batches, progress)
-    return _join((func(batch, *args) for batch in batches), batches, progress)
-
-
-def _join(
-    parts: Iterable[list[R]], batches: list[list[T]], progress: Callable[[int], None] | None
-) -> list[R]:
-    out: list[R] = []
-    for part, batch in zip(parts, batches, strict=True):
-        out.extend(part)
-        if progress is not None:
-            progress(len(batch))
-    return out
+    return [
+        result
+        for _batch, part in stream_batches(
+            func,
+            items,
+            batch_size=batch_size,
+            args=args,
+            processes=processes,
+            client=client,
+            progress=progress,
+        )
+        for result in part
+    ]

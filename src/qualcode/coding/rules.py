@@ -25,10 +25,12 @@ recodes all.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +51,7 @@ from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
 from qualcode.nlp import build_nlp, model_info
 from qualcode.units import participant_units
-from qualcode.workers import map_batches, n_words, processes_for
+from qualcode.workers import n_words, stream_batches
 
 log = logging.getLogger(__name__)
 
@@ -354,10 +356,9 @@ def transcript_hashes(units: pd.DataFrame) -> dict[str, str]:
 
 @dataclass
 class CodingResult:
-    """What `code_corpus` did."""
+    """What `code_corpus` did. The tables are read from their files when asked for (`codings`,
+    `quantities`): a run never holds them whole."""
 
-    codings: pd.DataFrame
-    quantities: pd.DataFrame
     codings_path: Path
     quantities_path: Path
     codebook_version: int
@@ -368,6 +369,18 @@ class CodingResult:
     cached: list[str] = field(default_factory=list)
     n_units: int = 0
     n_words: int = 0
+    n_codings: int = 0
+    n_quantities: int = 0
+
+    @property
+    def codings(self) -> pd.DataFrame:
+        """RETURNS (DataFrame): codings.parquet as written, typed."""
+        return schema.typed_codings(pd.read_parquet(self.codings_path))
+
+    @property
+    def quantities(self) -> pd.DataFrame:
+        """RETURNS (DataFrame): quantities.parquet as written, typed."""
+        return _typed_quantities(pd.read_parquet(self.quantities_path))
 
 
 def _empty_quantities() -> pd.DataFrame:
@@ -541,6 +554,25 @@ def _check_coder(nlp: Language, cues: Cues) -> None:
         )
 
 
+def code_turn_batch(
+    items: list[tuple[CodingUnit, list[tuple[int, int]]]], codebook: Codebook, params: Params
+) -> list[tuple[list[dict], list[dict]]]:
+    """`code_batch` for turns: each turn comes with its sentences, (start_char, sentence_id)
+    pairs, to give each quantity its sentence_id.
+
+    RETURNS (list): one pair: the batch's coding rows and quantity rows.
+    """
+    sentences = pd.DataFrame(
+        [
+            (unit.transcript_id, unit.turn_id, sentence_id, start)
+            for unit, starts in items
+            for start, sentence_id in starts
+        ],
+        columns=["transcript_id", "turn_id", "sentence_id", "start_char"],
+    )
+    return code_batch([unit for unit, _starts in items], codebook, params, sentences)
+
+
 def _units_iter(units: pd.DataFrame) -> Iterator[CodingUnit]:
     for row in units.itertuples(index=False):
         yield CodingUnit(
@@ -564,6 +596,22 @@ def _sha256_or_none(path: Path) -> str | None:
     return schema.file_sha256(path) if path.is_file() else None
 
 
+# Transcripts read, and whose rows are written, at a time; memory grows with it, not with the
+# corpus.
+BATCH_TRANSCRIPTS = 64
+
+
+@dataclass
+class _Part:
+    """Transcripts read together: the last one's id, how many units are to be coded up to the
+    end of the part (counted from the start of the run), and the rows kept from the last run."""
+
+    last: str
+    units_end: int
+    kept_codings: pd.DataFrame
+    kept_quantities: pd.DataFrame
+
+
 def code_corpus(
     processed_dir: Path | str,
     codebook_path: Path | str,
@@ -573,16 +621,22 @@ def code_corpus(
     progress: Callable[[int], None] | None = None,
     batch_size: int = 256,
     client: Any = None,
+    batch_transcripts: int = BATCH_TRANSCRIPTS,
 ) -> CodingResult:
     """Apply the codebook to the participant sentences (or turns) of data/processed.
 
     Writes codings.parquet, quantities.parquet and codings.manifest.json in processed_dir.
     Transcripts whose text, the codebook and the pipeline are unchanged since the last run keep
     their rows; the others are coded.
+    The corpus streams: turns.parquet, sentences.parquet and the last run's tables are read
+    `batch_transcripts` transcripts at a time, the units go to spaCy in batches of `batch_size`
+    (cut across those parts, as one process would cut them), and the rows are written part by
+    part into temporary files renamed into place at the end: memory grows with the batches, not
+    with the corpus, and a run that stops half-way leaves the last run's tables as they were.
     params: pipeline parameters (config/params.yml when None).
     nlp: a pipeline from `build_coder` for this codebook and the parameters' cues (built
         when needed if None).
-    progress: called with the number of units coded after each one (for a progress bar).
+    progress: called with the number of units coded after each batch (for a progress bar).
     client: a `distributed.Client`: the units are coded by its workers (`qualcode.cluster`),
         in the batches one process codes, with the codebook and the parameters; without
         one, in `params.processes` processes (`qualcode.workers`).
@@ -592,13 +646,9 @@ def code_corpus(
     params = params if params is not None else load_params()
     codebook = load_codebook(codebook_path)
     unit = params.coding.unit
-    turns = schema.read_table(processed_dir, "turns")
-    sentences = schema.read_table(processed_dir, "sentences")
-    units = participant_units(
-        turns, sentences, unit=unit, roles=params.coding.roles, processed_dir=processed_dir
-    )
-    hashes = transcript_hashes(units)
-    all_ids = sorted(set(turns["transcript_id"].astype(str)))
+    turns = schema.TranscriptReader(schema.required_table(processed_dir, "turns"))
+    sentences = schema.TranscriptReader(schema.required_table(processed_dir, "sentences"))
+    all_ids = turns.transcript_ids()
     codings_path = processed_dir / schema.TABLE_FILES["codings"]
     quantities_path = processed_dir / schema.TABLE_FILES["quantities"]
     manifest_path = processed_dir / schema.CODINGS_MANIFEST_FILE
@@ -612,60 +662,136 @@ def code_corpus(
         and previous.get("quantities_sha256") == _sha256_or_none(quantities_path)
     )
     old_hashes = previous.get("transcripts", {}) if reusable else {}
-    cached = [t for t in all_ids if t in old_hashes and old_hashes[t] == hashes.get(t, "")]
-    todo = [t for t in all_ids if t not in cached]
-    log.info("coding %d transcript(s), %d unchanged", len(todo), len(cached))
+    old_codings = old_quantities = None
+    if old_hashes and codings_path.exists() and quantities_path.exists():
+        old_codings = schema.TranscriptReader(codings_path)
+        old_quantities = schema.TranscriptReader(quantities_path)
 
-    kept_codings = schema.empty_codings()
-    kept_quantities = _empty_quantities()
-    if cached:
-        kept_codings = pd.read_parquet(codings_path)
-        kept_codings = kept_codings[kept_codings["transcript_id"].isin(cached)]
-        kept_quantities = pd.read_parquet(quantities_path)
-        kept_quantities = kept_quantities[kept_quantities["transcript_id"].isin(cached)]
+    hashes: dict[str, str] = {}
+    coded: list[str] = []
+    cached: list[str] = []
+    counts = {"units": 0, "words": 0}
+    parts: deque[_Part] = deque()
+    coder: list[Language] = []
 
-    todo_units = units[units["transcript_id"].isin(todo)]
+    def units_to_code() -> Iterator[Any]:
+        for start in range(0, len(all_ids), batch_transcripts):
+            ids = all_ids[start : start + batch_transcripts]
+            last = ids[-1]
+            part_sentences = sentences.until(last)
+            units = participant_units(
+                turns.until(last),
+                part_sentences,
+                unit=unit,
+                roles=params.coding.roles,
+                processed_dir=processed_dir,
+            )
+            part_hashes = transcript_hashes(units)
+            hashes.update(part_hashes)
+            kept = [t for t in ids if t in old_hashes and old_hashes[t] == part_hashes.get(t, "")]
+            cached.extend(kept)
+            coded.extend(t for t in ids if t not in set(kept))
+            kept_codings, kept_quantities = schema.empty_codings(), _empty_quantities()
+            if old_codings is not None and old_quantities is not None:
+                kept_codings = old_codings.until(last)
+                kept_codings = kept_codings[kept_codings["transcript_id"].isin(kept)]
+                kept_quantities = old_quantities.until(last)
+                kept_quantities = kept_quantities[kept_quantities["transcript_id"].isin(kept)]
+            todo = units[~units["transcript_id"].isin(kept)]
+            counts["units"] += len(todo)
+            if len(todo):
+                counts["words"] += int(todo["text"].str.split().str.len().sum())
+            parts.append(_Part(last, counts["units"], kept_codings, kept_quantities))
+            if len(todo) and client is None and not coder:
+                # built here once, before the first batch: the processes of the pool start with it
+                if nlp is not None:
+                    _check_coder(nlp, Cues.from_params(params))
+                coder.append(nlp or _new_coder(codebook, params, processed_dir))
+                _keep_coder(codebook, params, coder[0])
+            if unit == "turn":
+                starts = {
+                    (str(tid), int(turn)): list(
+                        zip(
+                            group["start_char"].tolist(), group["sentence_id"].tolist(), strict=True
+                        )
+                    )
+                    for (tid, turn), group in part_sentences.sort_values(
+                        "start_char", kind="stable"
+                    ).groupby(["transcript_id", "turn_id"], sort=False)
+                }
+                for item in _units_iter(todo):
+                    yield item, starts.get((item.transcript_id, item.turn_id), [])
+            else:
+                yield from _units_iter(todo)
+
+    columns = [*schema.CODINGS_COLUMNS, *schema.EXTRA_CODING_COLUMNS]
+    quantity_columns = [*schema.QUANTITIES_COLUMNS, *schema.EXTRA_QUANTITY_COLUMNS]
+    sort_keys = ["transcript_id", "turn_id", "sentence_id"]
     coding_rows: list[dict] = []
     quantity_rows: list[dict] = []
-    if len(todo_units):
-        unit_list = list(_units_iter(todo_units))
-        if client is None:
-            # built here once: the processes of the pool start with it
-            if nlp is not None:
-                _check_coder(nlp, Cues.from_params(params))
-            _keep_coder(codebook, params, nlp or _new_coder(codebook, params, processed_dir))
-        parts = map_batches(
-            code_batch,
-            unit_list,
+    done = 0
+    with (
+        schema.TableWriter(codings_path, columns, schema.CODINGS_DTYPES) as codings_out,
+        schema.TableWriter(
+            quantities_path, quantity_columns, schema.QUANTITIES_DTYPES
+        ) as quantities_out,
+    ):
+
+        def write_parts(*, final: bool = False) -> None:
+            while parts and (final or parts[0].units_end <= done):
+                part = parts.popleft()
+                n = bisect.bisect_right(coding_rows, part.last, key=_transcript_of)
+                codings = pd.concat(
+                    [
+                        df
+                        for df in (
+                            schema.typed_codings(part.kept_codings),
+                            schema.typed_codings(pd.DataFrame(coding_rows[:n])),
+                        )
+                        if len(df)
+                    ]
+                    or [schema.empty_codings()],
+                    ignore_index=True,
+                )
+                del coding_rows[:n]
+                codings_out.write(codings.sort_values([*sort_keys, "code_id"], kind="stable"))
+                n = bisect.bisect_right(quantity_rows, part.last, key=_transcript_of)
+                quantities = pd.concat(
+                    [
+                        df
+                        for df in (
+                            _typed_quantities(part.kept_quantities),
+                            _typed_quantities(pd.DataFrame(quantity_rows[:n])),
+                        )
+                        if len(df)
+                    ]
+                    or [_empty_quantities()],
+                    ignore_index=True,
+                )
+                del quantity_rows[:n]
+                quantities_out.write(
+                    quantities.sort_values([*sort_keys, "start_char", "kind"], kind="stable")
+                )
+
+        for batch, found in stream_batches(
+            code_turn_batch if unit == "turn" else code_batch,
+            units_to_code(),
             batch_size=batch_size,
-            args=(codebook, params, sentences if unit == "turn" else None),
-            processes=processes_for(params.processes, n_words(u.text for u in unit_list)),
+            args=(codebook, params) if unit == "turn" else (codebook, params, None),
+            processes=params.processes,
             client=client,
+            words=_words_of_units,
             progress=progress,
-        )
-        coding_rows = [row for rows, _ in parts for row in rows]
-        quantity_rows = [row for _, rows in parts for row in rows]
-
-    sort_keys = ["transcript_id", "turn_id", "sentence_id"]
-    new_codings = schema.typed_codings(pd.DataFrame(coding_rows))
-    codings = pd.concat(
-        [df for df in (schema.typed_codings(kept_codings), new_codings) if len(df)]
-        or [schema.empty_codings()],
-        ignore_index=True,
-    )
-    codings = codings.sort_values([*sort_keys, "code_id"], kind="stable").reset_index(drop=True)
-    new_quantities = _typed_quantities(pd.DataFrame(quantity_rows))
-    quantities = pd.concat(
-        [df for df in (_typed_quantities(kept_quantities), new_quantities) if len(df)]
-        or [_empty_quantities()],
-        ignore_index=True,
-    )
-    quantities = quantities.sort_values(
-        [*sort_keys, "start_char", "kind"], kind="stable"
-    ).reset_index(drop=True)
-
-    schema.write_table(codings, codings_path, columns=schema.CODINGS_COLUMNS)
-    schema.write_table(quantities, quantities_path, columns=schema.QUANTITIES_COLUMNS)
+        ):
+            for rows, quantities in found:
+                coding_rows.extend(rows)
+                quantity_rows.extend(quantities)
+            done += len(batch)
+            write_parts()
+        write_parts(final=True)
+        codings_out.commit()
+        quantities_out.commit()
+    log.info("coded %d transcript(s), %d unchanged", len(coded), len(cached))
     schema.write_json(
         manifest_path,
         {
@@ -679,19 +805,28 @@ def code_corpus(
         },
     )
     return CodingResult(
-        codings=codings,
-        quantities=quantities,
         codings_path=codings_path,
         quantities_path=quantities_path,
         codebook_version=codebook.version,
         codebook_sha256=codebook.sha256,
         unit=unit,
         n_transcripts=len(all_ids),
-        coded=todo,
+        coded=coded,
         cached=cached,
-        n_units=len(todo_units),
-        n_words=int(todo_units["text"].str.split().str.len().sum()) if len(todo_units) else 0,
+        n_units=counts["units"],
+        n_words=counts["words"],
+        n_codings=codings_out.n_rows,
+        n_quantities=quantities_out.n_rows,
     )
+
+
+def _transcript_of(row: dict) -> str:
+    return row["transcript_id"]
+
+
+def _words_of_units(batch: list[Any]) -> int:
+    """RETURNS (int): the words of a batch of units (or of (unit, sentences) pairs)."""
+    return n_words(item.text if isinstance(item, CodingUnit) else item[0].text for item in batch)
 
 
 def code_texts(

@@ -21,6 +21,12 @@ or parsed again. The cache holds text from before de-identification, so it lives
 (git-ignored), never among the processed tables. Steps 3-5 are cheap and run over the whole corpus
 on every call, so a name found in one transcript is replaced in all of them.
 
+The corpus streams, so that memory grows with a batch, not with the corpus: a new transcript is
+read, goes through spaCy in a batch of turns and into its cache file, and is let go; steps 3-5
+read the transcripts back from the cache one at a time (for their names, then for their rows),
+and the rows go into temporary files renamed into place at the end. Only the names, the words the
+corpus uses and a few counts per transcript are held whole.
+
 Tables (data/processed/, rows sorted by transcript_id, turn_id, sentence_id):
 
 - transcripts.parquet: transcript_id, source_path (relative to the raw folder), source_sha256,
@@ -46,9 +52,9 @@ import json
 import logging
 import sys
 import threading
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,9 +77,8 @@ from qualcode.ingest.deid_report import REVIEW_FILE, count_spans, report_frames,
 from qualcode.ingest.guide import load_guide, match_section
 from qualcode.ingest.name_rules import (
     UNKNOWN_WORD_ZIPF,
+    CorpusWords,
     NameRules,
-    corpus_common_words,
-    corpus_mid_capitals,
     is_generic_label,
     is_placeholder,
     zipf,
@@ -81,7 +86,7 @@ from qualcode.ingest.name_rules import (
 from qualcode.ingest.readers import EXTENSIONS, RawTurn, read_file_bytes, read_transcript
 from qualcode.ingest.speakers import assign_speakers
 from qualcode.participants import PARTICIPANTS_FILE, rows_by_transcript
-from qualcode.workers import map_batches, n_words, processes_for
+from qualcode.workers import n_words, stream_batches
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +98,17 @@ CACHE_DIR = "ingest_cache"
 
 
 NLP_DISABLE = ("parser", "tagger", "attribute_ruler", "lemmatizer")
+
+# The tables ingest writes row by row (`_assemble`): their columns and dtypes.
+INGEST_TABLES = {
+    "transcripts": (schema.TRANSCRIPTS_COLUMNS, schema.TRANSCRIPTS_DTYPES),
+    "turns": (schema.TURNS_COLUMNS + schema.TURN_EXTRA_COLUMNS, schema.TURNS_DTYPES),
+    "sentences": (schema.SENTENCES_COLUMNS, schema.SENTENCES_DTYPES),
+    "deid_summary": (schema.DEID_SUMMARY_COLUMNS, schema.DEID_SUMMARY_DTYPES),
+}
+# Transcripts whose rows are built and written at a time; memory grows with it, not with the
+# corpus.
+BATCH_TRANSCRIPTS = 64
 
 
 @dataclass
@@ -214,46 +230,68 @@ def _parse_file(path: Path, raw_dir: Path, data: bytes, params: Params) -> _Pars
     )
 
 
-def _annotate(
-    parsed: list[_Parsed],
+def _annotate_stream(
+    parsed: Iterable[_Parsed],
     model: str,
     *,
-    progress: bool,
     processes: int | str = 1,
     client: Any = None,
     batch_size: int = 64,
-) -> None:
-    """Add sentence offsets and entities (spaCy) to every turn, in one `nlp.pipe` stream.
+) -> Iterator[_Parsed]:
+    """Add sentence offsets and entities (spaCy) to every turn of the transcripts, in one
+    `nlp.pipe` stream of batches of `batch_size` turns (cut across transcripts, as one process
+    would cut them); the transcripts are drawn as the batches go out, and each is yielded as
+    soon as all its turns are read.
 
     processes: the `processes` setting (`qualcode.workers.processes_for`).
     client: a `distributed.Client`: the batches are read by its workers (`qualcode.cluster`).
+    YIELDS (_Parsed): each transcript, annotated, in order.
     """
-    from tqdm import tqdm
+    pending: deque[list[Any]] = deque()  # [transcript, turns annotated so far]
 
-    items = [turn for p in parsed for turn in p.turns]
-    texts = [turn["text"] for turn in items]
-    n_process = processes_for(processes, n_words(texts))
+    def texts() -> Iterator[str]:
+        for item in parsed:
+            pending.append([item, 0])
+            for turn in item.turns:
+                yield turn["text"]
+
+    def whole() -> Iterator[_Parsed]:
+        while pending and pending[0][1] == len(pending[0][0].turns):
+            yield pending.popleft()[0]
+
     if client is None:
         ingest_nlp(model)  # loaded once here: the processes of the pool start with it
-    with tqdm(
-        total=len(items),
-        desc="ingest: spaCy",
-        unit="turn",
-        file=sys.stderr,
-        disable=not progress or None,
-    ) as bar:
-        found = map_batches(
-            annotate_batch,
-            texts,
-            batch_size=batch_size,
-            args=(model,),
-            processes=n_process,
-            client=client,
-            progress=bar.update,
-        )
-    for turn, (sentences, entities) in zip(items, found, strict=True):
-        turn["sentences"] = sentences
-        turn["entities"] = entities
+    for _batch, found in stream_batches(
+        annotate_batch,
+        texts(),
+        batch_size=batch_size,
+        args=(model,),
+        processes=processes,
+        client=client,
+        words=n_words,
+    ):
+        for sentences, entities in found:
+            yield from whole()
+            entry = pending[0]
+            turn = entry[0].turns[entry[1]]
+            turn["sentences"], turn["entities"] = sentences, entities
+            entry[1] += 1
+        yield from whole()
+    yield from whole()
+
+
+def _cache_payload(parsed: _Parsed, digest: str) -> dict[str, Any]:
+    """RETURNS (dict): what the cache keeps of an annotated transcript (steps 1-2)."""
+    return {
+        "version": PIPELINE_VERSION,
+        "settings": digest,
+        "transcript_id": parsed.transcript_id,
+        "source_path": parsed.source_path,
+        "sha256": parsed.sha256,
+        "format": parsed.format,
+        "warnings": parsed.warnings,
+        "turns": parsed.turns,
+    }
 
 
 def _annotations(doc: Doc) -> tuple[list[list[int]], list[list[str]]]:
@@ -280,6 +318,11 @@ def _cache_path(keys_dir: Path, transcript_id: str) -> Path:
     return keys_dir / CACHE_DIR / f"{transcript_id}.json"
 
 
+def _read_cache(keys_dir: Path, transcript_id: str) -> dict[str, Any]:
+    """RETURNS (dict): the cached steps 1-2 of a transcript that this run checked or wrote."""
+    return json.loads(_cache_path(keys_dir, transcript_id).read_text(encoding="utf-8"))
+
+
 def _load_cached(
     keys_dir: Path, transcript_id: str, sha: str | None, digest: str
 ) -> dict[str, Any] | None:
@@ -297,81 +340,97 @@ def _load_cached(
     return data
 
 
-def _name_signals(
-    parsed: list[dict[str, Any]],
-    participants: dict[str, dict[str, str]],
-    speakers: dict[str, dict[str, tuple[str | None, str]]],
-) -> tuple[set[str], set[str]]:
+class _NameSignals:
     """The corpus' first names (of participants, speakers, spaCy's full names of people and the
     single words it tags as people), its places (what spaCy tags GPE in two transcripts or
     more), and the lone words spaCy calls a person in one place and a place in another
-    (``Covid``), frequent words that are no first name of the corpus.
-
-    RETURNS (tuple[set[str], set[str], set[str]]): the first names, the places, the confused.
+    (``Covid``), frequent words that are no first name of the corpus; gathered transcript by
+    transcript (`add`), read at the end (`result`).
     """
-    first_names: set[str] = set()
-    place_files: defaultdict[str, set[str]] = defaultdict(set)
-    labels_of: defaultdict[str, set[str]] = defaultdict(set)
-    full_name_words: set[str] = set()
-    for item in parsed:
+
+    def __init__(self, participants: dict[str, dict[str, str]]) -> None:
+        self.participants = participants
+        self.first_names: set[str] = set()
+        self.place_files: defaultdict[str, set[str]] = defaultdict(set)
+        self.labels_of: defaultdict[str, set[str]] = defaultdict(set)
+        self.full_name_words: set[str] = set()
+
+    def add(self, item: dict[str, Any], speakers: dict[str, tuple[str | None, str]]) -> None:
+        """Count in a transcript, with its speakers (`assign_speakers`)."""
         tid = item["transcript_id"]
-        row = participants.get(tid) or {}
+        row = self.participants.get(tid) or {}
         labels = [
             row.get("participant_label", ""),
             *row.get("interviewer_label", "").split(";"),
-            *speakers.get(tid, {}),
+            *speakers,
         ]
         for label in labels:
             words = label.split()
             if len(words) >= 2 and not is_generic_label(label):
-                first_names.add(words[0].title())
-                full_name_words.update(w.title() for w in words)
+                self.first_names.add(words[0].title())
+                self.full_name_words.update(w.title() for w in words)
         for turn in item["turns"]:
             for label, text in turn["entities"]:
                 words = text.split()
                 if label == "PERSON" and words and words[0][:1].isupper():
-                    first_names.add(words[0])
+                    self.first_names.add(words[0])
                     if len(words) >= 2:
-                        full_name_words.update(words)
+                        self.full_name_words.update(words)
                 elif label == "GPE":
-                    place_files[text.strip()].add(tid)
+                    self.place_files[text.strip()].add(tid)
                 if len(words) == 1:
-                    labels_of[words[0]].add(label)
-    places = {text for text, files in place_files.items() if len(files) >= 2}
-    confused = {
-        text
-        for text in labels_of
-        if {"PERSON"} < labels_of[text]
-        and labels_of[text] & {"GPE", "LOC"}
-        and text not in full_name_words
-        and zipf(text) >= UNKNOWN_WORD_ZIPF + 1
-    }
-    return first_names, places, confused
+                    self.labels_of[words[0]].add(label)
+
+    def result(self) -> tuple[set[str], set[str], set[str]]:
+        """RETURNS (tuple[set[str], set[str], set[str]]): the first names, the places, the
+        confused."""
+        places = {text for text, files in self.place_files.items() if len(files) >= 2}
+        labels_of = self.labels_of
+        confused = {
+            text
+            for text in labels_of
+            if {"PERSON"} < labels_of[text]
+            and labels_of[text] & {"GPE", "LOC"}
+            and text not in self.full_name_words
+            and zipf(text) >= UNKNOWN_WORD_ZIPF + 1
+        }
+        return self.first_names, places, confused
 
 
 def _assemble(
-    parsed: list[dict[str, Any]],
+    order: list[str],
+    load: Callable[[str], dict[str, Any]],
     *,
+    corpus_words: CorpusWords,
     participants: dict[str, dict[str, str]],
     questions: list[tuple[str, str]],
     key: PseudonymKey,
     params: Params,
+    write: Callable[[str, pd.DataFrame], None],
     whole_corpus: bool = True,
-) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    batch_transcripts: int = BATCH_TRANSCRIPTS,
+) -> tuple[tuple[pd.DataFrame, pd.DataFrame], list[str]]:
     """Speakers, roles, sections and de-identification over the parsed transcripts.
 
-    whole_corpus: `parsed` is every transcript (otherwise the key's names are replaced too).
+    The transcripts are read three times, one at a time, by `load(transcript_id)`: for the
+    speakers and the names they give, for the names spaCy and the cues find, and, in the order
+    of their ids, for their rows, handed to `write(table, frame)` `batch_transcripts`
+    transcripts at a time. Only the names and the counts per transcript are held.
+    order: the transcript ids, in the order their names are taken (the key numbers new names
+        in that order).
+    corpus_words: the words of every turn's text (`CorpusWords`).
+    whole_corpus: `order` is every transcript (otherwise the key's names are replaced too).
+    RETURNS (tuple): deid_report and its private twin (`report_frames`), and the warnings.
     """
     ing, de = params.ingest, params.deid
-    texts = [turn["text"] for item in parsed for turn in item["turns"]]
-    common = corpus_common_words(texts)
+    common = corpus_words.common()
     allow = (*ing.deid_keep, *de.allow)
     rules = NameRules(
         allow=allow,
         common=common,
-        lower=corpus_common_words(texts, all_lower=True),
+        lower=corpus_words.common(all_lower=True),
         common_word_zipf=de.common_word_zipf,
-        mid_capital=corpus_mid_capitals(texts),
+        mid_capital=frozenset(corpus_words.mid_capital),
     )
     ps = Pseudonymiser(key, keep=allow, common_words=common, is_rare=rules.is_rare)
     if not whole_corpus:
@@ -381,9 +440,10 @@ def _assemble(
             ps.add_name(name, entity_type, source="deid.deny", any_case=True, how="deny list")
     warnings: list[str] = []
     speakers: dict[str, dict[str, tuple[str | None, str]]] = {}
+    signals = _NameSignals(participants)
     # every name first, so that a name found in one transcript is replaced in all of them
-    for item in parsed:
-        tid = item["transcript_id"]
+    for tid in order:
+        item = load(tid)
         row = participants.get(tid)
         for name in [
             (row or {}).get("participant_label", ""),
@@ -403,9 +463,11 @@ def _assemble(
                     label, "PERSON", source=tid, parts=True, common_parts=True, how="speaker label"
                 )
         speakers[tid] = mapping
-    first_names, places, confused = _name_signals(parsed, participants, speakers)
-    cued = rules.place_cue_counts(texts)
-    for item in parsed:
+        signals.add(item, mapping)
+    first_names, places, confused = signals.result()
+    cued = corpus_words.place_cues
+    for tid in order:
+        item = load(tid)
         for turn in item["turns"]:
             tagged = [text for _label, text in turn["entities"]]
             cues = [
@@ -461,36 +523,32 @@ def _assemble(
                         is_alias=rules.is_alias if label == "PERSON" else rules.is_org_alias,
                     )
 
-    # a common first name opening a sentence is replaced where it is a person's in the same
-    # transcript (a speaker's, a participant's, spaCy's PERSON), or spaCy tags it as a name of
-    # another kind in the same turn
-    person_words = {
-        item["transcript_id"]: {
+    transcripts, turn_rows, sentence_rows, summary_rows = [], [], [], []
+    per_pseudonym: Counter[tuple[str, str]] = Counter()
+    left: Counter[tuple[str, str]] = Counter()
+    ordered = sorted(order)
+    for done, tid in enumerate(ordered, start=1):
+        item = load(tid)
+        # a common first name opening a sentence is replaced where it is a person's in the same
+        # transcript (a speaker's, a participant's, spaCy's PERSON), or spaCy tags it as a name
+        # of another kind in the same turn
+        row = participants.get(tid) or {}
+        person_words = {
             w
             for turn in item["turns"]
             for label, text in turn["entities"]
             if label == "PERSON"
             for w in text.split()
-        }
-        | {
+        } | {
             w
             for name in [
-                *speakers[item["transcript_id"]],
-                (participants.get(item["transcript_id"]) or {}).get("participant_label", ""),
-                *(participants.get(item["transcript_id"]) or {})
-                .get("interviewer_label", "")
-                .split(";"),
+                *speakers[tid],
+                row.get("participant_label", ""),
+                *row.get("interviewer_label", "").split(";"),
             ]
             if not is_generic_label(name)
             for w in name.split()
         }
-        for item in parsed
-    }
-    transcripts, turn_rows, sentence_rows, summary_rows = [], [], [], []
-    per_pseudonym: Counter[tuple[str, str]] = Counter()
-    left: Counter[tuple[str, str]] = Counter()
-    for item in sorted(parsed, key=lambda p: p["transcript_id"]):
-        tid = item["transcript_id"]
         section = None
         replaced: Counter[str] = Counter()
         distinct: defaultdict[str, set[str]] = defaultdict(set)
@@ -505,7 +563,7 @@ def _assemble(
                 speaker = ps.add_name(turn["label"], "PERSON", source=tid) or key.assign(
                     turn["label"], "PERSON", source=tid
                 )
-            confirmed = person_words[tid] | {
+            confirmed = person_words | {
                 w
                 for _label, text in turn["entities"]
                 for w in text.split()
@@ -570,83 +628,62 @@ def _assemble(
                 "n_words": n_words,
             }
         )
-    frames = {
-        "transcripts": _frame(
-            transcripts, schema.TRANSCRIPTS_COLUMNS, {"n_turns": "int64", "n_words": "int64"}
-        ),
-        "turns": _frame(
-            turn_rows,
-            schema.TURNS_COLUMNS + schema.TURN_EXTRA_COLUMNS,
-            {
-                "turn_id": "int64",
-                "start_s": "float64",
-                "end_s": "float64",
-                "section": "object",
-                "n_annotations": "int64",
-                "n_disfluencies": "int64",
-                "n_pseudonyms": "int64",
-            },
-        ),
-        "sentences": _frame(
-            sentence_rows,
-            schema.SENTENCES_COLUMNS,
-            {
-                "turn_id": "int64",
-                "sentence_id": "int64",
-                "start_char": "int64",
-                "end_char": "int64",
-            },
-        ),
-        "deid_summary": _frame(
-            summary_rows,
-            schema.DEID_SUMMARY_COLUMNS,
-            {"n_replaced": "int64", "n_distinct": "int64"},
-        ),
-    }
-    frames["deid_report"], frames["deid_review"] = report_frames(
+        if done % batch_transcripts == 0 or done == len(ordered):
+            for name, rows in (
+                ("transcripts", transcripts),
+                ("turns", turn_rows),
+                ("sentences", sentence_rows),
+                ("deid_summary", summary_rows),
+            ):
+                columns, dtypes = INGEST_TABLES[name]
+                write(name, _frame(rows, columns, dtypes))
+                rows.clear()
+    report = report_frames(
         ps,
         replaced=per_pseudonym,
         left=left,
         common_word_zipf=de.common_word_zipf,
     )
-    return frames, warnings
+    return report, warnings
 
 
-def _frame(rows: list[dict[str, Any]], columns: list[str], dtypes: dict[str, str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=columns)
-    for column in columns:
-        if column in dtypes:
-            df[column] = df[column].astype(dtypes[column])
-        elif df[column].dtype == float or column.endswith(("_id", "text", "_raw")) or df.empty:
-            df[column] = df[column].astype("object")
+def _frame(
+    rows: list[dict[str, Any]], columns: list[str], dtypes: Mapping[str, str]
+) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=columns).astype({c: dtypes[c] for c in columns})
     sort = [c for c in ("transcript_id", "turn_id", "sentence_id", "entity_type") if c in columns]
     return df.sort_values(sort, kind="stable").reset_index(drop=True)
 
 
 def _write(
-    frames: dict[str, pd.DataFrame], out_dir: Path, key: PseudonymKey, keys_dir: Path
+    tables: Mapping[str, schema.TableWriter | pd.DataFrame],
+    *,
+    review: pd.DataFrame | None,
+    transcripts: Iterable[str],
+    out_dir: Path,
+    key: PseudonymKey,
+    keys_dir: Path,
 ) -> dict[str, Path]:
+    """Save the key and the review, then put the tables in place: those written row by row
+    (`TableWriter`, renamed into place) and those given whole (frames), the ingest record
+    saying "being written" until every one is there.
+
+    RETURNS (dict): table name -> path.
+    """
     schema.private_dir(keys_dir)
     key.save(keys_dir / KEY_FILE)
-    review = frames.pop("deid_review", None)
     if review is not None:
         write_review(keys_dir / REVIEW_FILE, review)
     # the record says "being written" until every table is there
     schema.write_ingest_record(out_dir, tables=None)
-    columns = {
-        "transcripts": schema.TRANSCRIPTS_COLUMNS,
-        "turns": schema.TURNS_COLUMNS,
-        "sentences": schema.SENTENCES_COLUMNS,
-        "deid_summary": schema.DEID_SUMMARY_COLUMNS,
-        "deid_report": schema.DEID_REPORT_COLUMNS,
-    }
+    columns = {name: columns for name, (columns, _dtypes) in INGEST_TABLES.items()}
+    columns["deid_report"] = schema.DEID_REPORT_COLUMNS
     written = {
-        name: schema.write_table(df, schema.table_path(out_dir, name), columns=columns[name])
-        for name, df in frames.items()
+        name: table.commit()
+        if isinstance(table, schema.TableWriter)
+        else schema.write_table(table, schema.table_path(out_dir, name), columns=columns[name])
+        for name, table in tables.items()
     }
-    transcripts = (
-        frames["transcripts"]["transcript_id"].astype(str) if "transcripts" in frames else []
-    )
     schema.write_ingest_record(out_dir, tables=written, transcripts=transcripts)
     schema.private_dir(keys_dir)
     return written
@@ -677,15 +714,25 @@ def ingest_corpus(
     guide_path: Path | None = None,
     progress: bool = True,
     client: Any = None,
+    batch_transcripts: int = BATCH_TRANSCRIPTS,
 ) -> IngestResult:
     """Ingest every transcript of `raw_dir` into the tables of `out_dir` (see the module docstring).
 
-    Bad files raise `ManyInputErrors` naming each file, line and what was expected, and nothing is
-    written; with `keep_going` the good files are processed and the bad ones are listed in the
-    result's `errors`. Unchanged transcripts come from the cache; `raw_dir` is only read.
+    The corpus streams: each new or changed transcript is read, goes through spaCy in batches
+    and into its cache file, and is let go; then the transcripts are read back from the cache
+    one at a time, to take their names and to write their rows (`_assemble`) into temporary
+    files renamed into place at the end. Memory grows with the batches and the names, not with
+    the corpus; a run that stops half-way leaves the tables of the last one as they were.
+
+    Bad files raise `ManyInputErrors` naming each file, line and what was expected, and no
+    table and no key is written (the transcripts read before a bad one stay in the cache, for
+    the next run); with `keep_going` the good files are processed and the bad ones are listed
+    in the result's `errors`. Unchanged transcripts come from the cache; `raw_dir` is only
+    read.
     keys_dir: where the re-identification key and the cache go (default: `<raw_dir>/../keys`).
     client: a `distributed.Client`: spaCy runs on its workers, which get the cleaned text of the
         turns (never the key: the pseudonyms are given here).
+    batch_transcripts: transcripts whose rows are built and written at a time.
     RETURNS (IngestResult): what was processed, skipped, removed, and the errors and warnings.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
@@ -696,101 +743,160 @@ def ingest_corpus(
     participants = rows_by_transcript(raw_dir / PARTICIPANTS_FILE)
     questions = load_guide(guide_path)
     digest = settings_digest(params)
+    corpus_words = CorpusWords()
 
     files = transcript_files(raw_dir)
     seen: dict[str, Path] = {}
-    items: list[dict[str, Any]] = []
-    fresh: list[_Parsed] = []
-    for path in files:
-        tid = path.stem
-        if tid in seen:
-            result.errors.append(
-                QualcodeInputError(
-                    f"transcript id {tid!r} is also the stem of {seen[tid].name}; "
-                    "expected one file per id",
-                    path=path,
-                )
+    errors: list[tuple[int, QualcodeInputError]] = []
+    known: list[tuple[int, str]] = []  # (file index, id) of the cached and the kept
+    fresh: list[tuple[int, Path]] = []
+
+    def count_in(item: dict[str, Any]) -> None:
+        corpus_words.add(turn["text"] for turn in item["turns"])
+
+    def bad(index: int, path: Path, err: QualcodeInputError) -> None:
+        errors.append((index, err))
+        previous_item = _load_cached(keys_dir, path.stem, None, digest) if keep_going else None
+        if previous_item is not None:
+            # codings and quantities still point at its rows: keep them, and say so
+            result.kept.append(path.stem)
+            result.warnings.append(
+                f"{path}: unreadable now; kept its rows from the previous run "
+                f"(sha256 {previous_item['sha256'][:12]}) until it is fixed or removed"
             )
-            continue
-        seen[tid] = path
-        try:
-            if not path.resolve().is_relative_to(raw_dir.resolve()):
-                raise QualcodeInputError(
-                    f"a symbolic link to {path.resolve()}, outside the raw folder; expected the "
-                    f"transcript itself in {raw_dir}",
-                    path=path,
+            known.append((index, path.stem))
+            count_in(previous_item)
+
+    def raise_errors() -> None:
+        if errors and not keep_going:
+            found = [err for _index, err in sorted(errors, key=lambda e: e[0])]
+            raise ManyInputErrors(found) if len(found) > 1 else found[0]
+
+    with ExitStack() as locks:
+        held: list[PseudonymKey] = []
+
+        def hold_key() -> PseudonymKey:
+            # the key's lock, taken when there is something to write (the keys folder is made
+            # then): the cache of a transcript read, then the key and the tables
+            if not held:
+                held.append(locks.enter_context(locked_key(keys_dir)))
+                schema.private_dir(keys_dir / CACHE_DIR)
+            return held[0]
+
+        for index, path in enumerate(files):
+            tid = path.stem
+            if tid in seen:
+                errors.append(
+                    (
+                        index,
+                        QualcodeInputError(
+                            f"transcript id {tid!r} is also the stem of {seen[tid].name}; "
+                            "expected one file per id",
+                            path=path,
+                        ),
+                    )
                 )
-            if path.suffix.lower() not in EXTENSIONS:
-                read_transcript(path)  # raises the unknown-extension error
-            data = read_file_bytes(path, limits=params.limits)
-            cached = _load_cached(keys_dir, tid, sha256_bytes(data), digest)
+                continue
+            seen[tid] = path
+            try:
+                if not path.resolve().is_relative_to(raw_dir.resolve()):
+                    raise QualcodeInputError(
+                        f"a symbolic link to {path.resolve()}, outside the raw folder; expected "
+                        f"the transcript itself in {raw_dir}",
+                        path=path,
+                    )
+                if path.suffix.lower() not in EXTENSIONS:
+                    read_transcript(path)  # raises the unknown-extension error
+                data = read_file_bytes(path, limits=params.limits)
+                cached = _load_cached(keys_dir, tid, sha256_bytes(data), digest)
+            except QualcodeInputError as err:
+                bad(index, path, err)
+                continue
             if cached is not None:
                 result.skipped.append(tid)
                 result.warnings.extend(cached["warnings"])
-                items.append(cached)
-                continue
-            fresh.append(_parse_file(path, raw_dir, data, params))
-        except QualcodeInputError as err:
-            result.errors.append(err)
-            previous_item = _load_cached(keys_dir, tid, None, digest) if keep_going else None
-            if previous_item is not None:
-                # codings and quantities still point at its rows: keep them, and say so
-                result.kept.append(tid)
-                result.warnings.append(
-                    f"{path}: unreadable now; kept its rows from the previous run "
-                    f"(sha256 {previous_item['sha256'][:12]}) until it is fixed or removed"
-                )
-                items.append(previous_item)
-    if result.errors and not keep_going:
-        raise ManyInputErrors(result.errors) if len(result.errors) > 1 else result.errors[0]
+                known.append((index, tid))
+                count_in(cached)
+            else:
+                fresh.append((index, path))
 
-    if fresh:
-        _annotate(
-            fresh,
-            params.spacy_model,
-            progress=progress,
-            processes=params.processes,
-            client=client,
-        )
-    for parsed in fresh:
-        payload = {
-            "version": PIPELINE_VERSION,
-            "settings": digest,
-            "transcript_id": parsed.transcript_id,
-            "source_path": parsed.source_path,
-            "sha256": parsed.sha256,
-            "format": parsed.format,
-            "warnings": parsed.warnings,
-            "turns": parsed.turns,
-        }
-        items.append(payload)
-        result.processed.append(parsed.transcript_id)
-        result.warnings.extend(parsed.warnings)
+        def parse_fresh() -> Iterator[_Parsed]:
+            for index, path in fresh:
+                try:
+                    data = read_file_bytes(path, limits=params.limits)
+                    parsed = _parse_file(path, raw_dir, data, params)
+                except QualcodeInputError as err:
+                    bad(index, path, err)
+                    continue
+                if not errors or keep_going:  # after a bad file, the rest is only checked
+                    yield parsed
 
-    previous = schema.read_table(out_dir, "transcripts", required=False)
-    current = {item["transcript_id"] for item in items}
-    if previous is not None:
-        result.removed = sorted(set(previous["transcript_id"]) - current - set(seen))
-    with locked_key(keys_dir) as key:
-        frames, warnings = _assemble(
-            items, participants=participants, questions=questions, key=key, params=params
-        )
-        result.warnings.extend(warnings)
-        schema.private_dir(keys_dir)
-        schema.private_dir(keys_dir / CACHE_DIR)
-        for item in items:
-            if item["transcript_id"] in result.processed:
+        from tqdm import tqdm
+
+        with tqdm(
+            total=len(fresh),
+            desc="ingest: spaCy",
+            unit="transcript",
+            file=sys.stderr,
+            disable=not progress or not fresh or None,
+        ) as bar:
+            for parsed in _annotate_stream(
+                parse_fresh(),
+                params.spacy_model,
+                processes=params.processes,
+                client=client,
+            ):
+                item = _cache_payload(parsed, digest)
+                hold_key()
                 schema.write_json(
-                    _cache_path(keys_dir, item["transcript_id"]),
+                    _cache_path(keys_dir, parsed.transcript_id),
                     item,
                     mode=schema.PRIVATE_FILE_MODE,
                 )
-        for path in (
-            sorted((keys_dir / CACHE_DIR).glob("*.json")) if (keys_dir / CACHE_DIR).exists() else []
-        ):
-            if path.stem not in seen:
-                path.unlink()
-        result.tables = _write(frames, out_dir, key, keys_dir)
+                count_in(item)
+                result.processed.append(parsed.transcript_id)
+                result.warnings.extend(parsed.warnings)
+                bar.update(1)
+        raise_errors()
+        result.errors = [err for _index, err in sorted(errors, key=lambda e: e[0])]
+
+        key = hold_key()
+        order = [tid for _index, tid in sorted(known)] + result.processed
+        previous = schema.table_path(out_dir, "transcripts")
+        if previous.exists():
+            before = set(pd.read_parquet(previous, columns=["transcript_id"])["transcript_id"])
+            result.removed = sorted(before - set(order) - set(seen))
+        with ExitStack() as stack:
+            writers = {
+                name: stack.enter_context(
+                    schema.TableWriter(schema.table_path(out_dir, name), columns, dtypes)
+                )
+                for name, (columns, dtypes) in INGEST_TABLES.items()
+            }
+            (report, review), warnings = _assemble(
+                order,
+                lambda tid: _read_cache(keys_dir, tid),
+                corpus_words=corpus_words,
+                participants=participants,
+                questions=questions,
+                key=key,
+                params=params,
+                write=lambda name, frame: writers[name].write(frame),
+                batch_transcripts=batch_transcripts,
+            )
+            result.warnings.extend(warnings)
+            cache = keys_dir / CACHE_DIR
+            for path in sorted(cache.glob("*.json")) if cache.exists() else []:
+                if path.stem not in seen:
+                    path.unlink()
+            result.tables = _write(
+                {**writers, "deid_report": report},
+                review=review,
+                transcripts=order,
+                out_dir=out_dir,
+                key=key,
+                keys_dir=keys_dir,
+            )
     for warning in result.warnings:
         log.warning("%s", warning)
     return result
@@ -836,7 +942,7 @@ def ingest_text(
         turns=_clean_turns(turns, params),
         warnings=warnings,
     )
-    _annotate([parsed], params.spacy_model, progress=False)
+    (parsed,) = _annotate_stream([parsed], params.spacy_model)
     item = {
         "transcript_id": transcript_id,
         "source_path": parsed.source_path,
@@ -844,33 +950,62 @@ def ingest_text(
         "format": parsed.format,
         "turns": parsed.turns,
     }
-    with locked_key(Path(keys_dir)) as key:
-        frames, more = _assemble(
-            [item],
+    corpus_words = CorpusWords()
+    corpus_words.add(turn["text"] for turn in parsed.turns)
+    out_dir = Path(out_dir)
+    with locked_key(Path(keys_dir)) as key, ExitStack() as stack:
+        writers = {
+            name: stack.enter_context(
+                schema.TableWriter(schema.table_path(out_dir, name), columns, dtypes)
+            )
+            for name, (columns, dtypes) in INGEST_TABLES.items()
+        }
+        # the rows of the transcripts before this one, this one's, then those after it
+        readers = {
+            name: schema.TranscriptReader(schema.table_path(out_dir, name))
+            for name in INGEST_TABLES
+            if schema.table_path(out_dir, name).exists()
+        }
+        ids: set[str] = set()
+        for name, reader in readers.items():
+            before = _conform(reader.until(transcript_id), writers[name].columns)
+            writers[name].write(before[before["transcript_id"] != transcript_id])
+            if name == "transcripts":
+                ids.update(before["transcript_id"].astype(str))
+        # the report covers a whole run: the next `qualcode ingest` rebuilds it with this transcript
+        _report, more = _assemble(
+            [transcript_id],
+            {transcript_id: item}.__getitem__,
+            corpus_words=corpus_words,
             participants={transcript_id: participants} if participants else {},
             questions=load_guide(guide_path),
             key=key,
             params=params,
+            write=lambda name, frame: writers[name].write(frame),
             whole_corpus=False,
         )
-        # the report covers a whole run: the next `qualcode ingest` rebuilds it with this transcript
-        frames.pop("deid_report")
-        frames.pop("deid_review")
-        for name, df in frames.items():
-            old = schema.read_table(out_dir, name, required=False)
-            if old is not None and not old.empty:
-                old = old[old["transcript_id"] != transcript_id]
-                df = pd.concat([old, df], ignore_index=True) if not df.empty else old
-                sort = [
-                    c
-                    for c in ("transcript_id", "turn_id", "sentence_id", "entity_type")
-                    if c in df.columns
-                ]
-                df = df.sort_values(sort, kind="stable").reset_index(drop=True)
-            frames[name] = df
+        for name, reader in readers.items():
+            after = _conform(reader.rest(), writers[name].columns)
+            writers[name].write(after)
+            if name == "transcripts":
+                ids.update(after["transcript_id"].astype(str))
         result = IngestResult(processed=[transcript_id], warnings=warnings + more)
-        result.tables = _write(frames, Path(out_dir), key, Path(keys_dir))
+        result.tables = _write(
+            writers,
+            review=None,
+            transcripts=sorted(ids | {transcript_id}),
+            out_dir=out_dir,
+            key=key,
+            keys_dir=Path(keys_dir),
+        )
     return result
+
+
+def _conform(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """RETURNS (DataFrame): the frame with the columns it lacks (a table of an earlier
+    version) added, empty."""
+    missing = [c for c in columns if c not in frame.columns]
+    return frame.assign(**dict.fromkeys(missing)) if missing else frame
 
 
 def format_errors(errors: Iterable[QualcodeInputError]) -> str:

@@ -203,6 +203,30 @@ def corpus_mid_capitals(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(_case_sets(texts)[1])
 
 
+class CorpusWords:
+    """What the corpus' own text says about its words (`corpus_common_words`,
+    `corpus_mid_capitals`, `NameRules.place_cue_counts`), gathered text by text, so that a
+    corpus need not be held whole to know it."""
+
+    def __init__(self) -> None:
+        self.lower: set[str] = set()
+        self.mid_capital: set[str] = set()
+        self.place_cues: dict[str, int] = {}
+
+    def add(self, texts: Iterable[str]) -> None:
+        """Count in more of the corpus' texts."""
+        texts = list(texts)
+        lower, mid_capital = _case_sets(texts)
+        self.lower |= lower
+        self.mid_capital |= mid_capital
+        for name, n in NameRules.place_cue_counts(texts).items():
+            self.place_cues[name] = self.place_cues.get(name, 0) + n
+
+    def common(self, *, all_lower: bool = False) -> frozenset[str]:
+        """RETURNS (frozenset[str]): `corpus_common_words` of the texts added."""
+        return frozenset(self.lower if all_lower else self.lower - self.mid_capital)
+
+
 class NameRules:
     """The study's allow list, the corpus' common words and the frequency threshold, applied to
     the entities spaCy finds.
