@@ -840,12 +840,13 @@ def ingest_corpus(
             file=sys.stderr,
             disable=not progress or not fresh or None,
         ) as bar:
-            for parsed in _annotate_stream(
+            annotated = _annotate_stream(
                 parse_fresh(),
                 params.spacy_model,
                 processes=params.processes,
                 client=client,
-            ):
+            )
+            for parsed in annotated if fresh else ():  # nothing new: no model to load
                 item = _cache_payload(parsed, digest)
                 hold_key()
                 schema.write_json(
