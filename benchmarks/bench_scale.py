@@ -14,9 +14,10 @@ the clock starts. Peak memory is measured two ways:
   when anything is held whole.
 
 The limit is bare spaCy: `nlp.pipe` with the components of the step (ingest: tok2vec, senter,
-ner; coding: en_core_web_sm without ner) on the same texts (ingest: the cleaned turns; coding:
-the coded units), in one process, in this run, on (at most) 1,000 transcripts: a larger size
-takes the limit measured at 1,000 (the same generator). The ratio is the step's words/s over the
+ner; coding: tok2vec, tagger, attribute_ruler, lemmatizer, as in bench_coding.py) on the same
+texts (ingest: the cleaned turns; coding: the coded units), in one process, in this run, on (at
+most) 1,000 transcripts: a larger size takes the limit measured at 1,000 (the same generator).
+The ratio is the step's words/s over the
 limit's. Sizes above --all-configs-up-to run with 2 processes only (for time).
 
 The figures replace the "## Scale" section of benchmarks/results.md.
@@ -121,7 +122,7 @@ def _limit_child(args: argparse.Namespace) -> None:
         sentences = pd.read_parquet(out / "sentences.parquet")
         sentences = sentences[sentences["transcript_id"].isin(keep)]
         texts = participant_units(turns, sentences, roles=params.coding.roles)["text"].tolist()
-        nlp = load_nlp(params.spacy_model, disable=("ner",))
+        nlp = load_nlp(params.spacy_model, disable=("ner", "parser"))
         batch_size = 256
     n_words = sum(len(t.split()) for t in texts)
     start = time.perf_counter()
@@ -245,7 +246,8 @@ def render(rows: list[dict], loads: tuple[float, float]) -> str:
         "processes included; pages they share count once per process, so this overstates);",
         "ratio = words/s over the limit, bare spaCy `nlp.pipe` with the step's components on",
         "the same texts in one process (ingest: tok2vec, senter, ner on the cleaned turns;",
-        "coding: en_core_web_sm without ner on the coded sentences), measured in this run.",
+        "coding: tok2vec, tagger, attribute_ruler and lemmatizer on the coded sentences, as in",
+        "the Coding section), measured in this run.",
         "",
         "| transcripts | step | configuration | seconds | words/s | ratio to limit "
         "| peak RSS, main (MiB) | peak RSS, all processes (MiB) | load after |",
