@@ -172,7 +172,7 @@ def bench_size(
     return {
         "n": n,
         "words": n_words,
-        "codings": len(result.codings),
+        "codings": result.n_codings,
         "coding_s": full_s,
         "coding": n_words / full_s,
         "limit": max(runs["limit"]),
