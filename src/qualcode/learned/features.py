@@ -170,7 +170,8 @@ def rule_matrix(units: Units, codes: Sequence[str]) -> np.ndarray:
 
 def feature_pipeline(codebook: Codebook | None, *, model: str = "en_core_web_sm") -> Language:
     """The spaCy pipeline the learned coder reads sentences with: the rule coder's pipeline
-    (tagger, parser, lemmatizer, the codebook's SpanRulers; no NER).
+    (tagger, attribute ruler, lemmatizer, the codebook's SpanRulers, and the parser only on the
+    sentences whose coding reads it; no NER).
 
     RETURNS (Language): the pipeline.
     """
