@@ -450,3 +450,15 @@ def unit_keys(codings: pd.DataFrame, corpus_sentences: pd.DataFrame, *, unit: st
     if unit == "sentence":
         keys = keys.astype({"sentence_id": "int64"})
     return keys.drop_duplicates().reset_index(drop=True)
+
+
+def coded_sentences(codings: pd.DataFrame, corpus_sentences: pd.DataFrame) -> set[tuple]:
+    """RETURNS (set): the (transcript_id, turn_id, sentence_id, code_id) the rows code, by
+    `unit_keys` at the sentence unit (empty for no rows)."""
+    if codings.empty:
+        return set()
+    keys = unit_keys(codings, corpus_sentences, unit="sentence")
+    return set(
+        zip(keys["transcript_id"], keys["turn_id"], keys["sentence_id"], keys["code_id"],
+            strict=True)
+    )  # fmt: skip

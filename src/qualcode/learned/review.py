@@ -37,19 +37,12 @@ REVIEW_DECISION_COLUMNS = [
 def _human_yes(human: pd.DataFrame | None, sentences: pd.DataFrame) -> tuple[set, set[str]]:
     """RETURNS (tuple): the (transcript, turn, sentence, code) people coded, and the
     transcripts a person coded in full."""
-    from qualcode.human.store import unit_keys
+    from qualcode.human.store import coded_sentences
 
     if human is None or not len(human):
         return set(), set()
     full = human[~is_review(human) & human["coder"].astype(str).str.startswith("human:")]
-    if not len(full):
-        return set(), set()
-    keys = unit_keys(full, sentences, unit="sentence")
-    yes = set(
-        zip(keys["transcript_id"], keys["turn_id"], keys["sentence_id"], keys["code_id"],
-            strict=True)
-    )  # fmt: skip
-    return yes, set(full["transcript_id"].astype(str))
+    return coded_sentences(full, sentences), set(full["transcript_id"].astype(str))
 
 
 def review_candidates(

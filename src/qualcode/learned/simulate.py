@@ -32,7 +32,7 @@ from qualcode.config import LearnedParams
 from qualcode.errors import QualcodeInputError
 from qualcode.human.agreement import compare_coders
 from qualcode.human.metrics import table_metrics
-from qualcode.human.store import unit_keys
+from qualcode.human.store import coded_sentences, unit_keys
 from qualcode.learned.active import next_candidates
 from qualcode.learned.data import Sources, read_review_decisions, training_data
 from qualcode.learned.features import Units
@@ -48,14 +48,7 @@ Key = tuple[str, int, int]
 
 def sentence_yes(human: pd.DataFrame, sentences: pd.DataFrame, coder: str) -> set[tuple]:
     """RETURNS (set): the (transcript, turn, sentence, code) the coder coded."""
-    rows = human[human["coder"] == coder]
-    if rows.empty:
-        return set()
-    keys = unit_keys(rows, sentences, unit="sentence")
-    return set(
-        zip(keys["transcript_id"], keys["turn_id"], keys["sentence_id"], keys["code_id"],
-            strict=True)
-    )  # fmt: skip
+    return coded_sentences(human[human["coder"] == coder], sentences)
 
 
 def widen_to_turns(human: pd.DataFrame, sentences: pd.DataFrame) -> pd.DataFrame:
@@ -117,28 +110,15 @@ def every_code(batch: pd.DataFrame, codes: Sequence[str]) -> pd.DataFrame:
     RETURNS (DataFrame): NEXT_COLUMNS-like rows (decision, code_id, text, transcript_id, turn_id,
         sentence_id), the sentences in the batch's order, codes in `codes` order.
     """
-    sentences = batch.drop_duplicates(["transcript_id", "turn_id", "sentence_id"])
-    rows = [
-        {
-            "decision": "",
-            "code_id": code,
-            "text": text,
-            "transcript_id": t,
-            "turn_id": int(k),
-            "sentence_id": int(s),
-        }
-        for t, k, s, text in zip(
-            sentences["transcript_id"],
-            sentences["turn_id"],
-            sentences["sentence_id"],
-            sentences["text"],
-            strict=True,
-        )  # fmt: skip
-        for code in codes
-    ]
-    return pd.DataFrame(
-        rows, columns=["decision", "code_id", "text", "transcript_id", "turn_id", "sentence_id"]
+    columns = ["decision", "code_id", "text", "transcript_id", "turn_id", "sentence_id"]
+    sentences = batch.drop_duplicates(["transcript_id", "turn_id", "sentence_id"])[
+        ["transcript_id", "turn_id", "sentence_id", "text"]
+    ].astype({"turn_id": "int64", "sentence_id": "int64"})
+    # a cross join keeps the sentences' order, and the codes' order within each sentence
+    rows = sentences.merge(
+        pd.DataFrame({"code_id": pd.Series(list(codes), dtype=object)}), how="cross"
     )
+    return rows.assign(decision="")[columns]
 
 
 def random_sentences(
