@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -137,32 +137,3 @@ def _stream_on_pool(
         while under_way:
             done, future = under_way.popleft()
             yield done, future.result()
-
-
-def map_batches(
-    func: Callable[..., list[R]],
-    items: Sequence[T],
-    *,
-    batch_size: int,
-    args: tuple[Any, ...] = (),
-    processes: int = 1,
-    client: Any = None,
-    progress: Callable[[int], None] | None = None,
-) -> list[R]:
-    """`stream_batches` with the results joined into one list, in the order of the batches.
-
-    RETURNS (list): the joined results.
-    """
-    return [
-        result
-        for _batch, part in stream_batches(
-            func,
-            items,
-            batch_size=batch_size,
-            args=args,
-            processes=processes,
-            client=client,
-            progress=progress,
-        )
-        for result in part
-    ]
