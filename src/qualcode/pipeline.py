@@ -482,14 +482,16 @@ def report(
     # folders of a report cut short hold executed notebooks, with data
     schema.sweep_leftovers(out, patterns=(".staging-*",))
     n_notebooks = len(discover_notebooks(notebooks))
+    study, guide = paths.study_path(params), paths.guide_path(params)
+    reference = raw.resolve().parent / "reference"
     parameters = {
         "processed_dir": str(processed.resolve()),
         "raw_dir": str(raw.resolve()),
         "codebook_path": str(codebook.resolve()),
         "params_path": str(params.resolve()),
-        "study_path": str(paths.study_path(params).resolve()),
-        "guide_path": str(paths.guide_path(params).resolve()),
-        "reference_dir": str(raw.resolve().parent / "reference"),
+        "study_path": str(study.resolve()),
+        "guide_path": str(guide.resolve()),
+        "reference_dir": str(reference),
     }
     manifest = build_manifest(
         processed_dir=processed,
@@ -498,16 +500,16 @@ def report(
         raw_dir=raw,
         parameters=parameters,
     )
-    title = load_study_file(paths.study_path(params)).title or study_root(params).name
+    title = load_study_file(study).title or study_root(params).name
     inputs = report_inputs(
         {
             "processed": processed,
             "raw": raw,
-            "reference": raw.parent / "reference",
+            "reference": reference,
             "codebook": codebook,
             "params": params,
-            "study": paths.study_path(params),
-            "guide": paths.guide_path(params),
+            "study": study,
+            "guide": guide,
         }
     )
     jobs = processes_for(load_params(params).processes, n_notebooks, min_words=0)
