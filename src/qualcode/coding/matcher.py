@@ -8,6 +8,10 @@ from spacy.attrs import LEMMA, LOWER
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
 
+# A pattern's needs: for each token the pattern cannot do without, per attribute, the hashes of
+# the words or lemmas one of which the doc must hold.
+Needs = tuple[tuple[int, frozenset[int]], ...]
+
 
 class AnchoredMatcher:
     """spaCy's Matcher, split by a word each pattern needs.
@@ -16,9 +20,11 @@ class AnchoredMatcher:
     token that must be there, with a given word or lemma (`{"LEMMA": "referral"}`, or one of a
     set: `{"LOWER": {"IN": ["course", "courses"]}}`). The patterns are grouped by such a word
     (the least common one they have), one Matcher a word, and a doc runs only the groups of
-    the words and lemmas it contains; patterns without such a token run on every doc. The
-    matches are those of one Matcher holding all the patterns. It stands in for the `matcher`
-    of a SpanRuler (add, call, len, contains, remove).
+    the words and lemmas it contains; patterns without such a token run on every doc. A group
+    runs only when the doc holds every word and lemma that one of its patterns cannot do
+    without ("get" and "client" for "get a new client"): most docs that hold a group's word
+    hold no match of it. The matches are those of one Matcher holding all the patterns. It
+    stands in for the `matcher` of a SpanRuler (add, call, len, contains, remove).
     """
 
     _ATTRS = ("LOWER", "LEMMA")
@@ -32,6 +38,27 @@ class AnchoredMatcher:
         # per attribute, the hash of a word or lemma -> the Matcher of the patterns needing it
         self._anchored: dict[str, dict[int, Any]] = {attr: {} for attr in self._ATTRS}
         self._holders: dict[str, list[Any]] = {}
+        # per anchored Matcher (by id), per key, the needs of each of its patterns
+        self._needs: dict[int, dict[str, list[Needs]]] = {}
+
+    @staticmethod
+    def _required(pattern: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+        """RETURNS (list): (attribute, values) for each word or lemma test of a token every
+        match holds: one of the values is in the doc."""
+        required = []
+        for spec in pattern:
+            spec = {str(k).upper(): v for k, v in spec.items()}
+            if spec.get("OP", "1") not in ("1", "+"):
+                continue
+            for attr in AnchoredMatcher._ATTRS:
+                value = spec.get(attr)
+                if isinstance(value, str):
+                    required.append((attr, [value]))
+                elif isinstance(value, dict) and set(value) == {"IN"} and value["IN"]:
+                    values = [v for v in value["IN"] if isinstance(v, str)]
+                    if len(values) == len(value["IN"]):
+                        required.append((attr, values))
+        return required
 
     @classmethod
     def anchors(cls, pattern: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
@@ -39,24 +66,17 @@ class AnchoredMatcher:
         fewest and least common there are; None when no token of the pattern is required with
         a given word or lemma."""
         best, best_rank = None, None
-        for spec in pattern:
-            spec = {str(k).upper(): v for k, v in spec.items()}
-            if spec.get("OP", "1") not in ("1", "+"):
-                continue
-            for attr in cls._ATTRS:
-                value = spec.get(attr)
-                if isinstance(value, str):
-                    values = [value]
-                elif isinstance(value, dict) and set(value) == {"IN"} and value["IN"]:
-                    values = [v for v in value["IN"] if isinstance(v, str)]
-                    if len(values) != len(value["IN"]):
-                        continue
-                else:
-                    continue
-                rank = (any(v in STOP_WORDS for v in values), len(values))
-                if best_rank is None or rank < best_rank:
-                    best, best_rank = {(attr, v) for v in values}, rank
+        for attr, values in cls._required(pattern):
+            rank = (any(v in STOP_WORDS for v in values), len(values))
+            if best_rank is None or rank < best_rank:
+                best, best_rank = {(attr, v) for v in values}, rank
         return best
+
+    def _needs_of(self, pattern: list[dict[str, Any]]) -> Needs:
+        return tuple(
+            (self._ATTRS.index(attr), frozenset(self._strings.add(v) for v in values))
+            for attr, values in self._required(pattern)
+        )
 
     def add(self, key: str, patterns: list[list[dict[str, Any]]]) -> None:
         """Add patterns under a key (as Matcher.add)."""
@@ -73,6 +93,8 @@ class AnchoredMatcher:
                     matcher = by_value.get(key_hash)
                     if matcher is None:
                         matcher = by_value[key_hash] = self._new()
+                    needs = self._needs.setdefault(id(matcher), {})
+                    needs.setdefault(key, []).append(self._needs_of(pattern))
                 matchers.append(matcher)
             holders = self._holders.setdefault(key, [])
             for matcher in matchers:
@@ -80,15 +102,24 @@ class AnchoredMatcher:
                 if not any(m is matcher for m in holders):
                     holders.append(matcher)
 
+    def _may_match(self, matcher: Any, present: tuple[set[int], set[int]]) -> bool:
+        """RETURNS (bool): whether the doc holds all that one of the matcher's patterns needs."""
+        return any(
+            all(not present[attr].isdisjoint(hashes) for attr, hashes in needs)
+            for by_key in self._needs[id(matcher)].values()
+            for needs in by_key
+        )
+
     def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
         matches = list(self._general(doc)) if len(self._general) else []
         if len(doc):
             values = doc.to_array([LOWER, LEMMA])
+            present = (set(values[:, 0].tolist()), set(values[:, 1].tolist()))
             for k, attr in enumerate(self._ATTRS):
                 by_value = self._anchored[attr]
-                for key_hash in set(values[:, k].tolist()).intersection(by_value):
+                for key_hash in present[k].intersection(by_value):
                     matcher = by_value[key_hash]
-                    if len(matcher):
+                    if len(matcher) and self._may_match(matcher, present):
                         matches.extend(matcher(doc))
         # a pattern held under several words of a set runs once for each of them in the doc
         return list(dict.fromkeys(matches))
@@ -103,3 +134,4 @@ class AnchoredMatcher:
         """Remove every pattern of a key (as Matcher.remove)."""
         for matcher in self._holders.pop(key):
             matcher.remove(key)
+            self._needs.get(id(matcher), {}).pop(key, None)
