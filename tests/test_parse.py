@@ -11,7 +11,7 @@ import pytest
 
 from qualcode.coding.codebook import load_codebook
 from qualcode.coding.negation import NEG_WORDS, Cues
-from qualcode.coding.parse import PARSER, is_parsed
+from qualcode.coding.parse import PARSER, ParseFollowUp, is_parsed, parse_docs
 from qualcode.coding.quantities import PARSE_ADVERBS
 from qualcode.coding.rules import (
     PARSE_CODING,
@@ -151,6 +151,36 @@ def test_the_attribute_ruler_makes_adverbs_from_the_parse_only_of_parse_adverbs(
             assert all(isinstance(w, str) for w in lowers), rule
             words |= set(lowers)
     assert words == set(PARSE_ADVERBS)
+
+
+def test_a_parsed_doc_runs_only_the_attribute_rules_that_read_the_parse(coder, full_coder):
+    """The follow-up of the parse runs the attribute ruler's rules from the first that reads the
+    parse on, and lemmatizes again the words whose part of speech changed: every doc, parsed so,
+    is the doc the whole pipeline makes."""
+    follow_up = coder.get_pipe(PARSE_CODING).follow_up
+    assert follow_up.rules is not None
+    assert len(follow_up.rules.attrs) < len(coder.get_pipe("attribute_ruler").attrs)
+    texts = [
+        *fixture_sentences(),
+        "What they do is have a meeting, but there were two of them.",
+        "Those that did not were me and him; I'd have done it.",
+    ]
+    before_parse = coder.pipe_names[: coder.pipe_names.index("qualcode_lower_lemma") + 1]
+    with coder.select_pipes(enable=before_parse):
+        docs = list(coder.pipe(texts))
+    for doc in docs:
+        parse_docs(coder, [doc], after=follow_up)
+    for doc, full in zip(docs, full_coder.pipe(texts), strict=True):
+        got = [(t.pos_, str(t.morph), t.lemma_, t.dep_, t.head.i) for t in doc]
+        assert got == [(t.pos_, str(t.morph), t.lemma_, t.dep_, t.head.i) for t in full]
+
+
+def test_a_pipeline_whose_rules_read_the_parse_otherwise_reruns_them_all(demo_codebook):
+    """A rule that reads a part of speech (which a parse rule may have set) keeps the whole
+    attribute ruler running again after the parse."""
+    coder = build_coder(demo_codebook)
+    coder.get_pipe("attribute_ruler").add([[{"POS": "PROPN", "LOWER": "upwork"}]], {"LEMMA": "Up"})
+    assert ParseFollowUp(coder, ("attribute_ruler", "lemmatizer")).rules is None
 
 
 def test_a_pattern_reading_sentence_starts_gets_the_parse(tmp_path):

@@ -1,9 +1,8 @@
 """Rule-based theme coding with spaCy: the codebook's patterns applied to participant sentences.
 
-The codebook's patterns become two spaCy SpanRulers in a copy of the English pipeline: one
-matches `phrases` on lemmas (lower-cased by a small component, so matching is case-insensitive)
-together with the `tokens` patterns (spaCy Matcher patterns), the other matches `phrases` on
-lower-case words. Every match is a span in `doc.spans["qualcode"]` labelled with its code id,
+The codebook's patterns become a spaCy SpanRuler in a copy of the English pipeline: it matches
+`phrases` on lemmas (lower-cased by a small component, so matching is case-insensitive) and on
+lower-case words, and the `tokens` patterns (spaCy Matcher patterns). Every match is a span in `doc.spans["qualcode"]` labelled with its code id,
 its rule id in `span.id_`. Every unit goes through tok2vec, the tagger, the attribute ruler and
 the lemmatizer (what lemmas need); the parser only through the units whose coding reads it
 (`qualcode.coding.parse`), the named-entity recognizer through none.
@@ -44,7 +43,7 @@ from spacy.tokens import Doc, Span
 
 from qualcode import schema
 from qualcode.coding.codebook import Codebook, load_codebook
-from qualcode.coding.matcher import AnchoredMatcher
+from qualcode.coding.matcher import AnchoredMatcher, PhraseMatchers
 from qualcode.coding.negation import Cues, find_cue
 from qualcode.coding.parse import PARSE, PARSER, is_parsed, reads_parse_attrs
 from qualcode.coding.quantities import extract_quantities
@@ -153,7 +152,7 @@ def build_coder(
     cues: Cues | None = None,
     phrase_cache: Path | None = None,
 ) -> Language:
-    """A copy of the English pipeline with the codebook's patterns as SpanRulers.
+    """A copy of the English pipeline with the codebook's patterns in a SpanRuler.
 
     Every doc goes through the tagger, the attribute ruler and the lemmatizer, which the
     patterns need; the parser (disabled in the pipeline) runs only on the docs whose coding
@@ -235,6 +234,12 @@ def build_coder(
     before_lower = nlp.pipe_names[: nlp.pipe_names.index(RULER_LOWER)]
     with nlp.select_pipes(disable=before_lower):
         lower_ruler.add_patterns(lower_patterns)
+    # One ruler matches both: its phrases on lemmas and on lower-case words (the lower-case
+    # ruler read its phrases with the tokenizer alone; the two give each phrase the same key).
+    lemma_ruler.phrase_matcher = PhraseMatchers(
+        lemma_ruler.phrase_matcher, lower_ruler.phrase_matcher
+    )
+    nlp.remove_pipe(RULER_LOWER)
     return nlp
 
 
