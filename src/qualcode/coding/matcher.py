@@ -135,3 +135,26 @@ class AnchoredMatcher:
         for matcher in self._holders.pop(key):
             matcher.remove(key)
             self._needs.get(id(matcher), {}).pop(key, None)
+
+
+class PhraseMatchers:
+    """Several PhraseMatchers (on lemmas, on lower-case words) as one, for a SpanRuler that
+    matches phrases on more than one attribute: the matches of all, in turn."""
+
+    def __init__(self, *matchers: Any) -> None:
+        self.matchers = matchers
+
+    def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
+        return [match for matcher in self.matchers for match in matcher(doc)]
+
+    def __len__(self) -> int:
+        return sum(len(matcher) for matcher in self.matchers)
+
+    def __contains__(self, key: str) -> bool:
+        return any(key in matcher for matcher in self.matchers)
+
+    def remove(self, key: str) -> None:
+        """Remove the phrases of a key from every matcher holding it (as PhraseMatcher.remove)."""
+        for matcher in self.matchers:
+            if key in matcher:
+                matcher.remove(key)
