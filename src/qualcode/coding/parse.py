@@ -15,12 +15,12 @@ lemmatizer give; sentences are split at ingest. Three things read the parse:
 Once a doc is parsed, what the components after the parser set from the parse is set again. With
 en_core_web_sm these are the attribute ruler, some of whose rules read the parse, and the
 lemmatizer, which reads the parts of speech and morphology. Rather than run the whole attribute
-ruler again, the coder runs its rules from the first that reads the parse on (`ParseFollowUp`):
-the rules before read words and tags only, which the parse does not change, so they give what
-they gave. The lemmatizer then lemmatizes again only the words whose part of speech or morphology
-changed. The doc is the doc the whole pipeline makes; a pipeline where this does not hold (a rule
-that reads the parse and matches without one, a lemma rule before the first parse rule, other
-components after the parser) runs the components after the parser again in full.
+ruler again, the coder finds the tokens that a rule reading the parse targets and changes, and
+annotates those again from the rules that match them (`ParseFollowUp`): every other rule reads
+words and tags only, which the parse does not change, so every other token stays as it was. The
+doc is the doc the whole pipeline makes; a pipeline where this does not hold (a rule that reads
+the parse and matches without one, or reads a part of speech; other components after the parser)
+runs the components after the parser again in full.
 
 The coder's pipeline holds the parser disabled, and one `qualcode_parse` component before the
 rulers (stage "patterns", only when the codebook has such patterns) and one after them (stage
@@ -37,10 +37,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from spacy.attrs import LEMMA, LOWER, MORPH, NORM, POS
+from spacy.attrs import DEP, LEMMA, LOWER, MORPH, NORM, POS, TAG
 from spacy.language import Language
+from spacy.matcher import Matcher
 from spacy.pipeline import AttributeRuler
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Token
 from spacy.util import minibatch
 
 from qualcode.coding.quantities import PARSE_ADVERBS, reads_parse
@@ -83,11 +84,42 @@ def _matches_only_parsed(pattern: Sequence[dict[str, Any]]) -> bool:
     return False
 
 
+# What an attribute rule that does not read the parse may read: it matches a token as it
+# matched it before the parse.
+_WORD_ATTRS = frozenset(
+    {"ORTH", "TEXT", "LOWER", "NORM", "TAG", "SHAPE", "LENGTH", "LIKE_NUM", "OP"}
+    | {f"IS_{name}" for name in ("ALPHA", "ASCII", "DIGIT", "LOWER", "UPPER", "TITLE")}
+    | {f"IS_{name}" for name in ("PUNCT", "SPACE", "STOP", "BRACKET", "QUOTE", "CURRENCY")}
+)
+# The attributes rules may set here, and how.
+_SETTERS = {
+    POS: lambda token, value: setattr(token, "pos", value),
+    TAG: lambda token, value: setattr(token, "tag", value),
+    DEP: lambda token, value: setattr(token, "dep", value),
+    LEMMA: lambda token, value: setattr(token, "lemma", value),
+    MORPH: lambda token, value: token.set_morph(value),
+}
+_NAMES = {POS: "pos", TAG: "tag", DEP: "dep", LEMMA: "lemma"}
+
+
+def _has(token: Token, attrs: dict[int, int]) -> bool:
+    """RETURNS (bool): whether a token has these attribute values already."""
+    return all(
+        (token.morph.key if attr == MORPH else getattr(token, _NAMES[attr])) == value
+        for attr, value in attrs.items()
+    )
+
+
 class ParseFollowUp:
     """Sets again, on a parsed doc, what the components after the parser set from the parse (see
-    the module docstring): the attribute ruler's rules from the first that reads the parse on,
-    then the lemmas of the words whose part of speech or morphology changed, then the other
-    components. Falls back to running the components `after` the parser in full.
+    the module docstring).
+
+    With an attribute ruler and a lemmatizer after the parser: the tokens that a rule reading
+    the parse targets are annotated again as the whole ruler would, from the rules that match
+    them (a rule of one token is tried on the token alone), and lemmatized again; the other
+    tokens keep what the ruler and the lemmatizer gave them, since every other rule matches
+    them as before. Then the components after the lemmatizer run. Otherwise (`rules` is None)
+    the components `after` the parser run again in full.
     """
 
     def __init__(self, nlp: Language, after: Sequence[str]) -> None:
@@ -100,22 +132,47 @@ class ParseFollowUp:
         if not isinstance(ruler, AttributeRuler) or getattr(lemmatizer, "overwrite", True):
             return
         patterns = ruler.patterns
-        keys = [
-            {str(k).upper() for p in rule["patterns"] for spec in p for k in spec}
-            for rule in patterns
-        ]
-        reads = [i for i, rule_keys in enumerate(keys) if "DEP" in rule_keys]
-        sets_lemma = [i for i, rule in enumerate(patterns) if "LEMMA" in rule["attrs"]]
-        if (
-            not reads
-            # the parse decides no other attribute a rule reads (sentence starts, or parts of
-            # speech and morphology that a parse rule before it may have set)
-            or any(rule_keys & (PARSE_ATTRS - {"DEP"}) for rule_keys in keys)
-            or not all(_matches_only_parsed(p) for i in reads for p in patterns[i]["patterns"])
-        ):
+        parse_rules, one_token, longer = [], [], []
+        for i, rule in enumerate(patterns):
+            keys = {str(k).upper() for p in rule["patterns"] for spec in p for k in spec}
+            if not set(ruler.attrs[i]) <= set(_SETTERS):
+                return
+            if "DEP" in keys:
+                if not keys - {"DEP"} <= _WORD_ATTRS or not all(
+                    _matches_only_parsed(p) for p in rule["patterns"]
+                ):
+                    return
+                parse_rules.append(i)
+            elif not keys <= _WORD_ATTRS:
+                return
+            elif all(len(p) == 1 and set(p[0]) != {"OP"} for p in rule["patterns"]):
+                one_token.append(i)
+            else:
+                longer.append(i)
+        if not parse_rules:
             return
-        self.rules = AttributeRuler(nlp.vocab, validate=False)
-        self.rules.add_patterns(patterns[min([reads[0], *sets_lemma]) :])
+        self.rules = ruler
+        self._parse_rules = self._matcher(ruler, parse_rules)
+        self._one_token = self._matcher(ruler, one_token)
+        self._longer = self._matcher(ruler, longer)
+
+    @staticmethod
+    def _matcher(ruler: AttributeRuler, rules: list[int]) -> Matcher:
+        """RETURNS (Matcher): the patterns of these rules, each under its number."""
+        matcher = Matcher(ruler.vocab, validate=False)
+        for i in rules:
+            matcher.add(str(i), ruler.patterns[i]["patterns"])
+        return matcher
+
+    def _targets(self, doc: Doc, matcher: Matcher) -> list[tuple[int, int]]:
+        """RETURNS (list): (rule number, token) for each match of the matcher's rules."""
+        strings, indices = doc.vocab.strings, self.rules.indices
+        out = []
+        for match_id, start, end in matcher(doc, allow_missing=True):
+            i = int(strings[match_id])
+            index = indices[i]
+            out.append((i, start + index if index >= 0 else end + index))
+        return out
 
     def __call__(self, docs: list[Doc]) -> None:
         if self.rules is None:
@@ -126,24 +183,33 @@ class ParseFollowUp:
                 for doc in docs:
                     component(doc)
             return
+        strings, attrs = self.nlp.vocab.strings, self.rules.attrs
         lemmatizer = self.nlp.get_pipe(self.after[1])
         rest = [self.nlp.get_pipe(name) for name in self.after[2:]]
         for doc in docs:
-            before = doc.to_array([POS, MORPH])
-            matches = self.rules.match(doc)
-            self.rules.set_annotations(doc, matches)
-            # a lemma a rule set stays; the others follow the part of speech and morphology
-            ruled = set()
-            for attr_id, _match_id, start, end in matches:
-                if LEMMA in self.rules.attrs[attr_id]:
-                    index = self.rules.indices[attr_id]
-                    ruled.add(start + index if index >= 0 else end + index)
-            changed = np.flatnonzero((doc.to_array([POS, MORPH]) != before).any(axis=1))
-            redo = [int(i) for i in changed if int(i) not in ruled]
-            if redo:
-                lemmas = doc.to_array([LEMMA])
-                lemmas[redo] = 0
-                doc.from_array([LEMMA], lemmas)
+            by_token: dict[int, list[int]] = {}
+            for i, t in self._targets(doc, self._parse_rules):
+                by_token.setdefault(t, []).append(i)
+            # a rule giving a token what it has changes nothing, whatever rule comes after it
+            for t in list(by_token):
+                token = doc[t]
+                if all(_has(token, attrs[i]) for i in by_token[t]):
+                    del by_token[t]
+            if by_token:
+                for i, t in self._targets(doc, self._longer):
+                    if t in by_token:
+                        by_token[t].append(i)
+                for t, rules in by_token.items():
+                    rules.extend(
+                        int(strings[match_id])
+                        for match_id, _start, _end in self._one_token(doc[t : t + 1])
+                    )
+                    token = doc[t]
+                    token.pos = token.lemma = 0
+                    token.set_morph(None)
+                    for i in sorted(rules):  # later rules win, as in the ruler
+                        for attr, value in attrs[i].items():
+                            _SETTERS[attr](token, value)
                 lemmatizer(doc)
             for component in rest:
                 component(doc)
