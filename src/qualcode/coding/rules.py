@@ -2,10 +2,11 @@
 
 The codebook's patterns become a spaCy SpanRuler in a copy of the English pipeline: it matches
 `phrases` on lemmas (lower-cased by a small component, so matching is case-insensitive) and on
-lower-case words, and the `tokens` patterns (spaCy Matcher patterns). Every match is a span in `doc.spans["qualcode"]` labelled with its code id,
-its rule id in `span.id_`. Every unit goes through tok2vec, the tagger, the attribute ruler and
-the lemmatizer (what lemmas need); the parser only through the units whose coding reads it
-(`qualcode.coding.parse`), the named-entity recognizer through none.
+lower-case words, and the `tokens` patterns (spaCy Matcher patterns). Every match is a span in
+`doc.spans["qualcode"]` labelled with its code id, its rule id in `span.id_`. Every unit goes
+through tok2vec, the tagger, the attribute ruler and the lemmatizer (what lemmas need); the
+parser only through the units whose coding reads it (`qualcode.coding.parse`), the named-entity
+recognizer through none.
 
 One coding per (unit, code): the earliest, longest match gives the rule and the matched text. A
 parent code matched in a unit where one of its descendants is matched too is left out (the child
