@@ -6,7 +6,9 @@ from typing import Any
 
 from spacy.attrs import LEMMA, LOWER
 from spacy.lang.en.stop_words import STOP_WORDS
-from spacy.tokens import Doc
+from spacy.language import Language
+from spacy.pipeline import SpanRuler
+from spacy.tokens import Doc, Span
 
 # A pattern's needs: for each token the pattern cannot do without, per attribute, the hashes of
 # the words or lemmas one of which the doc must hold.
@@ -158,3 +160,57 @@ class PhraseMatchers:
         for matcher in self.matchers:
             if key in matcher:
                 matcher.remove(key)
+
+
+CODEBOOK_RULER = "qualcode_span_ruler"
+
+
+class CodebookRuler(SpanRuler):
+    """spaCy's SpanRuler, with less work per doc: its matchers run only when they hold patterns,
+    the matches are told apart as (start, end, key) before any span is made, and a doc without
+    a match gets no span group (read `doc.spans.get(key, [])`). The spans are the SpanRuler's.
+    """
+
+    def match(self, doc: Doc) -> list[Span]:
+        self._require_patterns()
+        found = set()
+        for matcher in (self.matcher, self.phrase_matcher):
+            if len(matcher):
+                found.update((s, e, key) for key, s, e in matcher(doc) if s != e)
+        labels = self._match_label_id_map
+        return [
+            Span(doc, s, e, label=labels[key]["label"], span_id=labels[key]["id"])
+            for s, e, key in sorted(found)
+        ]
+
+    def set_annotations(self, doc: Doc, matches: list[Span]) -> None:
+        if matches or self.annotate_ents or (self.key and self.key in doc.spans):
+            super().set_annotations(doc, matches)
+
+
+@Language.factory(
+    CODEBOOK_RULER,
+    default_config={
+        "spans_key": "qualcode",
+        "phrase_matcher_attr": None,
+        "validate": False,
+        "overwrite": False,
+    },
+)
+def make_codebook_ruler(
+    nlp: Language,
+    name: str,
+    spans_key: str,
+    phrase_matcher_attr: str | None,
+    validate: bool,
+    overwrite: bool,
+) -> CodebookRuler:
+    """RETURNS (CodebookRuler): the ruler (see `CodebookRuler`)."""
+    return CodebookRuler(
+        nlp,
+        name,
+        spans_key=spans_key,
+        phrase_matcher_attr=phrase_matcher_attr,
+        validate=validate,
+        overwrite=overwrite,
+    )

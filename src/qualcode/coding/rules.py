@@ -44,7 +44,7 @@ from spacy.tokens import Doc, Span
 
 from qualcode import schema
 from qualcode.coding.codebook import Codebook, load_codebook
-from qualcode.coding.matcher import AnchoredMatcher, PhraseMatchers
+from qualcode.coding.matcher import CODEBOOK_RULER, AnchoredMatcher, PhraseMatchers
 from qualcode.coding.negation import Cues, find_cue
 from qualcode.coding.parse import PARSE, PARSER, is_parsed, reads_parse_attrs
 from qualcode.coding.quantities import extract_quantities
@@ -196,7 +196,7 @@ def build_coder(
                 },
             )
     lemma_ruler = nlp.add_pipe(
-        "span_ruler",
+        CODEBOOK_RULER,
         name=RULER_LEMMA,
         config={
             "spans_key": SPANS_KEY,
