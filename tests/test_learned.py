@@ -575,6 +575,14 @@ def test_cached_folds_are_the_folds_trained_and_follow_their_inputs(
     again = run_folds(data, params.learned, SEED, tasks, cache=FoldCache(tmp_path / "folds"),
                       progress=calls.append)  # fmt: skip
     assert len(calls) == len(tasks)
+    # a kept fold cut short, or not a fold at all: trained again, never an error
+    kept = sorted((tmp_path / "folds").glob("*.npz"))
+    kept[0].write_bytes(kept[0].read_bytes()[:100])
+    kept[1].write_text("not a fold")
+    retrained = run_folds(data, params.learned, SEED, tasks, cache=FoldCache(tmp_path / "folds"))
+    np.testing.assert_array_equal(
+        np.vstack([r.probs for r in retrained]), np.vstack([r.probs for r in trained])
+    )
     for a, b, c in zip(trained, first, again, strict=True):
         for r in (b, c):
             assert (r.fold, r.train_transcripts) == (a.fold, a.train_transcripts)
