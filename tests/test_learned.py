@@ -575,6 +575,14 @@ def test_cached_folds_are_the_folds_trained_and_follow_their_inputs(
     again = run_folds(data, params.learned, SEED, tasks, cache=FoldCache(tmp_path / "folds"),
                       progress=calls.append)  # fmt: skip
     assert len(calls) == len(tasks)
+    # a kept fold cut short, or not a fold at all: trained again, never an error
+    kept = sorted((tmp_path / "folds").glob("*.npz"))
+    kept[0].write_bytes(kept[0].read_bytes()[:100])
+    kept[1].write_text("not a fold")
+    retrained = run_folds(data, params.learned, SEED, tasks, cache=FoldCache(tmp_path / "folds"))
+    np.testing.assert_array_equal(
+        np.vstack([r.probs for r in retrained]), np.vstack([r.probs for r in trained])
+    )
     for a, b, c in zip(trained, first, again, strict=True):
         for r in (b, c):
             assert (r.fold, r.train_transcripts) == (a.fold, a.train_transcripts)
@@ -994,3 +1002,116 @@ def test_only_the_commands_that_name_a_model_load_one() -> None:
     for notebook in sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")):
         text = notebook.read_text(encoding="utf-8")
         assert "load_model" not in text and "learned.store" not in text, notebook.name
+
+
+def _stage_study(folder: Path, turns: pd.DataFrame, sentences: pd.DataFrame, coding: list[dict],
+                 codebook: Path) -> Path:  # fmt: skip
+    """A processed folder with these tables, and the coding imported as the import step does."""
+    processed = folder / "processed"
+    _write_tables(processed, turns, sentences)
+    people = folder / "people"
+    people.mkdir(parents=True)
+    pd.DataFrame(coding).to_csv(people / "study.csv", index=False)
+    import_csv_folder(people, processed, coder="human:alice", codebook_path=codebook)
+    return processed
+
+
+def _write_tables(processed: Path, turns: pd.DataFrame, sentences: pd.DataFrame) -> None:
+    schema.write_table(turns, processed / "turns.parquet", columns=schema.TURNS_COLUMNS)
+    schema.write_table(sentences, processed / "sentences.parquet", columns=schema.SENTENCES_COLUMNS)
+
+
+def _learned_outputs(processed: Path) -> dict[str, bytes]:
+    """RETURNS (dict): the bytes of every file the learning step writes, by name."""
+    names = [
+        schema.EVALUATION_FILE,
+        schema.EVALUATION_SUMMARY_FILE,
+        schema.TABLE_FILES["evaluation_predictions"],
+        schema.TABLE_FILES["review_candidates"],
+    ]
+    files = [processed / name for name in names]
+    files += sorted(p for p in study_model_dir(processed).rglob("*") if p.is_file())
+    return {p.relative_to(processed).as_posix(): p.read_bytes() for p in files}
+
+
+def test_spacy_readings_are_kept_per_transcript_and_change_no_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qualcode.coding.codebook import load_codebook
+    from qualcode.learned import data as data_module
+    from qualcode.learned import features
+    from qualcode.learned.readings import READINGS_FOLDER, ReadingCache
+
+    turns, sentences, coding = _study(n_transcripts=7)
+    added = "study_06"  # a transcript nobody coded, added after the first run
+    coded = [row for row in coding if row["transcript_id"] != added]
+    codebook = tmp_path / "codebook.yml"
+    codebook.write_text(CODEBOOK_YAML)
+    read: list[str] = []  # the transcripts read with spaCy, in order
+    reader = features.read_transcript
+
+    def counting(nlp, units, questions, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        read.extend(sorted({str(u.transcript_id) for u in units}))
+        return reader(nlp, units, questions, **kwargs)
+
+    monkeypatch.setattr(features, "read_transcript", counting)
+
+    def learn(processed: Path) -> dict[str, bytes]:
+        read.clear()
+        learn_step(processed, ["human:alice"], codebook_path=codebook, params=Params(), jobs=1)
+        return _learned_outputs(processed)
+
+    def kept(processed: Path) -> list[Path]:
+        return sorted((processed / READINGS_FOLDER).iterdir())
+
+    before = turns["transcript_id"] != added
+    warm = _stage_study(
+        tmp_path / "warm",
+        turns[before],
+        sentences[sentences["transcript_id"] != added],
+        coded,
+        codebook,
+    )
+    learn(warm)
+    six = [f"study_{t:02d}" for t in range(6)]
+    # every transcript, then the codebook's examples, read once each and kept
+    assert read == [*six, "_codebook_examples"]
+    assert len(kept(warm)) == 7
+    # the transcript added: the only one read again
+    _write_tables(warm, turns, sentences)
+    warmed = learn(warm)
+    assert read == [added]
+    assert len(kept(warm)) == 8
+    # what a run from nothing writes, byte for byte
+    cold = _stage_study(tmp_path / "cold", turns, sentences, coded, codebook)
+    fresh = learn(cold)
+    assert len(read) == 8
+    assert warmed == fresh and len(fresh) > 4
+    # nothing changed: the spaCy model is not even loaded
+    monkeypatch.setattr(data_module, "feature_pipeline", lambda *_a, **_k: pytest.fail("loaded"))
+    assert learn(warm) == fresh and read == []
+    monkeypatch.undo()
+    monkeypatch.setattr(features, "read_transcript", counting)
+    # a reading cut short, or not a reading at all: read again, never an error
+    entries = kept(warm)
+    entries[0].write_bytes(entries[0].read_bytes()[:100])
+    entries[1].write_text("not a reading")
+    assert learn(warm) == fresh and len(read) == 2
+    assert [p.name for p in kept(warm)] == [p.name for p in entries]
+    # the units read afresh are those of the kept readings
+    loaded = load_codebook(codebook)
+    pipeline = features.feature_pipeline(loaded, model=Params().spacy_model)
+    afresh = features.prepare_units(turns, sentences, nlp=pipeline, codebook=loaded,
+                                    params=Params())  # fmt: skip
+    from_cache = features.prepare_units(
+        turns, sentences, nlp=pipeline, codebook=loaded, params=Params(),
+        cache=ReadingCache(warm / READINGS_FOLDER),
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(afresh.frame, from_cache.frame)
+    assert afresh.tok2vec.tobytes() == from_cache.tok2vec.tobytes()
+    assert afresh.tok2vec.shape[1] > 0 and afresh.frame["rules"].str.len().gt(0).any()
+    # a transcript gone from the study: its reading goes too
+    _write_tables(warm, turns[before], sentences[sentences["transcript_id"] != added])
+    learn(warm)
+    assert read == [] and len(kept(warm)) == 7
+    assert not [p for p in (warm / READINGS_FOLDER).iterdir() if p.suffix != ".npz"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from small_study import FIXTURE
 
@@ -33,10 +34,11 @@ def make_study(root: Path) -> Path:
     return raw
 
 
-def steps(root: Path) -> list[pipeline.Step]:
+def steps(root: Path, *, skip_other_coding: bool = False) -> list[pipeline.Step]:
     """The study's steps without the report (which runs the notebooks), with the tests' copy of
     the demo codebook and parameters."""
     found = pipeline.study_steps(
+        skip_other_coding=skip_other_coding,
         raw=root / "data" / "raw",
         processed=root / "data" / "processed",
         out=root / "reports",
@@ -48,9 +50,10 @@ def steps(root: Path) -> list[pipeline.Step]:
     return [step for step in found if step.name != "report"]
 
 
-def run(root: Path) -> list[pipeline.Outcome]:
+def run(root: Path, *, skip_other_coding: bool = False) -> list[pipeline.Outcome]:
     return pipeline.run_steps(
-        steps(root), state_path=root / "data" / "processed" / schema.PIPELINE_STATE_FILE
+        steps(root, skip_other_coding=skip_other_coding),
+        state_path=root / "data" / "processed" / schema.PIPELINE_STATE_FILE,
     )
 
 
@@ -106,9 +109,59 @@ def test_a_changed_transcript_reruns_ingest_and_code(tmp_path: Path) -> None:
         TRANSCRIPT.format(name="Sam Ode") + "Sam Ode: I also teach a course.\n", encoding="utf-8"
     )
     outcomes = run(tmp_path)
-    assert [o.skipped for o in outcomes] == [False, False, False, False]
+    # the import reads only the transcripts people coded (none here)
+    assert [o.skipped for o in outcomes] == [False, False, True, False]
     assert "1 processed, 1 unchanged" in outcomes[0].lines[0]
     assert tables(tmp_path)["turns.parquet"] != first["turns.parquet"]
+
+
+def test_the_import_reruns_only_for_the_transcripts_the_coding_names(tmp_path: Path) -> None:
+    raw = make_study(tmp_path)
+    coding = tmp_path / "data" / "human_coding"
+    coding.mkdir()
+    # t1 is in the study; t3 is not yet (its rows are left out, with a warning)
+    (coding / "coding.csv").write_text(
+        "transcript_id,code,quote\n"
+        "t1,Finding clients,I found my first clients through old colleagues.\n"
+        "t3,Finding clients,I found my first clients at a meetup.\n",
+        encoding="utf-8",
+    )
+    human = tmp_path / "data" / "processed" / "human_codings.parquet"
+
+    def coded() -> list[str]:
+        return sorted(set(pd.read_parquet(human)["transcript_id"]))
+
+    def skipped() -> dict[str, bool]:
+        outcomes = run(tmp_path, skip_other_coding=True)
+        names = ("ingest", "code", "import", "agreement")
+        return dict(zip(names, [o.skipped for o in outcomes], strict=True))
+
+    first = run(tmp_path, skip_other_coding=True)
+    assert not any(o.skipped for o in first)
+    assert any("t3" in w for w in first[2].warnings) and coded() == ["t1"]
+    before = human.read_bytes()
+    # a transcript nobody coded, added, then changed: the import is skipped
+    (raw / "t4.txt").write_text(TRANSCRIPT.format(name="Ada Lind"), encoding="utf-8")
+    assert skipped() == {"ingest": False, "code": False, "import": True, "agreement": False}
+    (raw / "t2.txt").write_text(TRANSCRIPT.format(name="Sam Ode") + "Sam Ode: Yes.\n", "utf-8")
+    assert skipped()["import"] is True
+    assert human.read_bytes() == before
+    # what the import would have written, had it run
+    codebook = FIXTURE / "config" / "codebook.yml"
+    pipeline.import_coding_folders(raw, human.parent, codebook=codebook, skip_other_coding=True)
+    assert human.read_bytes() == before
+    # the transcript the coding named comes into the study: imported
+    text = TRANSCRIPT.format(name="Kim Oak").replace("through old colleagues", "at a meetup")
+    (raw / "t3.txt").write_text(text, encoding="utf-8")
+    assert skipped()["import"] is False
+    assert coded() == ["t1", "t3"]
+    # a transcript the coding names changes, then goes: imported again each time
+    (raw / "t1.txt").write_text(TRANSCRIPT.format(name="Robin Vale") + "Robin Vale: Yes.\n")
+    assert skipped()["import"] is False
+    (raw / "t3.txt").unlink()
+    assert skipped()["import"] is False
+    assert coded() == ["t1"]
+    assert skipped() == dict.fromkeys(("ingest", "code", "import", "agreement"), True)
 
 
 def test_a_missing_output_reruns_its_step_only(study: Path) -> None:

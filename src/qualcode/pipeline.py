@@ -8,12 +8,13 @@ disagreements.parquet), learn (with --learn: the learned coder's evaluation and 
 (the notebooks -> the HTML report).
 
 A step's fingerprint is the sha256 of the content of every file it reads (a folder: every file
-in it), its settings, the package version and the digest of the package's own files. After a
-step succeeds, its fingerprint and the outputs it wrote are recorded in `pipeline_state.json` in
-the processed folder (written last, and atomically, so a step that did not finish is run again).
-The next run skips a step whose fingerprint is the recorded one and whose recorded outputs all
-exist. Ingest and code are
-incremental inside the step too: only new or changed transcripts are read and coded again.
+in it; of a table, only the rows it reads when it reads only some: the import step reads only the
+transcripts the coding files name), its settings, the package version and the digest of the
+package's own files. After a step succeeds, its fingerprint and the outputs it wrote are recorded
+in `pipeline_state.json` in the processed folder (written last, and atomically, so a step that did
+not finish is run again). The next run skips a step whose fingerprint is the recorded one and
+whose recorded outputs all exist. Ingest and code are incremental inside the step too: only new
+or changed transcripts are read and coded again.
 
 A run holds the processed folder's lock (`schema.processed_lock`) from start to end, and first
 removes what a killed run left there. Ingest writes its record (`schema.INGEST_RECORD_FILE`) last;
@@ -75,6 +76,9 @@ class Step:
     run: Callable[[Progress], Outcome]
     # False when the step's outputs are known to be incomplete (run it again whatever the record)
     whole: Callable[[], bool] = lambda: True
+    # what it reads that is not whole files (the rows of some transcripts in a table), as
+    # name -> digest, asked for when the step's turn comes (after the steps before it ran)
+    parts: Callable[[], dict[str, str]] = dict
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,7 +115,8 @@ def package_digest() -> str:
 
 
 def fingerprint(step: Step) -> str:
-    """The sha256 of what a step reads: its files' content, its settings, the package version.
+    """The sha256 of what a step reads: its files' content, the digests of the parts of files it
+    reads (`Step.parts`), its settings, the package version.
 
     RETURNS (str): the hex digest.
     """
@@ -129,6 +134,7 @@ def fingerprint(step: Step) -> str:
             "code": package_digest(),
             "settings": step.settings,
             "reads": inputs,
+            "parts": step.parts(),
         },
         sort_keys=True,
         default=str,
@@ -319,6 +325,18 @@ def _code(
 def coding_folders(raw: Path) -> list[tuple[Path, str]]:
     """RETURNS (list): the folders of people's coding beside the raw folder, with their coder."""
     return [(Path(raw).parent / folder, coder) for folder, coder in paths.HUMAN_CODING_FOLDERS]
+
+
+def coding_inputs(raw: Path, processed: Path) -> dict[str, str]:
+    """What importing the coding folders beside `raw` reads of the study's tables and raw files:
+    the digests of the transcripts their files name (`csv_import.import_inputs`).
+
+    RETURNS (dict[str, str]): name -> sha256.
+    """
+    from qualcode.human.csv_import import import_inputs
+
+    folders = [folder for folder, _ in coding_folders(raw)]
+    return import_inputs(folders, processed, raw_dir=raw)
 
 
 def import_coding_folders(
@@ -623,7 +641,10 @@ def study_steps(
     steps.append(
         Step(
             "import",
-            reads=(*folders, *ingested, Path(raw), Path(codebook)),
+            # of the study, only the transcripts the coding files name: one nobody coded,
+            # added or changed, leaves the import as it was
+            reads=(*folders, Path(codebook)),
+            parts=lambda: coding_inputs(raw, processed),
             settings={"skip_other_coding": skip_other_coding},
             run=lambda _progress: import_coding_folders(
                 raw, processed, codebook=codebook, skip_other_coding=skip_other_coding

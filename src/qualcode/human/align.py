@@ -488,8 +488,8 @@ class Corpus:
             return []
         return self.doc(transcript_id).turn_spans(*span)
 
-    def raw_text(self, transcript_id: str) -> str | None:
-        """RETURNS (str | None): the raw transcript when it is a plain text file we can read."""
+    def raw_path(self, transcript_id: str) -> Path | None:
+        """RETURNS (Path | None): the raw transcript's file when it is a plain text file there."""
         if self.transcripts is None or "source_path" not in self.transcripts.columns:
             return None
         rows = self.transcripts[self.transcripts["transcript_id"] == transcript_id]
@@ -501,8 +501,13 @@ class Corpus:
             candidates += [Path(self.raw_dir) / recorded, Path(self.raw_dir) / recorded.name]
         for path in candidates:
             if path.suffix.lower() in TEXT_SUFFIXES and path.is_file():
-                return path.read_text(encoding="utf-8-sig", errors="replace")
+                return path
         return None
+
+    def raw_text(self, transcript_id: str) -> str | None:
+        """RETURNS (str | None): the raw transcript when it is a plain text file we can read."""
+        path = self.raw_path(transcript_id)
+        return None if path is None else path.read_text(encoding="utf-8-sig", errors="replace")
 
 
 def search_key(text: str) -> tuple[str, list[int]]:

@@ -19,12 +19,15 @@ missing columns) stop the import and nothing is written.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from qualcode import schema
 from qualcode.coding.codebook import Codebook
@@ -269,6 +272,80 @@ def read_coding_csv(
         matches=matches,
         quotes=quotes,
     )
+
+
+def coded_transcripts(folders: Iterable[Path]) -> set[str] | None:
+    """The transcripts the CSVs of some coding folders name (their `transcript_id` cells).
+
+    RETURNS (set[str] | None): the transcript ids; None when a CSV cannot be read as one (its
+        import stops at that file).
+    """
+    named: set[str] = set()
+    for folder in folders:
+        files = sorted(Path(folder).glob("*.csv")) if Path(folder).is_dir() else []
+        for path in files:
+            try:
+                _header, rows = _csv_rows(path)
+            except QualcodeInputError:
+                return None
+            named.update(row.get("transcript_id", "").strip() for _line, row in rows)
+    named.discard("")
+    return named
+
+
+def import_inputs(
+    folders: Sequence[Path], processed_dir: Path, *, raw_dir: Path | None = None
+) -> dict[str, str]:
+    """What `import_csv_folder` reads of the study for these folders, besides the folders and the
+    codebook, as digests: per transcript a coding file names, the sha256 of its rows of
+    transcripts, turns and sentences (none: it is not in the study) and of its raw text file
+    (quotes are looked for there too). Nothing of a transcript no coding file names is read,
+    so a transcript added or changed that nobody coded leaves these as they were, and one that a
+    coding file names changes them when it comes into the study, changes or goes.
+
+    When a coding file cannot be read as CSV (the import stops at it), the sha256 of each table,
+    whole, instead.
+
+    RETURNS (dict[str, str]): `transcript/<id>` (or `table/<file>`) -> hex digest.
+    """
+    processed_dir = Path(processed_dir)
+    tables = ("transcripts", "turns", "sentences")
+    named = coded_transcripts(folders)
+    if named is None:
+        return {
+            f"table/{path.name}": schema.file_sha256(path)
+            for path in (schema.table_path(processed_dir, name) for name in tables)
+            if path.exists()
+        }
+    if not named:
+        return {}
+    frames: dict[str, pd.DataFrame | None] = {}
+    for name in tables:
+        path = schema.table_path(processed_dir, name)
+        frames[name] = (
+            pq.read_table(path, filters=[("transcript_id", "in", sorted(named))]).to_pandas()
+            if path.exists()
+            else None
+        )
+    corpus = Corpus(
+        turns=frames["turns"] if frames["turns"] is not None else pd.DataFrame(),
+        sentences=frames["sentences"] if frames["sentences"] is not None else pd.DataFrame(),
+        transcripts=frames["transcripts"],
+        raw_dir=raw_dir,
+    )
+    out = {}
+    for transcript_id in sorted(named):
+        digest = hashlib.sha256()
+        for name, frame in frames.items():
+            digest.update(f"\n{name}:".encode())
+            if frame is not None:
+                rows = frame[frame["transcript_id"].astype(str) == transcript_id]
+                text = rows.to_json(orient="split", index=False, double_precision=15)
+                digest.update(text.encode())
+        raw = corpus.raw_path(transcript_id)
+        digest.update(b"\nraw:" + (b"-" if raw is None else schema.file_sha256(raw).encode()))
+        out[f"transcript/{transcript_id}"] = digest.hexdigest()
+    return out
 
 
 def import_csv(

@@ -5,6 +5,8 @@ How the modules fit together, in the order data flows through them:
 - `features`: the participant sentences read with spaCy, each with its context (the
   interviewer's question, the rest of the turn, section and position, the rule coder's codes):
   `Units`; and the featurizer that turns them into one sparse matrix.
+- `readings`: what spaCy gives of one transcript's sentences (`Reading`), read on its own and
+  kept between runs by the digest of its inputs (`ReadingCache`).
 - `labels`: people's coding as labels of units (`Labels`), review decisions labelling one code
   of a sentence, and the codebook's own examples.
 - `data`: what a coder learns from, read from a processed folder once (`read_sources`) and

@@ -24,6 +24,7 @@ from qualcode.learned.labels import (
     human_coders,
     label_units,
 )
+from qualcode.learned.readings import ReadingCache
 from qualcode.units import participant_units
 
 
@@ -90,6 +91,7 @@ def read_sources(
     use_reviews: bool = True,
     every_transcript: bool = False,
     progress: Callable[[int], None] | None = None,
+    cache: ReadingCache | None = None,
 ) -> Sources:
     """Read the processed tables and the human coding, and the sentences with spaCy.
 
@@ -97,6 +99,10 @@ def read_sources(
         same transcript); all people with imported coding when None.
     use_reviews: read the accept/reject decisions of review_decisions.parquet.
     every_transcript: read the sentences of every transcript, not only of the labelled ones.
+    nlp: the pipeline to read with (`feature_pipeline` when None, loaded only when something is
+        to be read).
+    cache: the readings of transcripts (and of the codebook's examples) kept from earlier runs
+        (`ReadingCache`): those whose inputs are unchanged are not read with spaCy again.
     RETURNS (Sources): what the learned coder learns from.
     """
     from qualcode.human.store import coder_name
@@ -128,15 +134,15 @@ def read_sources(
         raise QualcodeInputError(
             f"the coding of {', '.join(coders)} falls in no participant sentence", element="--from"
         )
-    nlp = nlp if nlp is not None else feature_pipeline(codebook, model=params.spacy_model)
+    pipeline = nlp if nlp is not None else _lazy_pipeline(codebook, model=params.spacy_model)
     units = prepare_units(
-        turns, sentences, nlp=nlp, codebook=codebook, params=params,
-        transcripts=None if every_transcript else wanted, progress=progress,
+        turns, sentences, nlp=pipeline, codebook=codebook, params=params,
+        transcripts=None if every_transcript else wanted, progress=progress, cache=cache,
     )  # fmt: skip
     examples = None
     found = codebook_examples(codebook) if use_examples else None
     if found is not None and len(found):
-        examples = example_units(found, nlp=nlp, codebook=codebook, params=params)
+        examples = example_units(found, nlp=pipeline, codebook=codebook, params=params, cache=cache)
     return Sources(
         units=units,
         human=human,
@@ -146,6 +152,19 @@ def read_sources(
         codebook=codebook,
         coders=coders,
     )
+
+
+def _lazy_pipeline(codebook: Codebook | None, *, model: str) -> Callable[[], Language]:
+    """RETURNS (function): one giving `feature_pipeline(codebook, model=model)`, built the first
+    time it is called, the same one after."""
+    built: list[Language] = []
+
+    def pipeline() -> Language:
+        if not built:
+            built.append(feature_pipeline(codebook, model=model))
+        return built[0]
+
+    return pipeline
 
 
 def training_data(sources: Sources, *, use_reviews: bool = True) -> TrainingData:

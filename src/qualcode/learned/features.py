@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +15,15 @@ import pandas as pd
 from spacy.language import Language
 
 from qualcode.coding.codebook import Codebook
-from qualcode.coding.negation import Cues
-from qualcode.coding.rules import CodingUnit, build_coder, code_docs
+from qualcode.coding.rules import CodingUnit, build_coder
 from qualcode.config import FEATURE_BLOCKS, BlockWeights, Params
+from qualcode.learned.readings import (
+    Reading,
+    ReadingCache,
+    read_transcript,
+    reading_digest,
+    reading_settings,
+)
 from qualcode.units import participant_units
 
 _PSEUDONYM_RE = re.compile(r"^\[?([A-Z]+)_\d+\]?$")
@@ -222,16 +227,23 @@ def prepare_units(
     turns: pd.DataFrame,
     sentences: pd.DataFrame,
     *,
-    nlp: Language,
+    nlp: Language | Callable[[], Language],
     codebook: Codebook | None,
     params: Params,
     transcripts: Iterable[str] | None = None,
     batch_size: int = 256,
     progress: Callable[[int], None] | None = None,
+    cache: ReadingCache | None = None,
 ) -> Units:
     """Read the participant sentences (params `coding.roles`) with spaCy and gather their context.
 
+    Each transcript is read on its own (`readings.read_transcript`): its sentences, then the
+    interviewer questions before them.
+    nlp: the pipeline (`feature_pipeline`), or a function giving it, called only when a
+        transcript is to be read with spaCy (with a `cache`, not when every one is kept).
     transcripts: only these transcripts (all when None).
+    cache: where each transcript's reading is kept by the digest of its inputs: a transcript
+        kept there is not read again (the units are the same as read afresh).
     RETURNS (Units): the sentences with their context and the codes the rule coder gave them.
     """
     if transcripts is not None:
@@ -248,48 +260,54 @@ def prepare_units(
     frame["question_text"] = context["question_text"].fillna("").to_numpy()
     frame["section"] = context["section"].fillna("none").to_numpy()
     frame["position"] = context["position"].fillna(0.0).to_numpy()
-    questions = sorted(set(frame["question_text"]) - {""})
 
     refs = [
         CodingUnit(r.transcript_id, r.turn_id, r.sentence_id, int(r.start_char), int(r.end_char),
                  str(r.text))
         for r in frame.itertuples(index=False)
     ]  # fmt: skip
-    with warnings.catch_warnings():
-        # W036: a codebook without patterns leaves the SpanRulers empty (harmless)
-        warnings.filterwarnings("ignore", message=r"\[W036\]")
-        docs = list(nlp.pipe((r.text for r in refs), batch_size=batch_size))
-        question_docs = list(nlp.pipe(questions, batch_size=batch_size))
-    width = max(
-        (d.tensor.shape[1] for d in docs if d.tensor is not None and d.tensor.size), default=0
-    )
-    tok2vec = np.zeros((len(docs), width), dtype=np.float32)
-    lemmas = []
-    for i, doc in enumerate(docs):
-        lemmas.append(lemma_text(doc))
-        if doc.tensor is not None and doc.tensor.size:
-            tok2vec[i] = doc.tensor.mean(axis=0)
+    loaded: list[Language] = []
+
+    def pipeline() -> Language:
+        if not loaded:
+            loaded.append(nlp if isinstance(nlp, Language) else nlp())
+        return loaded[0]
+
+    settings = reading_settings(codebook=codebook, params=params) if cache is not None else ""
+    groups = frame.groupby("transcript_id", sort=False).indices
+    readings: list[tuple[np.ndarray, Reading]] = []
+    for rows in groups.values():
+        mine = [refs[i] for i in rows]
+        questions = sorted(set(frame["question_text"].iloc[rows]) - {""})
+        digest = reading_digest(settings, mine, questions) if cache is not None else ""
+        reading = cache.get(digest, len(mine)) if cache is not None else None
+        if reading is None:
+            reading = read_transcript(
+                pipeline(), mine, questions, codebook=codebook, params=params,
+                batch_size=batch_size,
+            )  # fmt: skip
+            if cache is not None:
+                cache.put(digest, reading)
+        readings.append((rows, reading))
         if progress is not None:
-            progress(1)
-    rule_rows: list[dict] = []
-    if codebook is not None and len(codebook):
-        cues = Cues.from_params(params)
-        rule_rows, _ = code_docs(zip(docs, refs, strict=True), codebook, cues=cues)
-    question_lemmas = {
-        text: lemma_text(doc) for text, doc in zip(questions, question_docs, strict=True)
-    }
+            progress(len(rows))
+    width = max((r.tok2vec.shape[1] for _, r in readings), default=0)
+    tok2vec = np.zeros((len(frame), width), dtype=np.float32)
+    lemmas = [""] * len(frame)
+    rules = [""] * len(frame)
+    question = [""] * len(frame)
+    question_text = frame["question_text"].tolist()
+    for rows, reading in readings:
+        tok2vec[rows, : reading.tok2vec.shape[1]] = reading.tok2vec
+        for i, lemma, coded in zip(rows, reading.lemmas, reading.rules, strict=True):
+            lemmas[i] = lemma
+            rules[i] = coded
+            question[i] = reading.questions.get(question_text[i], "")
     frame["lemmas"] = lemmas
-    frame["question"] = [question_lemmas.get(q, "") for q in frame["question_text"]]
+    frame["question"] = question
     frame = frame.join(_neighbours(frame))
     frame["n_words"] = frame["text"].str.split().str.len().fillna(0).astype(int)
-    codes_of: dict[tuple[str, int, int], list[str]] = {}
-    for row in rule_rows:
-        key = (str(row["transcript_id"]), int(row["turn_id"]), int(row["sentence_id"]))
-        codes_of.setdefault(key, []).append(str(row["code_id"]))
-    frame["rules"] = [
-        " ".join(codes_of.get(key, []))
-        for key in zip(frame["transcript_id"], frame["turn_id"], frame["sentence_id"], strict=True)
-    ]
+    frame["rules"] = rules
     return Units(frame=frame, tok2vec=tok2vec)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,8 @@ class FoldCache:
         try:
             with np.load(self._path(digest), allow_pickle=False) as saved:
                 arrays = {k: saved[k] for k in ("probs", "coded", "learned", "n_train_examples")}
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            # missing, cut short or not an .npz: the fold is trained again
             return None
         self.used.add(digest)
         fold, train = task

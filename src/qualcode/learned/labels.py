@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +17,7 @@ from qualcode.coding.codebook import Codebook
 from qualcode.config import Params
 from qualcode.errors import QualcodeInputError
 from qualcode.learned.features import Units, prepare_units
+from qualcode.learned.readings import ReadingCache
 
 log = logging.getLogger(__name__)
 
@@ -203,10 +204,18 @@ def codebook_examples(codebook: Codebook | None) -> pd.DataFrame:
 
 
 def example_units(
-    examples: pd.DataFrame, *, nlp: Language, codebook: Codebook | None, params: Params
+    examples: pd.DataFrame,
+    *,
+    nlp: Language | Callable[[], Language],
+    codebook: Codebook | None,
+    params: Params,
+    cache: ReadingCache | None = None,
 ) -> Units:
     """The codebook's examples as units without context (one turn each, no question, no
     section), so they can be added to the training sentences.
+
+    nlp, cache: as `prepare_units` takes them (the examples are read, and kept, as one
+    transcript).
 
     RETURNS (Units): the units; `frame["example_code"]` holds each example's code.
     """
@@ -235,7 +244,7 @@ def example_units(
             "text": texts,
         }
     )
-    units = prepare_units(turns, sentences, nlp=nlp, codebook=codebook, params=params)
+    units = prepare_units(turns, sentences, nlp=nlp, codebook=codebook, params=params, cache=cache)
     units.frame["example_code"] = [
         str(examples["code_id"].iloc[int(k)]) for k in units.frame["turn_id"]
     ]

@@ -15,6 +15,7 @@ from qualcode.config import Params
 from qualcode.learned.data import read_sources, training_data
 from qualcode.learned.evaluate import Evaluation, evaluate_data, write_evaluation
 from qualcode.learned.folds import FoldCache
+from qualcode.learned.readings import READINGS_FOLDER, ReadingCache
 from qualcode.learned.review import review_candidates
 from qualcode.learned.store import check_out_dir
 from qualcode.learned.train import train_data
@@ -70,7 +71,10 @@ def learn_step(
     itself.
 
     The sentences are read with spaCy once: the evaluation leaves the review decisions out,
-    the training uses them. The evaluation's folds run `jobs` at a time (`processes` of the
+    the training uses them; a transcript (or the codebook's examples) whose inputs did not
+    change since an earlier run is not read again but taken from processed_dir/
+    .sentence_readings (`readings.ReadingCache`), and the spaCy model is loaded only when
+    something is to be read. The evaluation's folds run `jobs` at a time (`processes` of the
     parameters when None); a fold whose inputs did not change since an earlier run is read
     from processed_dir/.evaluation_folds instead of being trained again.
     Skipped, with the reason in `skipped`, when none of the coders coded anything or fewer than
@@ -102,10 +106,12 @@ def learn_step(
     check_out_dir(model_dir)
     codebook = load_codebook(codebook_path) if codebook_path is not None else None
     seed = params.report.seed
+    readings = ReadingCache(processed_dir / READINGS_FOLDER)
     read = read_sources(
         processed_dir, coders=list(imported), codebook=codebook, params=params,
-        every_transcript=True,
+        every_transcript=True, cache=readings,
     )  # fmt: skip
+    readings.prune()
     if jobs is None:
         jobs = processes_for(params.processes, len(read.units), min_words=0)
     cache = FoldCache(processed_dir / FOLD_CACHE_FOLDER)
