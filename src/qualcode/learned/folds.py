@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qualcode import __version__
+from qualcode import __version__, schema
 from qualcode.config import LearnedParams
 from qualcode.errors import QualcodeInputError
 from qualcode.learned.data import TrainingData
@@ -98,18 +98,18 @@ class FoldCache:
 
     def put(self, digest: str, result: FoldResult) -> None:
         """Keep a fold's result (atomically)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self._path(digest)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("wb") as handle:
-            np.savez(
-                handle,
-                probs=result.probs,
-                coded=result.coded,
-                learned=result.learned,
-                n_train_examples=result.n_train_examples,
-            )
-        tmp.replace(path)
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as handle:
+                np.savez(
+                    handle,
+                    probs=result.probs,
+                    coded=result.coded,
+                    learned=result.learned,
+                    n_train_examples=result.n_train_examples,
+                )
+
+        schema.atomic_write(self._path(digest), write)
         self.used.add(digest)
 
     def prune(self) -> None:

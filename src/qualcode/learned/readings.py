@@ -17,8 +17,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,10 +25,10 @@ from pathlib import Path
 import numpy as np
 from spacy.language import Language
 
-from qualcode import __version__
+from qualcode import __version__, schema
 from qualcode.coding.codebook import Codebook
 from qualcode.coding.negation import Cues
-from qualcode.coding.rules import CodingUnit, code_docs
+from qualcode.coding.rules import PIPELINE_VERSION, CodingUnit, code_docs
 from qualcode.config import Params
 from qualcode.nlp import model_info
 
@@ -112,8 +110,8 @@ def read_transcript(
 def reading_settings(*, codebook: Codebook | None, params: Params) -> str:
     """The sha256 of what every transcript's reading depends on besides its own units: the
     codebook's sha256 (the pipeline holds its rules), the coding settings (the rule coder's
-    cues), the spaCy model, its version and spaCy's (read from the model's meta.json, no
-    weights loaded), the package version and the cache format.
+    cues), the rule coder's pipeline version, the spaCy model, its version and spaCy's (read
+    from the model's meta.json, no weights loaded), the package version and the cache format.
 
     RETURNS (str): the hex digest.
     """
@@ -121,6 +119,7 @@ def reading_settings(*, codebook: Codebook | None, params: Params) -> str:
         {
             "format": READINGS_FORMAT,
             "version": __version__,
+            "rules": PIPELINE_VERSION,
             "model": params.spacy_model,
             "installed": model_info(params.spacy_model),
             "codebook": None if codebook is None else codebook.sha256,
@@ -206,24 +205,19 @@ class ReadingCache:
             },
             sort_keys=True,
         ).encode("utf-8")
-        path = self._path(digest)
-        tmp = None
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
-            tmp = Path(name)
-            with os.fdopen(fd, "wb") as handle:
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as handle:
                 np.savez(
                     handle,
                     tok2vec=np.ascontiguousarray(reading.tok2vec, dtype=np.float32),
                     texts=np.frombuffer(texts, dtype=np.uint8),
                 )
-            tmp.replace(path)
+
+        try:
+            schema.atomic_write(self._path(digest), write)
         except OSError as err:
             log.warning("could not keep the spaCy reading in %s (%s)", self.folder, err)
-        finally:
-            if tmp is not None and tmp.exists():
-                tmp.unlink()
         self.used.add(digest)
 
     def prune(self) -> None:
