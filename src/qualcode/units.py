@@ -39,13 +39,16 @@ def _check_columns(frame: pd.DataFrame, columns: list[str], name: str, processed
 
 
 def _check_offsets(frame: pd.DataFrame, processed: Path) -> None:
+    columns = ["turn_text", "start_char", "end_char", "text"]
     bad = [
-        (row.transcript_id, row.turn_id, row.sentence_id)
-        for row in frame.itertuples(index=False)
-        if str(row.turn_text)[int(row.start_char) : int(row.end_char)] != row.text
+        i
+        for i, (turn_text, start, end, text) in enumerate(
+            zip(*(frame[c].tolist() for c in columns), strict=True)
+        )
+        if str(turn_text)[int(start) : int(end)] != text
     ]
     if bad:
-        tid, turn, sid = bad[0]
+        tid, turn, sid = frame[["transcript_id", "turn_id", "sentence_id"]].iloc[bad[0]]
         raise QualcodeInputError(
             f"{len(bad)} sentence(s) whose text is not turns.text[start_char:end_char], "
             f"first transcript {tid}, turn {turn}, sentence {sid}; rerun `qualcode ingest`",

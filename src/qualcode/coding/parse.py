@@ -288,7 +288,12 @@ class ParseWhereNeeded:
         """RETURNS (ParseFollowUp): what sets again what follows the parser (built on first
         use, when the pipeline is complete)."""
         if self._follow_up is None:
-            self._follow_up = ParseFollowUp(self.nlp, self.after)
+            # the stages of one pipeline share it
+            for _name, other in self.nlp.pipeline:
+                if isinstance(other, ParseWhereNeeded) and other.after == self.after:
+                    self._follow_up = other._follow_up or self._follow_up
+            if self._follow_up is None:
+                self._follow_up = ParseFollowUp(self.nlp, self.after)
         return self._follow_up
 
     def __call__(self, doc: Doc) -> Doc:

@@ -614,8 +614,8 @@ class _Part:
 
     last: str
     units_end: int
-    kept_codings: pd.DataFrame
-    kept_quantities: pd.DataFrame
+    kept_codings: pd.DataFrame | None
+    kept_quantities: pd.DataFrame | None
 
 
 def code_corpus(
@@ -697,7 +697,7 @@ def code_corpus(
             kept = [t for t in ids if t in old_hashes and old_hashes[t] == part_hashes.get(t, "")]
             cached.extend(kept)
             coded.extend(t for t in ids if t not in set(kept))
-            kept_codings, kept_quantities = schema.empty_codings(), _empty_quantities()
+            kept_codings = kept_quantities = None
             if old_codings is not None and old_quantities is not None:
                 kept_codings = old_codings.until(last)
                 kept_codings = kept_codings[kept_codings["transcript_id"].isin(kept)]
@@ -747,37 +747,25 @@ def code_corpus(
             while parts and (final or parts[0].units_end <= done):
                 part = parts.popleft()
                 n = bisect.bisect_right(coding_rows, part.last, key=_transcript_of)
-                codings = pd.concat(
-                    [
-                        df
-                        for df in (
-                            schema.typed_codings(part.kept_codings),
-                            schema.typed_codings(pd.DataFrame(coding_rows[:n])),
-                        )
-                        if len(df)
-                    ]
-                    or [schema.empty_codings()],
-                    ignore_index=True,
+                codings = _part_rows(
+                    part.kept_codings,
+                    coding_rows[:n],
+                    schema.typed_codings,
+                    [*sort_keys, "code_id"],
                 )
+                if codings is not None:
+                    codings_out.write(codings)
                 del coding_rows[:n]
-                codings_out.write(codings.sort_values([*sort_keys, "code_id"], kind="stable"))
                 n = bisect.bisect_right(quantity_rows, part.last, key=_transcript_of)
-                quantities = pd.concat(
-                    [
-                        df
-                        for df in (
-                            _typed_quantities(part.kept_quantities),
-                            _typed_quantities(pd.DataFrame(quantity_rows[:n])),
-                        )
-                        if len(df)
-                    ]
-                    or [_empty_quantities()],
-                    ignore_index=True,
+                quantities = _part_rows(
+                    part.kept_quantities,
+                    quantity_rows[:n],
+                    _typed_quantities,
+                    [*sort_keys, "start_char", "kind"],
                 )
+                if quantities is not None:
+                    quantities_out.write(quantities)
                 del quantity_rows[:n]
-                quantities_out.write(
-                    quantities.sort_values([*sort_keys, "start_char", "kind"], kind="stable")
-                )
 
         for batch, found in stream_batches(
             code_turn_batch if unit == "turn" else code_batch,
@@ -824,6 +812,25 @@ def code_corpus(
         n_codings=codings_out.n_rows,
         n_quantities=quantities_out.n_rows,
     )
+
+
+def _part_rows(
+    kept: pd.DataFrame | None,
+    rows: list[dict],
+    typed: Callable[[pd.DataFrame], pd.DataFrame],
+    order: list[str],
+) -> pd.DataFrame | None:
+    """The rows of a part of a table: those kept from the last run (as they were written, in
+    their order) and the new ones, typed, in the table's order.
+
+    RETURNS (DataFrame | None): the rows, or None when there are none.
+    """
+    if not rows:
+        return kept if kept is not None and len(kept) else None
+    frame = typed(pd.DataFrame(rows))
+    if kept is not None and len(kept):
+        frame = pd.concat([typed(kept), frame], ignore_index=True)
+    return frame.sort_values(order, kind="stable")
 
 
 def _transcript_of(row: dict) -> str:
