@@ -166,9 +166,7 @@ def build_coder(
     RETURNS (Language): the pipeline; coded spans are in doc.spans["qualcode"].
     """
     cues = cues if cues is not None else Cues.from_params(Params())
-    nlp = build_nlp(model)
-    if "ner" in nlp.pipe_names:
-        nlp.remove_pipe("ner")
+    nlp = build_nlp(model, exclude=("ner", "senter"))
     has_parser = PARSER in nlp.pipe_names
     names = nlp.pipe_names
     # what follows the parser is set again on a doc once parsed
