@@ -11,7 +11,7 @@ from small_study import FIXTURE
 from qualcode.coding.rules import code_corpus
 from qualcode.config import load_params
 from qualcode.ingest.corpus import ingest_corpus
-from qualcode.workers import processes_for
+from qualcode.workers import processes_for, stream_batches
 
 TABLES = (
     "transcripts.parquet",
@@ -57,6 +57,28 @@ def test_two_processes_write_the_tables_of_one(tmp_path: Path) -> None:
 )
 def test_processes_setting(setting: int | str, words: int, expected: int) -> None:
     assert processes_for(setting, words) == expected
+
+
+def _double(batch: list[int]) -> list[list[int]]:
+    return [[2 * x for x in batch]]
+
+
+@pytest.mark.parametrize(("items", "pool"), [(range(8), 4), (range(4), 2), (range(2), None)])
+def test_never_more_processes_than_batches(
+    monkeypatch: pytest.MonkeyPatch, items: range, pool: int | None
+) -> None:
+    """`processes: 4` starts 4 processes for 4 batches or more, 2 for 2, none for one."""
+    started = []
+
+    def in_this_process(func, batches, *, args, processes):
+        started.append(processes)
+        return ((batch, func(batch, *args)) for batch in batches)
+
+    monkeypatch.setattr("qualcode.workers._stream_on_pool", in_this_process)
+    out = list(stream_batches(_double, items, batch_size=2, processes=4))
+    assert [part for _batch, part in out] == [[[2 * x for x in batch]] for batch, _ in out]
+    assert [x for batch, _ in out for x in batch] == list(items)
+    assert started == ([] if pool is None else [pool])
 
 
 def test_auto_uses_the_available_cores_on_a_big_corpus(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -93,8 +93,8 @@ def stream_batches(
     process or worker, not with every batch.
 
     processes: the `processes` setting (`processes_for`): a number, or "auto" (every core once
-        the batches drawn hold `AUTO_MIN_WORDS` words, counted by `words`). One process when
-        there is only one batch.
+        the batches drawn hold `AUTO_MIN_WORDS` words, counted by `words`). Never more
+        processes than batches: one when there is only one batch.
     progress: called with the number of items of each batch done.
     YIELDS (tuple): each batch and its result.
     """
@@ -102,17 +102,23 @@ def stream_batches(
     # look ahead far enough to decide how many processes to start
     head: list[list[T]] = []
     seen = 0
+    enough = 2 if processes == "auto" else max(2, int(processes))
+    more = False  # whether batches are left after the head
     for batch in stream:
         head.append(batch)
         seen += words(batch) if words is not None else 0
-        if len(head) >= 2 and (processes != "auto" or seen >= AUTO_MIN_WORDS):
+        if len(head) >= enough and (processes != "auto" or seen >= AUTO_MIN_WORDS):
+            more = True
             break
     batches = itertools.chain(head, stream)
+    n = processes_for(processes, seen)
+    if not more:
+        n = min(n, len(head))
     if client is not None:
         from qualcode.cluster import stream_on_cluster
 
         parts = stream_on_cluster(client, func, batches, args=args)
-    elif len(head) > 1 and (n := processes_for(processes, seen)) > 1:
+    elif n > 1:
         parts = _stream_on_pool(func, batches, args=args, processes=n)
     else:
         parts = ((batch, func(batch, *args)) for batch in batches)

@@ -24,6 +24,7 @@ from functools import lru_cache
 
 from spacy.attrs import LIKE_NUM, LOWER, SHAPE
 from spacy.matcher import Matcher
+from spacy.strings import get_string_id
 from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
@@ -100,9 +101,21 @@ class Quantity:
 _BIG_NUMBER_WORDS = frozenset({"hundred", "thousand"})
 
 
-@lru_cache(maxsize=4)
-def _number_matcher(vocab: Vocab) -> Matcher:
+@lru_cache(maxsize=8)
+def _number_matcher(vocab: Vocab, *, digits: bool) -> Matcher:
+    """RETURNS (Matcher): the number patterns of words and numerals, or (digits) those of
+    digits with a range or a unit in one token ("10-15", "10hr"), which only a doc with a digit
+    can match."""
     matcher = Matcher(vocab, validate=True)
+    if digits:
+        matcher.add(
+            "NUMBER",
+            [
+                [{"TEXT": {"REGEX": _DIGIT_RANGE.pattern}}],
+                [{"TEXT": {"REGEX": _DIGIT_UNIT.pattern}}],
+            ],
+        )
+        return matcher
     num = {"LIKE_NUM": True}
     matcher.add(
         "NUMBER",
@@ -125,8 +138,6 @@ def _number_matcher(vocab: Vocab) -> Matcher:
                 {"LOWER": "a"},
                 {"LOWER": "half"},
             ],
-            [{"TEXT": {"REGEX": _DIGIT_RANGE.pattern}}],
-            [{"TEXT": {"REGEX": _DIGIT_UNIT.pattern}}],
         ],
     )
     return matcher
@@ -160,19 +171,48 @@ def _parse_number(tokens: list[Token]) -> float | None:
         return None
 
 
-def _may_hold_number(doc: Doc | Span) -> bool:
-    """RETURNS (bool): whether a token holds a digit, is like a number, or is "hundred" or
-    "thousand" (every number pattern needs one)."""
+_BIG_NUMBER_HASHES = frozenset(get_string_id(w) for w in _BIG_NUMBER_WORDS)
+# Every quantity has a unit word after its number, or one of these to make it a rate ("an hour",
+# "a day"), or digits with a glued unit ("10hr"): a doc without them has no quantity.
+_UNIT_HASHES = frozenset(
+    get_string_id(w)
+    for w in HOUR_WORDS | CLIENT_WORDS | YEAR_WORDS | {"hourly", "/hr", "/hour", "day"}
+)
+# shape (hash) -> whether it holds a digit ("d")
+_DIGIT_SHAPES: dict[int, bool] = {}
+
+
+def _has_digit(doc: Doc | Span, shapes: set[int]) -> bool:
+    """RETURNS (bool): whether one of these token shapes holds a digit."""
+    for shape in shapes:
+        found = _DIGIT_SHAPES.get(shape)
+        if found is None:
+            found = _DIGIT_SHAPES[shape] = "d" in doc.vocab.strings[shape]
+        if found:
+            return True
+    return False
+
+
+def _number_signs(doc: Doc | Span) -> tuple[bool, bool]:
+    """RETURNS (tuple): whether a token holds a digit, is like a number, or is "hundred" or
+    "thousand" (every number pattern needs one), and whether a token holds a digit."""
+    if not len(doc):
+        return False, False
+    values = doc.to_array([LIKE_NUM, LOWER, SHAPE])
+    digit = _has_digit(doc, set(values[:, 2].tolist()))
+    number = digit or bool(values[:, 0].any())
+    return number or not _BIG_NUMBER_HASHES.isdisjoint(values[:, 1].tolist()), digit
+
+
+def _may_hold_quantity(doc: Doc | Span) -> bool:
+    """RETURNS (bool): whether a doc holds a word a quantity needs or a digit (see
+    `_UNIT_HASHES`)."""
     if not len(doc):
         return False
-    values = doc.to_array([LIKE_NUM, LOWER, SHAPE])
-    if values[:, 0].any():
+    values = doc.to_array([LOWER, SHAPE])
+    if not _UNIT_HASHES.isdisjoint(values[:, 0].tolist()):
         return True
-    strings = doc.vocab.strings
-    if not {strings[w] for w in _BIG_NUMBER_WORDS}.isdisjoint(values[:, 1].tolist()):
-        return True
-    # a digit's shape is "d"
-    return any("d" in strings[shape] for shape in set(values[:, 2].tolist()))
+    return _has_digit(doc, set(values[:, 1].tolist()))
 
 
 @dataclass
@@ -193,10 +233,13 @@ def find_numbers(doc: Doc | Span) -> list[_Number]:
     offset = doc.start if isinstance(doc, Span) else 0
     # Every number pattern needs a digit, a number-like word, or "hundred"/"thousand": most
     # sentences have none, and are spared the matcher.
-    if not _may_hold_number(doc):
+    number, digit = _number_signs(doc)
+    if not number:
         return []
-    matcher = _number_matcher(doc_obj.vocab)
-    spans = filter_spans([Span(doc_obj, s + offset, e + offset) for _, s, e in matcher(doc)])
+    matches = _number_matcher(doc_obj.vocab, digits=False)(doc)
+    if digit:
+        matches += _number_matcher(doc_obj.vocab, digits=True)(doc)
+    spans = filter_spans([Span(doc_obj, s + offset, e + offset) for _, s, e in matches])
     numbers: list[_Number] = []
     for span in spans:
         tokens = list(span)
@@ -279,7 +322,7 @@ def extract_quantities(doc: Doc | Span) -> list[Quantity]:
     lo = doc.start if isinstance(doc, Span) else 0
     hi = doc.end if isinstance(doc, Span) else len(doc)
     base = doc.start_char if isinstance(doc, Span) else 0
-    numbers = find_numbers(doc)
+    numbers = find_numbers(doc) if _may_hold_quantity(doc) else []
     if not numbers:
         return []
     words = {t.lower_ for t in doc}

@@ -175,7 +175,7 @@ def rule_matrix(units: Units, codes: Sequence[str]) -> np.ndarray:
 
 def feature_pipeline(codebook: Codebook | None, *, model: str = "en_core_web_sm") -> Language:
     """The spaCy pipeline the learned coder reads sentences with: the rule coder's pipeline
-    (tagger, attribute ruler, lemmatizer, the codebook's SpanRulers, and the parser only on the
+    (tagger, attribute ruler, lemmatizer, the codebook's SpanRuler, and the parser only on the
     sentences whose coding reads it; no NER).
 
     RETURNS (Language): the pipeline.

@@ -77,7 +77,7 @@ def read_transcript(
     from qualcode.learned.features import lemma_text
 
     with warnings.catch_warnings():
-        # W036: a codebook without patterns leaves the SpanRulers empty (harmless)
+        # W036: a codebook without patterns leaves the SpanRuler empty (harmless)
         warnings.filterwarnings("ignore", message=r"\[W036\]")
         docs = list(nlp.pipe((u.text for u in units), batch_size=batch_size))
         question_docs = list(nlp.pipe(questions, batch_size=batch_size))
