@@ -152,6 +152,7 @@ def build_coder(
     model: str = "en_core_web_sm",
     cues: Cues | None = None,
     phrase_cache: Path | None = None,
+    parse: bool = True,
 ) -> Language:
     """A copy of the English pipeline with the codebook's patterns in a SpanRuler.
 
@@ -163,10 +164,12 @@ def build_coder(
     phrase_cache: a JSON file keeping the lemmas of the phrases between runs (see
         `phrase_lemmas`), so that a run that codes a few transcripts does not read every
         phrase of the codebook with the tagger again.
+    parse: False for a coder without the parser at all, which finds no negation or
+        hypothetical cue (to measure what the parse adds: benchmarks/bench_parse.py).
     RETURNS (Language): the pipeline; coded spans are in doc.spans["qualcode"].
     """
     cues = cues if cues is not None else Cues.from_params(Params())
-    nlp = build_nlp(model, exclude=("ner", "senter"))
+    nlp = build_nlp(model, exclude=("ner", "senter") if parse else ("ner", "senter", PARSER))
     has_parser = PARSER in nlp.pipe_names
     names = nlp.pipe_names
     # what follows the parser is set again on a doc once parsed
@@ -522,23 +525,24 @@ def code_batch(
     RETURNS (list): one pair: the batch's coding rows and quantity rows.
     """
     key = _coder_key(codebook, params)
+    if sentences is not None:
+        sentences = sentences[sentences["transcript_id"].isin({u.transcript_id for u in units})]
     with _WORKER_LOCK:  # workers that are threads of one process share the coder
         if key not in _WORKER_CODERS:
             _WORKER_CODERS.clear()
             _WORKER_CODERS[key] = build_coder(
                 codebook, model=params.spacy_model, cues=Cues.from_params(params)
             )
-        docs = list(_WORKER_CODERS[key].pipe([u.text for u in units], batch_size=len(units)))
-    if sentences is not None:
-        sentences = sentences[sentences["transcript_id"].isin({u.transcript_id for u in units})]
-    return [
-        code_docs(
-            zip(docs, units, strict=True),
-            codebook,
-            cues=Cues.from_params(params),
-            sentences=sentences,
-        )
-    ]
+        # each doc is turned into rows as it comes, and let go
+        docs = _WORKER_CODERS[key].pipe([u.text for u in units], batch_size=len(units))
+        return [
+            code_docs(
+                zip(docs, units, strict=True),
+                codebook,
+                cues=Cues.from_params(params),
+                sentences=sentences,
+            )
+        ]
 
 
 def _new_coder(codebook: Codebook, params: Params, processed_dir: Path | None = None) -> Language:
