@@ -544,18 +544,26 @@ class TableWriter:
         self._pending: list[pa.Table] = []
         self._n_pending = 0
 
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append the rows of a frame (in its order)."""
+    def write(self, frame: pd.DataFrame | pa.Table) -> None:
+        """Append the rows of a frame, or of an Arrow table read from such a table (in their
+        order)."""
         if self._writer is None:
             raise ValueError(f"{self.path.name}: written already")
-        missing = [c for c in self.columns if c not in frame.columns]
+        names = frame.column_names if isinstance(frame, pa.Table) else frame.columns
+        missing = [c for c in self.columns if c not in names]
         if missing:
             raise ValueError(f"table {self.path.name} lacks columns {missing}")
         if not len(frame):
             return
-        part = pa.Table.from_pandas(
-            frame[self.columns].reset_index(drop=True), schema=self.schema, preserve_index=False
-        ).replace_schema_metadata(None)
+        if isinstance(frame, pa.Table):
+            part = frame.select(self.columns).cast(self.schema)
+        else:
+            part = pa.Table.from_pandas(
+                frame[self.columns].reset_index(drop=True),
+                schema=self.schema,
+                preserve_index=False,
+            )
+        part = part.replace_schema_metadata(None)
         self._pending.append(part)
         self._n_pending += part.num_rows
         self.n_rows += part.num_rows
@@ -642,6 +650,10 @@ class TranscriptReader:
     def until(self, last: str) -> pd.DataFrame:
         """RETURNS (DataFrame): the rows not given yet of the transcripts up to `last`
         (`transcript_id <= last`), in the table's order."""
+        return self.until_table(last).to_pandas()
+
+    def until_table(self, last: str) -> pa.Table:
+        """RETURNS (pa.Table): `until` as an Arrow table (no conversion to pandas)."""
         parts = [self._buffer]
         tail = self._buffer.column("transcript_id")
         while not len(tail) or tail[-1].as_py() <= last:
@@ -653,7 +665,7 @@ class TranscriptReader:
         table = pa.concat_tables(parts)
         n = pc.sum(pc.less_equal(table.column("transcript_id"), last)).as_py() or 0
         self._buffer = table.slice(n)
-        return table.slice(0, n).to_pandas()
+        return table.slice(0, n)
 
     def rest(self) -> pd.DataFrame:
         """RETURNS (DataFrame): every row not given yet, in the table's order."""

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -616,8 +618,8 @@ class _Part:
 
     last: str
     units_end: int
-    kept_codings: pd.DataFrame | None
-    kept_quantities: pd.DataFrame | None
+    kept_codings: pa.Table | None
+    kept_quantities: pa.Table | None
 
 
 def code_corpus(
@@ -701,10 +703,8 @@ def code_corpus(
             coded.extend(t for t in ids if t not in set(kept))
             kept_codings = kept_quantities = None
             if old_codings is not None and old_quantities is not None:
-                kept_codings = old_codings.until(last)
-                kept_codings = kept_codings[kept_codings["transcript_id"].isin(kept)]
-                kept_quantities = old_quantities.until(last)
-                kept_quantities = kept_quantities[kept_quantities["transcript_id"].isin(kept)]
+                kept_codings = _of_transcripts(old_codings.until_table(last), kept)
+                kept_quantities = _of_transcripts(old_quantities.until_table(last), kept)
             todo = units[~units["transcript_id"].isin(kept)]
             counts["units"] += len(todo)
             if len(todo):
@@ -816,22 +816,29 @@ def code_corpus(
     )
 
 
+def _of_transcripts(table: pa.Table, ids: list[str]) -> pa.Table:
+    """RETURNS (pa.Table): the rows of these transcripts, in the table's order."""
+    column = table["transcript_id"]
+    return table.filter(pc.is_in(column, value_set=pa.array(ids, type=column.type)))
+
+
 def _part_rows(
-    kept: pd.DataFrame | None,
+    kept: pa.Table | None,
     rows: list[dict],
     typed: Callable[[pd.DataFrame], pd.DataFrame],
     order: list[str],
-) -> pd.DataFrame | None:
+) -> pd.DataFrame | pa.Table | None:
     """The rows of a part of a table: those kept from the last run (as they were written, in
     their order) and the new ones, typed, in the table's order.
 
-    RETURNS (DataFrame | None): the rows, or None when there are none.
+    RETURNS (DataFrame | pa.Table | None): the rows (the kept ones as read when there are no
+        new ones), or None when there are none.
     """
     if not rows:
-        return kept if kept is not None and len(kept) else None
+        return kept if kept is not None and kept.num_rows else None
     frame = typed(pd.DataFrame(rows))
-    if kept is not None and len(kept):
-        frame = pd.concat([typed(kept), frame], ignore_index=True)
+    if kept is not None and kept.num_rows:
+        frame = pd.concat([typed(kept.to_pandas()), frame], ignore_index=True)
     return frame.sort_values(order, kind="stable")
 
 
