@@ -120,3 +120,25 @@ def test_run_takes_workers_or_a_scheduler_not_both(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "not both" in result.output
     assert not (tmp_path / "processed").exists()
+
+
+def test_a_frozen_heap_run_gives_the_objects_back_to_the_collector() -> None:
+    """`frozen_heap` leaves what was alive out of the collector's passes while the function runs,
+    and gives it back when it ends, by an error too."""
+    import gc
+
+    from qualcode.workers import frozen_heap
+
+    seen = []
+
+    @frozen_heap
+    def run(fail: bool) -> int:
+        seen.append(gc.get_freeze_count())
+        if fail:
+            raise ValueError("stop")
+        return 7
+
+    assert run(False) == 7
+    with pytest.raises(ValueError, match="stop"):
+        run(True)
+    assert all(count > 0 for count in seen) and gc.get_freeze_count() == 0

@@ -14,6 +14,8 @@ words to read to pay for it.
 
 from __future__ import annotations
 
+import functools
+import gc
 import itertools
 import os
 from collections import deque
@@ -23,6 +25,26 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def frozen_heap(func: Callable[..., R]) -> Callable[..., R]:
+    """Run `func` with the objects alive when it starts left out of the garbage collector's
+    passes (`gc.freeze`), and given back to them when it ends. A run that allocates much (spaCy's
+    docs, the rows) then no longer scans, pass after pass, what was there before it: the models,
+    the tables of a caller, the pipeline of a notebook. A full pass over such a heap costs a
+    tenth of a second or more, the whole of coding one added transcript.
+    """
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> R:
+        gc.freeze()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            gc.unfreeze()
+
+    return run
+
 
 # `auto` starts worker processes from this many words to read (about 25 interviews of 400 words);
 # below it one process is faster (see benchmarks/results.md).

@@ -145,7 +145,7 @@ class ParseFollowUp:
                 parse_rules.append(i)
             elif not keys <= _WORD_ATTRS:
                 return
-            elif all(len(p) == 1 and set(p[0]) != {"OP"} for p in rule["patterns"]):
+            elif all(len(p) == 1 and "OP" not in p[0] for p in rule["patterns"]):
                 one_token.append(i)
             else:
                 longer.append(i)

@@ -53,7 +53,7 @@ from qualcode.coding.quantities import extract_quantities
 from qualcode.config import Params, load_params
 from qualcode.nlp import build_nlp, model_info
 from qualcode.units import participant_units
-from qualcode.workers import n_words, stream_batches
+from qualcode.workers import frozen_heap, n_words, stream_batches
 
 log = logging.getLogger(__name__)
 
@@ -622,6 +622,7 @@ class _Part:
     kept_quantities: pa.Table | None
 
 
+@frozen_heap
 def code_corpus(
     processed_dir: Path | str,
     codebook_path: Path | str,
