@@ -4,14 +4,14 @@ For each size, generated turns and sentences tables (participant and interviewer
 built from the codebook's examples and plain interview clauses) go through
 
 - `qualcode.coding.rules.code_corpus` from scratch (no cache), in one process: reading the
-  tables, checking offsets, spaCy with the codebook's SpanRulers (and the parser on the sentences
+  tables, checking offsets, spaCy with the codebook's SpanRuler (and the parser on the sentences
   whose coding reads it), negation cues, quantities, writing the tables;
 - the bare spaCy pipeline on the same participant sentences: `nlp.pipe` with the components
   every sentence needs (tok2vec, tagger, attribute_ruler, lemmatizer: the patterns match lemmas;
   no parser, no ner), which is the limit, and with en_core_web_sm as shipped (with the parser
   and ner), for reference;
 - the coder's own pipeline (those components, the selective parser and the codebook's
-  SpanRulers) on the same sentences, which splits the coder's cost into spaCy and the rest of
+  SpanRuler) on the same sentences, which splits the coder's cost into spaCy and the rest of
   `code_corpus`.
 
 Each measure runs `--repeats` times (2 by default), the measures interleaved, and the best
@@ -318,7 +318,7 @@ def verdict(rows: list[dict]) -> list[str]:
             "checking offsets, writing the tables) weigh most."
         )
     text += (
-        f" At {largest['n']:,}, the coder's spaCy pipeline (the SpanRulers and the parser where "
+        f" At {largest['n']:,}, the coder's spaCy pipeline (the SpanRuler and the parser where "
         f"the coding reads it) alone runs at {rulers:.2f} "
         f"of the limit, and the rest of `code_corpus` (tables, offsets, negation and "
         f"hypothetical cues, quantities, writing) keeps {largest['coding'] / largest['rulers']:.2f}"

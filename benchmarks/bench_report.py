@@ -124,9 +124,10 @@ def main() -> None:
         "ablation of the context is left to `qualcode evaluate`). The report runs the notebooks "
         "two at a time on 2 cores. After a change to a transcript people coded every fold trains "
         "on it or holds it out, so the evaluation runs again in full, and every notebook reads "
-        "the changed tables; after a transcript nobody coded is added, every fold is read from "
-        "data/processed/.evaluation_folds and the step only reads the sentences and trains the "
-        "final coder."
+        "the changed tables; after a transcript nobody coded is added, the import of people's "
+        "coding is skipped, every fold is read from data/processed/.evaluation_folds, only the "
+        "added transcript is read with spaCy (the others from data/processed/.sentence_readings), "
+        "and the step trains the final coder again."
     )
     section = f"""## Report
 
