@@ -193,26 +193,29 @@ def _has_digit(doc: Doc | Span, shapes: set[int]) -> bool:
     return False
 
 
-def _number_signs(doc: Doc | Span) -> tuple[bool, bool]:
-    """RETURNS (tuple): whether a token holds a digit, is like a number, or is "hundred" or
-    "thousand" (every number pattern needs one), and whether a token holds a digit."""
+@dataclass(frozen=True)
+class _Signs:
+    """What a doc's words say of the numbers and quantities it may hold.
+
+    number: a token holds a digit, is like a number, or is "hundred" or "thousand" (every
+        number pattern needs one); digit: a token holds a digit (the digit patterns need one);
+    unit: a token is a word a quantity needs (`_UNIT_HASHES`).
+    """
+
+    number: bool
+    digit: bool
+    unit: bool
+
+
+def _signs(doc: Doc | Span) -> _Signs:
+    """RETURNS (_Signs): the doc's signs of numbers, read from its tokens' attributes at once."""
     if not len(doc):
-        return False, False
+        return _Signs(False, False, False)
     values = doc.to_array([LIKE_NUM, LOWER, SHAPE])
+    lowers = values[:, 1].tolist()
     digit = _has_digit(doc, set(values[:, 2].tolist()))
-    number = digit or bool(values[:, 0].any())
-    return number or not _BIG_NUMBER_HASHES.isdisjoint(values[:, 1].tolist()), digit
-
-
-def _may_hold_quantity(doc: Doc | Span) -> bool:
-    """RETURNS (bool): whether a doc holds a word a quantity needs or a digit (see
-    `_UNIT_HASHES`)."""
-    if not len(doc):
-        return False
-    values = doc.to_array([LOWER, SHAPE])
-    if not _UNIT_HASHES.isdisjoint(values[:, 0].tolist()):
-        return True
-    return _has_digit(doc, set(values[:, 1].tolist()))
+    number = digit or bool(values[:, 0].any()) or not _BIG_NUMBER_HASHES.isdisjoint(lowers)
+    return _Signs(number, digit, not _UNIT_HASHES.isdisjoint(lowers))
 
 
 @dataclass
@@ -224,7 +227,7 @@ class _Number:
     unit_hint: str | None = None  # "h" or "k" glued to digits ("10hr")
 
 
-def find_numbers(doc: Doc | Span) -> list[_Number]:
+def find_numbers(doc: Doc | Span, signs: _Signs | None = None) -> list[_Number]:
     """Number expressions and ranges in a doc or span, in order.
 
     RETURNS (list): start and end token index (relative to the doc), low and high value.
@@ -233,11 +236,11 @@ def find_numbers(doc: Doc | Span) -> list[_Number]:
     offset = doc.start if isinstance(doc, Span) else 0
     # Every number pattern needs a digit, a number-like word, or "hundred"/"thousand": most
     # sentences have none, and are spared the matcher.
-    number, digit = _number_signs(doc)
-    if not number:
+    signs = signs if signs is not None else _signs(doc)
+    if not signs.number:
         return []
     matches = _number_matcher(doc_obj.vocab, digits=False)(doc)
-    if digit:
+    if signs.digit:
         matches += _number_matcher(doc_obj.vocab, digits=True)(doc)
     spans = filter_spans([Span(doc_obj, s + offset, e + offset) for _, s, e in matches])
     numbers: list[_Number] = []
@@ -322,7 +325,9 @@ def extract_quantities(doc: Doc | Span) -> list[Quantity]:
     lo = doc.start if isinstance(doc, Span) else 0
     hi = doc.end if isinstance(doc, Span) else len(doc)
     base = doc.start_char if isinstance(doc, Span) else 0
-    numbers = find_numbers(doc) if _may_hold_quantity(doc) else []
+    # a doc without a unit word or a digit has no quantity, whatever its numbers
+    signs = _signs(doc)
+    numbers = find_numbers(doc, signs) if signs.unit or signs.digit else []
     if not numbers:
         return []
     words = {t.lower_ for t in doc}
