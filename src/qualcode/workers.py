@@ -125,7 +125,7 @@ def stream_batches(
     head: list[list[T]] = []
     seen = 0
     enough = 2 if processes == "auto" else max(2, int(processes))
-    more = False  # whether batches are left after the head
+    more = False  # whether the look-ahead stopped before the stream ran out
     for batch in stream:
         head.append(batch)
         seen += words(batch) if words is not None else 0

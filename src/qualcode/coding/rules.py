@@ -392,12 +392,6 @@ class CodingResult:
         return _typed_quantities(pd.read_parquet(self.quantities_path))
 
 
-def _empty_quantities() -> pd.DataFrame:
-    return schema.empty_frame(
-        [*schema.QUANTITIES_COLUMNS, *schema.EXTRA_QUANTITY_COLUMNS], schema.QUANTITIES_DTYPES
-    )
-
-
 def _typed_quantities(frame: pd.DataFrame) -> pd.DataFrame:
     return schema.typed(
         frame,

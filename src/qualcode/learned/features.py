@@ -239,8 +239,9 @@ def prepare_units(
 
     Each transcript is read on its own (`readings.read_transcript`): its sentences, then the
     interviewer questions before them.
-    nlp: the pipeline (`feature_pipeline`), or a function giving it, called only when a
-        transcript is to be read with spaCy (with a `cache`, not when every one is kept).
+    nlp: the pipeline (`feature_pipeline`), or a function giving it (the same one at every
+        call, as `data._lazy_pipeline` does), called only when a transcript is to be read with
+        spaCy (with a `cache`, not when every one is kept).
     transcripts: only these transcripts (all when None).
     cache: where each transcript's reading is kept by the digest of its inputs: a transcript
         kept there is not read again (the units are the same as read afresh).
@@ -266,13 +267,7 @@ def prepare_units(
                  str(r.text))
         for r in frame.itertuples(index=False)
     ]  # fmt: skip
-    loaded: list[Language] = []
-
-    def pipeline() -> Language:
-        if not loaded:
-            loaded.append(nlp if isinstance(nlp, Language) else nlp())
-        return loaded[0]
-
+    pipeline = (lambda: nlp) if isinstance(nlp, Language) else nlp
     settings = reading_settings(codebook=codebook, params=params) if cache is not None else ""
     groups = frame.groupby("transcript_id", sort=False).indices
     readings: list[tuple[np.ndarray, Reading]] = []
